@@ -1,0 +1,3 @@
+/* stub */
+#pragma once
+#include <stddef.h>

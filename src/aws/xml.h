@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xml.h — the IAM and S3 response documents, parsed with expat.
+ *
+ * Every input is hostile: documents over XML_MAX_DOCUMENT, elements nested
+ * deeper than XML_MAX_DEPTH, text fields longer than their bound, DOCTYPE
+ * declarations and entity references other than the five predefined ones
+ * are refused with -EBADMSG. Nothing is half-filled on error: the ret_
+ * outputs are untouched.
+ *
+ * The CreateAccessKey response carries the only copy of a new secret; its
+ * parser runs expat on a memory suite backed by secure memory, so no byte
+ * of the secret lands in ordinary heap.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "secret.h"
+
+#define XML_MAX_DOCUMENT (4U * 1024U * 1024U)
+#define XML_MAX_DEPTH 32U
+#define XML_MAX_ITEMS 10000U
+
+/* IAM names: user names up to 64, key ids up to 128 (AWS limits). */
+#define AWS_USER_NAME_MAX 64
+#define AWS_KEY_ID_MAX 128
+
+typedef struct AwsError {
+        char type[16];        /* "Sender", "Receiver", or "" (S3 has no type) */
+        char code[128];       /* e.g. "Throttling", "InvalidAccessKeyId" */
+        char message[512];    /* truncated to fit, still NUL-terminated */
+        char request_id[128]; /* RequestId (IAM) / RequestId (S3) */
+} AwsError;
+
+typedef enum KeyStatus {
+        KEY_STATUS_ACTIVE,
+        KEY_STATUS_INACTIVE,
+        _KEY_STATUS_MAX,
+        _KEY_STATUS_INVALID = -1,
+} KeyStatus;
+
+const char *key_status_to_string(KeyStatus s);
+KeyStatus key_status_from_string(const char *s);
+
+typedef struct AccessKeyMeta {
+        char access_key_id[AWS_KEY_ID_MAX + 1];
+        char user_name[AWS_USER_NAME_MAX + 1];
+        KeyStatus status;
+        time_t create_date; /* UTC seconds */
+} AccessKeyMeta;
+
+typedef struct ListAccessKeysResult {
+        AccessKeyMeta *keys;
+        size_t n_keys;
+        bool is_truncated;
+        char *marker; /* NULL unless is_truncated */
+        char request_id[128];
+} ListAccessKeysResult;
+void list_access_keys_result_done(ListAccessKeysResult *r);
+
+typedef struct CreateAccessKeyResult {
+        AccessKeyMeta meta;
+        Secret *secret_access_key;
+        char request_id[128];
+} CreateAccessKeyResult;
+void create_access_key_result_done(CreateAccessKeyResult *r);
+
+typedef struct AccessKeyLastUsed {
+        char user_name[AWS_USER_NAME_MAX + 1];
+        time_t last_used_date; /* 0: never used */
+        char service_name[64]; /* "N/A" when never used */
+        char region[64];
+        char request_id[128];
+} AccessKeyLastUsed;
+
+typedef struct IamUser {
+        char user_name[AWS_USER_NAME_MAX + 1];
+        char user_id[129];
+        char arn[2049];
+        char path[513];
+        time_t create_date;
+        char request_id[128];
+} IamUser;
+
+typedef struct ListObjectsResult {
+        unsigned key_count;
+        bool is_truncated;
+        char *next_continuation_token; /* NULL unless is_truncated */
+        char **keys;                   /* NULL-terminated; NULL when none */
+        char request_id[128];
+} ListObjectsResult;
+void list_objects_result_done(ListObjectsResult *r);
+
+/* Documents that carry only ResponseMetadata (UpdateAccessKey,
+ * DeleteAccessKey, PutUserPolicy, ...): validates the root element name
+ * ("UpdateAccessKeyResponse", ...) and extracts the RequestId. */
+int xml_parse_empty_response(const char *doc, size_t len, const char *root, char request_id[static 128]);
+
+int xml_parse_error(const char *doc, size_t len, AwsError *ret);
+int xml_parse_list_access_keys(const char *doc, size_t len, ListAccessKeysResult *ret);
+int xml_parse_create_access_key(const char *doc, size_t len, CreateAccessKeyResult *ret);
+int xml_parse_access_key_last_used(const char *doc, size_t len, AccessKeyLastUsed *ret);
+/* GetUser and CreateUser share the User element; root names the response. */
+int xml_parse_user(const char *doc, size_t len, const char *root, IamUser *ret);
+int xml_parse_list_objects_v2(const char *doc, size_t len, ListObjectsResult *ret);
+
+/* ISO 8601 UTC, with or without fractional seconds ("…T05:30:16Z",
+ * "…T05:30:16.228986Z"). -EINVAL on anything else. */
+int xml_parse_timestamp(const char *s, time_t *ret);
