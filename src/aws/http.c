@@ -1,3 +1,818 @@
 /* SPDX-License-Identifier: MIT */
-/* stub: being written */
-typedef int keyrotd_stub_http;
+/*
+ * The transport: one CURLM per client, its sockets and timer registered in
+ * sd-event, each attempt a fresh easy handle signed at send time. Retries
+ * follow the AWS SDKs' "standard" mode so keyrotd behaves towards IAM the
+ * way every other AWS client does (same attempt count, same backoff, same
+ * retry budget), and never retries what the caller marked unsafe.
+ */
+#include "http.h"
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sigv4.h"
+
+#define DEFAULT_MAX_ATTEMPTS 3U
+#define DEFAULT_CONNECT_TIMEOUT (5 * USEC_PER_SEC)
+#define DEFAULT_TIMEOUT (30 * USEC_PER_SEC)
+#define DEFAULT_MAX_RESPONSE (4U * 1024U * 1024U)
+#define DEFAULT_MAX_BACKOFF (20 * USEC_PER_SEC)
+#define DEFAULT_RETRY_BUDGET 500U
+#define RETRY_COST 5U
+#define RETRY_COST_TIMEOUT 10U
+/* The Java and JS SDKs correct their clock once it is this far off. */
+#define SKEW_THRESHOLD_SEC 240
+
+struct HttpClient {
+        sd_event *event;
+        CURLM *multi;
+        sd_event_source *timer;
+        SigV4KeyCache *key_cache;
+        HttpClientOptions opts;
+        unsigned retry_tokens;
+        int64_t skew;         /* server minus local, seconds */
+        int64_t clock_offset; /* tests: added to the local clock */
+        unsigned n_inflight;
+};
+
+struct HttpRequest {
+        HttpClient *client;
+        CURL *easy;
+        struct curl_slist *header_list;
+        sd_event_source *retry_timer;
+
+        /* Owned copies of the spec's strings and body. */
+        char *method, *endpoint, *host, *wire_path, *query, *region, *service, *url;
+        HttpHeader *headers;
+        size_t n_headers;
+        void *body;
+        size_t body_len;
+        char payload_hash[65];
+        AwsCredentials *creds;
+        unsigned max_attempts;
+        bool fresh_connection, sensitive_response, allow_http;
+        usec_t timeout;
+
+        http_callback_t callback;
+        void *userdata;
+
+        unsigned attempts;
+        unsigned retry_cost_paid;
+        HttpResponse response;
+        time_t server_date;
+        char curl_errbuf[CURL_ERROR_SIZE];
+};
+
+int aws_uri_encode(const char *s, bool keep_slash, char **ret) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(s);
+        char *out, *p;
+
+        if (n > (SIZE_MAX - 1) / 3)
+                return -E2BIG;
+        out = p = malloc(n * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                    *c == '-' || *c == '_' || *c == '.' || *c == '~' || (keep_slash && *c == '/'))
+                        *p++ = (char) *c;
+                else {
+                        *p++ = '%';
+                        *p++ = hex[*c >> 4];
+                        *p++ = hex[*c & 15];
+                }
+        }
+        *p = 0;
+        *ret = out;
+        return 0;
+}
+
+static usec_t usec_to_msec_ceil(usec_t u) {
+        return (u + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+}
+
+static void slist_free_wiped(struct curl_slist *l) {
+        /* Header values include the session token: wipe before libcurl frees. */
+        for (struct curl_slist *i = l; i; i = i->next)
+                OPENSSL_cleanse(i->data, strlen(i->data));
+        curl_slist_free_all(l);
+}
+
+static void request_free(HttpRequest *r) {
+        if (!r)
+                return;
+        if (r->easy) {
+                curl_multi_remove_handle(r->client->multi, r->easy);
+                curl_easy_cleanup(r->easy);
+                r->client->n_inflight--;
+        }
+        slist_free_wiped(r->header_list);
+        sd_event_source_disable_unref(r->retry_timer);
+        free(r->method);
+        free(r->endpoint);
+        free(r->host);
+        free(r->wire_path);
+        free(r->query);
+        free(r->region);
+        free(r->service);
+        free(r->url);
+        for (size_t i = 0; i < r->n_headers; i++) {
+                free((char *) r->headers[i].name);
+                free((char *) r->headers[i].value);
+        }
+        free(r->headers);
+        if (r->body) {
+                OPENSSL_cleanse(r->body, r->body_len);
+                free(r->body);
+        }
+        aws_credentials_unref(r->creds);
+        secret_free(r->response.body);
+        free(r);
+}
+
+static time_t client_now(HttpClient *c) {
+        return time(NULL) + c->clock_offset + c->skew;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
+        HttpRequest *r = userdata;
+        size_t n = size * nmemb;
+
+        /* Returning less than n makes libcurl fail the transfer (CURLE_WRITE_ERROR). */
+        if (secret_append(&r->response.body, data, n, r->client->opts.max_response) < 0)
+                return 0;
+        return n;
+}
+
+static void copy_header_value(char *dst, size_t dst_size, const char *v, size_t len) {
+        while (len > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                len--;
+        }
+        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+                len--;
+        if (len >= dst_size)
+                len = dst_size - 1;
+        memcpy(dst, v, len);
+        dst[len] = 0;
+}
+
+static bool header_is(const char *line, size_t len, const char *name, const char **ret_value, size_t *ret_len) {
+        size_t n = strlen(name);
+
+        if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+                return false;
+        *ret_value = line + n + 1;
+        *ret_len = len - n - 1;
+        return true;
+}
+
+static size_t header_cb(char *line, size_t size, size_t nmemb, void *userdata) {
+        HttpRequest *r = userdata;
+        size_t len = size * nmemb;
+        const char *v;
+        size_t vlen;
+
+        if (header_is(line, len, "x-amzn-requestid", &v, &vlen) ||
+            header_is(line, len, "x-amz-request-id", &v, &vlen))
+                copy_header_value(r->response.request_id, sizeof r->response.request_id, v, vlen);
+        else if (header_is(line, len, "date", &v, &vlen)) {
+                char buf[64];
+                struct tm tm = {};
+
+                copy_header_value(buf, sizeof buf, v, vlen);
+                /* IMF-fixdate as RFC 7231 mandates; we never call setlocale(). */
+                const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+                r->server_date = end && *end == 0 ? timegm(&tm) : 0;
+        }
+        return len;
+}
+
+static int add_header(struct curl_slist **l, const char *name, const char *value) {
+        _cleanup_free_ char *line = NULL;
+        struct curl_slist *n;
+
+        if (asprintf_safe(&line, "%s: %s", name, value) < 0)
+                return -ENOMEM;
+        n = curl_slist_append(*l, line);
+        OPENSSL_cleanse(line, strlen(line));
+        if (!n)
+                return -ENOMEM;
+        *l = n;
+        return 0;
+}
+
+static int request_build_headers(HttpRequest *r, struct curl_slist **ret) {
+        struct curl_slist *l = NULL;
+        SigV4Header *sh = NULL;
+        SigV4Result sig = {};
+        size_t n = 0;
+        int k;
+
+        sh = calloc(r->n_headers + 2, sizeof(SigV4Header));
+        if (!sh)
+                return -ENOMEM;
+        sh[n++] = (SigV4Header) { "Host", r->host };
+        if (streq(r->service, "s3"))
+                sh[n++] = (SigV4Header) { "x-amz-content-sha256", r->payload_hash };
+        for (size_t i = 0; i < r->n_headers; i++)
+                sh[n++] = (SigV4Header) { r->headers[i].name, r->headers[i].value };
+
+        if (r->creds) {
+                SigV4Request sreq = {
+                        .method = r->method,
+                        .path = r->wire_path,
+                        .query = r->query,
+                        .headers = sh,
+                        .n_headers = n,
+                        .payload_hash = r->payload_hash,
+                };
+                SigV4Params params = {
+                        .access_key_id = r->creds->access_key_id,
+                        .secret_access_key = secret_str(r->creds->secret_access_key),
+                        .session_token = secret_str(r->creds->session_token),
+                        .region = r->region,
+                        .service = r->service,
+                        .when = client_now(r->client),
+                };
+                k = sigv4_sign(r->client->key_cache, &sreq, &params, &sig);
+                if (k < 0)
+                        goto fail;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                k = add_header(&l, sh[i].name, sh[i].value);
+                if (k < 0)
+                        goto fail;
+        }
+        if (r->creds) {
+                k = add_header(&l, "X-Amz-Date", sig.amz_date);
+                if (k >= 0 && r->creds->session_token)
+                        k = add_header(&l, "X-Amz-Security-Token", secret_str(r->creds->session_token));
+                if (k >= 0)
+                        k = add_header(&l, "Authorization", sig.authorization);
+                if (k < 0)
+                        goto fail;
+        }
+        /* No 100-continue round trip: our bodies are small. */
+        k = add_header(&l, "Expect", "");
+        if (k < 0)
+                goto fail;
+
+        sigv4_result_done(&sig);
+        free(sh);
+        *ret = l;
+        return 0;
+fail:
+        sigv4_result_done(&sig);
+        free(sh);
+        slist_free_wiped(l);
+        return k;
+}
+
+static int request_start_attempt(HttpRequest *r) {
+        HttpClient *c = r->client;
+        CURL *e;
+        int k;
+
+        slist_free_wiped(r->header_list);
+        r->header_list = NULL;
+        k = request_build_headers(r, &r->header_list);
+        if (k < 0)
+                return k;
+
+        r->response.body = secret_free(r->response.body);
+        r->response.body = secret_new(0);
+        if (!r->response.body)
+                return -ENOMEM;
+        r->server_date = 0;
+        r->response.request_id[0] = 0;
+        r->curl_errbuf[0] = 0;
+
+        e = curl_easy_init();
+        if (!e)
+                return -ENOMEM;
+
+        usec_t timeout = r->timeout ?: c->opts.timeout;
+        bool ok = curl_easy_setopt(e, CURLOPT_URL, r->url) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_PRIVATE, r) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https") == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) usec_to_msec_ceil(c->opts.connect_timeout)) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) usec_to_msec_ceil(timeout)) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->opts.max_response) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_WRITEDATA, r) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_HEADERDATA, r) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->header_list) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_errbuf) == CURLE_OK &&
+                  curl_easy_setopt(e, CURLOPT_USERAGENT, "keyrotd/" PACKAGE_VERSION) == CURLE_OK;
+
+        if (ok && r->fresh_connection)
+                ok = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
+        if (ok && streq(r->method, "HEAD"))
+                ok = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+        else if (ok && !streq(r->method, "GET"))
+                ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method) == CURLE_OK;
+        if (ok && (r->body_len > 0 || streq(r->method, "POST") || streq(r->method, "PUT")))
+                ok = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ?: "") == CURLE_OK;
+        if (!ok) {
+                curl_easy_cleanup(e);
+                return -EINVAL;
+        }
+
+        if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+                curl_easy_cleanup(e);
+                return -ENOMEM;
+        }
+        r->easy = e;
+        c->n_inflight++;
+        r->attempts++;
+        return 0;
+}
+
+static bool error_code_in(const char *code, const char *const *list) {
+        for (; *list; list++)
+                if (streq(code, *list))
+                        return true;
+        return false;
+}
+
+/* The SDKs' lists of throttling and transient error codes. "LimitExceeded"
+ * (IAM's two-key limit) is deliberately absent: it is permanent. */
+static const char *const throttling_codes[] = {
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+        "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
+        "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", NULL,
+};
+static const char *const transient_codes[] = {
+        "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
+        "ServiceUnavailable", NULL,
+};
+static const char *const skew_codes[] = {
+        "RequestTimeTooSkewed", "RequestExpired", "InvalidSignatureException", "SignatureDoesNotMatch",
+        "AuthFailure", "RequestInTheFuture", NULL,
+};
+
+typedef enum RetryKind {
+        RETRY_NO,
+        RETRY_TRANSIENT,
+        RETRY_TIMEOUT,
+        RETRY_SKEW,
+} RetryKind;
+
+static RetryKind classify(HttpRequest *r, CURLcode cc) {
+        const char *code = r->response.aws_error.code;
+
+        if (cc != CURLE_OK) {
+                switch (cc) {
+                case CURLE_OPERATION_TIMEDOUT:
+                        return RETRY_TIMEOUT;
+                case CURLE_COULDNT_RESOLVE_HOST:
+                case CURLE_COULDNT_CONNECT:
+                case CURLE_SEND_ERROR:
+                case CURLE_RECV_ERROR:
+                case CURLE_GOT_NOTHING:
+                case CURLE_PARTIAL_FILE:
+                case CURLE_SSL_CONNECT_ERROR:
+                        return RETRY_TRANSIENT;
+                default:
+                        return RETRY_NO;
+                }
+        }
+        if (code[0] && error_code_in(code, skew_codes) && r->server_date > 0) {
+                int64_t delta = (int64_t) r->server_date - (int64_t) client_now(r->client);
+                if (delta > SKEW_THRESHOLD_SEC || delta < -SKEW_THRESHOLD_SEC)
+                        return RETRY_SKEW;
+        }
+        if (code[0] && (error_code_in(code, throttling_codes) || error_code_in(code, transient_codes)))
+                return RETRY_TRANSIENT;
+        if (r->response.status == 429 || r->response.status == 500 || r->response.status == 502 ||
+            r->response.status == 503 || r->response.status == 504)
+                return RETRY_TRANSIENT;
+        return RETRY_NO;
+}
+
+static void request_finish(HttpRequest *r) {
+        HttpClient *c = r->client;
+
+        /* Standard mode: a success repays what its retries cost, or tops
+         * the bucket up by one when it needed none. */
+        if (r->response.error == 0 && r->response.status < 300) {
+                unsigned refund = r->retry_cost_paid ?: 1;
+                c->retry_tokens += refund;
+                if (c->retry_tokens > c->opts.retry_budget)
+                        c->retry_tokens = c->opts.retry_budget;
+        }
+        r->response.attempts = r->attempts;
+        r->callback(r, &r->response, r->userdata);
+        request_free(r);
+}
+
+static int retry_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        HttpRequest *r = userdata;
+        int k;
+
+        r->retry_timer = sd_event_source_disable_unref(r->retry_timer);
+        k = request_start_attempt(r);
+        if (k < 0) {
+                r->response.error = k;
+                snprintf(r->response.error_text, sizeof r->response.error_text, "cannot start retry: %s", strerror(-k));
+                request_finish(r);
+        }
+        return 0;
+}
+
+static void request_done(HttpRequest *r, CURLcode cc) {
+        HttpClient *c = r->client;
+        long status = 0;
+
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(c->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        c->n_inflight--;
+
+        memset(&r->response.aws_error, 0, sizeof r->response.aws_error);
+        r->response.status = cc == CURLE_OK ? status : 0;
+        r->response.error = 0;
+        r->response.error_text[0] = 0;
+        if (cc != CURLE_OK) {
+                r->response.error = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
+                                    cc == CURLE_FILESIZE_EXCEEDED || cc == CURLE_WRITE_ERROR ? -EFBIG :
+                                    cc == CURLE_UNSUPPORTED_PROTOCOL ? -EPROTONOSUPPORT : -ECONNRESET;
+                snprintf(r->response.error_text, sizeof r->response.error_text, "%s",
+                         r->curl_errbuf[0] ? r->curl_errbuf : curl_easy_strerror(cc));
+        } else if (status >= 300 && r->response.body && r->response.body->len > 0)
+                (void) xml_parse_error(r->response.body->data, r->response.body->len, &r->response.aws_error);
+
+        RetryKind kind = classify(r, cc);
+        unsigned max_attempts = r->max_attempts ?: c->opts.max_attempts;
+
+        if (kind == RETRY_NO || r->attempts >= max_attempts) {
+                request_finish(r);
+                return;
+        }
+
+        usec_t delay = 0;
+        if (kind == RETRY_SKEW) {
+                /* Correct the clock and re-sign at once: nothing was wrong but our time. */
+                c->skew = (int64_t) r->server_date - (int64_t) (time(NULL) + c->clock_offset);
+        } else {
+                unsigned cost = kind == RETRY_TIMEOUT ? RETRY_COST_TIMEOUT : RETRY_COST;
+                if (c->retry_tokens < cost) {
+                        request_finish(r);
+                        return;
+                }
+                c->retry_tokens -= cost;
+                r->retry_cost_paid += cost;
+
+                /* Full jitter: uniform in [0, min(cap, 1 s * 2^(attempt-1))). */
+                usec_t ceiling = USEC_PER_SEC << (r->attempts - 1 < 20 ? r->attempts - 1 : 20);
+                if (ceiling > c->opts.max_backoff)
+                        ceiling = c->opts.max_backoff;
+                delay = (usec_t) ((double) ceiling * ((double) randombytes_random() / 4294967296.0));
+        }
+
+        int k = sd_event_add_time_relative(c->event, &r->retry_timer, CLOCK_MONOTONIC, delay, 0, retry_timer_cb, r);
+        if (k < 0)
+                request_finish(r);
+}
+
+static void check_completed(HttpClient *c) {
+        CURLMsg *msg;
+        int left;
+
+        while ((msg = curl_multi_info_read(c->multi, &left))) {
+                HttpRequest *r = NULL;
+
+                if (msg->msg != CURLMSG_DONE)
+                        continue;
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+                request_done(r, msg->data.result);
+        }
+}
+
+static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        HttpClient *c = userdata;
+        int action = 0, running;
+
+        if (revents & EPOLLIN)
+                action |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT)
+                action |= CURL_CSELECT_OUT;
+        if (revents & (EPOLLERR | EPOLLHUP))
+                action |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(c->multi, fd, action, &running);
+        check_completed(c);
+        return 0;
+}
+
+static int timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        HttpClient *c = userdata;
+        int running;
+
+        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_completed(c);
+        return 0;
+}
+
+static int socket_function(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+        HttpClient *c = userp;
+        sd_event_source *s = socketp;
+        uint32_t events = 0;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (s) {
+                        sd_event_source_disable_unref(s);
+                        curl_multi_assign(c->multi, fd, NULL);
+                }
+                return 0;
+        }
+        if (what & CURL_POLL_IN)
+                events |= EPOLLIN;
+        if (what & CURL_POLL_OUT)
+                events |= EPOLLOUT;
+
+        if (s) {
+                if (sd_event_source_set_io_events(s, events) < 0)
+                        return -1;
+                return 0;
+        }
+        if (sd_event_add_io(c->event, &s, fd, events, io_cb, c) < 0)
+                return -1;
+        (void) sd_event_source_set_description(s, "curl-socket");
+        if (curl_multi_assign(c->multi, fd, s) != CURLM_OK) {
+                sd_event_source_disable_unref(s);
+                return -1;
+        }
+        return 0;
+}
+
+static int timer_function(CURLM *multi, long timeout_ms, void *userp) {
+        HttpClient *c = userp;
+
+        if (timeout_ms < 0)
+                return sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+        if (sd_event_source_set_time_relative(c->timer, (usec_t) timeout_ms * USEC_PER_MSEC) < 0 ||
+            sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+int http_client_new(sd_event *event, const HttpClientOptions *opts, HttpClient **ret) {
+        HttpClient *c;
+        int k;
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return -EIO;
+        k = secret_init();
+        if (k < 0)
+                return k;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        if (opts)
+                c->opts = *opts;
+        if (!c->opts.max_attempts)
+                c->opts.max_attempts = DEFAULT_MAX_ATTEMPTS;
+        if (!c->opts.connect_timeout)
+                c->opts.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+        if (!c->opts.timeout)
+                c->opts.timeout = DEFAULT_TIMEOUT;
+        if (!c->opts.max_response)
+                c->opts.max_response = DEFAULT_MAX_RESPONSE;
+        if (!c->opts.max_backoff)
+                c->opts.max_backoff = DEFAULT_MAX_BACKOFF;
+        if (!c->opts.retry_budget)
+                c->opts.retry_budget = DEFAULT_RETRY_BUDGET;
+        c->retry_tokens = c->opts.retry_budget;
+        c->event = sd_event_ref(event);
+
+        k = sigv4_key_cache_new(&c->key_cache);
+        if (k < 0)
+                goto fail;
+        k = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, timer_cb, c);
+        if (k < 0)
+                goto fail;
+        (void) sd_event_source_set_description(c->timer, "curl-timer");
+        c->multi = curl_multi_init();
+        if (!c->multi) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_function) != CURLM_OK ||
+            curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
+            curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_function) != CURLM_OK ||
+            curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK) {
+                k = -EINVAL;
+                goto fail;
+        }
+        *ret = c;
+        return 0;
+fail:
+        http_client_free(c);
+        return k;
+}
+
+HttpClient *http_client_free(HttpClient *c) {
+        if (!c)
+                return NULL;
+        if (c->multi)
+                curl_multi_cleanup(c->multi);
+        sd_event_source_disable_unref(c->timer);
+        sigv4_key_cache_free(c->key_cache);
+        sd_event_unref(c->event);
+        free(c);
+        return NULL;
+}
+
+sd_event *http_client_get_event(HttpClient *c) {
+        return c->event;
+}
+
+int64_t http_client_get_skew(HttpClient *c) {
+        return c->skew;
+}
+
+void http_client_set_clock_offset(HttpClient *c, int64_t seconds) {
+        c->clock_offset = seconds;
+}
+
+static int parse_endpoint(HttpRequest *r) {
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+        int k = -EINVAL;
+
+        if (!u)
+                return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, r->endpoint, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+                goto out;
+        if (!streq(scheme, "https") && !(r->allow_http && streq(scheme, "http"))) {
+                k = -EPROTONOSUPPORT;
+                goto out;
+        }
+        /* An endpoint is scheme://host[:port]; a path would be signed wrongly. */
+        if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path && !streq(path, "/"))
+                goto out;
+        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port)
+                k = asprintf_safe(&r->host, "%s:%s", host, port);
+        else
+                k = (r->host = strdup(host)) ? 0 : -ENOMEM;
+out:
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(port);
+        curl_free(path);
+        curl_url_cleanup(u);
+        return k;
+}
+
+int http_submit(HttpClient *c, const HttpRequestSpec *spec, http_callback_t cb, void *userdata, HttpRequest **ret) {
+        HttpRequest *r;
+        int k;
+
+        if (!spec->method || !spec->endpoint || !spec->path || spec->path[0] != '/' || !cb)
+                return -EINVAL;
+        if (spec->creds && (!spec->region || !spec->service))
+                return -EINVAL;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->client = c;
+        r->callback = cb;
+        r->userdata = userdata;
+        r->max_attempts = spec->max_attempts;
+        r->fresh_connection = spec->fresh_connection;
+        r->sensitive_response = spec->sensitive_response;
+        r->allow_http = spec->allow_http;
+        r->timeout = spec->timeout;
+        r->creds = spec->creds ? aws_credentials_ref(spec->creds) : NULL;
+
+        r->method = strdup(spec->method);
+        r->endpoint = strdup(spec->endpoint);
+        r->query = strdup(spec->query ?: "");
+        r->region = strdup(spec->region ?: "");
+        r->service = strdup(spec->service ?: "");
+        r->headers = calloc(spec->n_headers ?: 1, sizeof(HttpHeader));
+        if (!r->method || !r->endpoint || !r->query || !r->region || !r->service || !r->headers) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < spec->n_headers; i++) {
+                r->headers[i].name = strdup(spec->headers[i].name);
+                r->headers[i].value = strdup(spec->headers[i].value);
+                r->n_headers++;
+                if (!r->headers[i].name || !r->headers[i].value) {
+                        k = -ENOMEM;
+                        goto fail;
+                }
+        }
+        if (spec->body_len > 0) {
+                r->body = malloc(spec->body_len);
+                if (!r->body) {
+                        k = -ENOMEM;
+                        goto fail;
+                }
+                memcpy(r->body, spec->body, spec->body_len);
+                r->body_len = spec->body_len;
+        }
+        sha256_hex(r->body ?: "", r->body_len, r->payload_hash);
+
+        k = parse_endpoint(r);
+        if (k < 0)
+                goto fail;
+        k = aws_uri_encode(spec->path, true, &r->wire_path);
+        if (k < 0)
+                goto fail;
+        k = asprintf_safe(&r->url, "%s%s%s%s", r->endpoint, r->wire_path, r->query[0] ? "?" : "", r->query);
+        if (k < 0)
+                goto fail;
+
+        k = request_start_attempt(r);
+        if (k < 0)
+                goto fail;
+        if (ret)
+                *ret = r;
+        return 0;
+fail:
+        request_free(r);
+        return k;
+}
+
+void http_request_cancel(HttpRequest *r) {
+        request_free(r);
+}
+
+typedef struct SyncState {
+        bool done;
+        HttpResponse *response;
+        int error;
+} SyncState;
+
+static void sync_cb(HttpRequest *req, const HttpResponse *resp, void *userdata) {
+        SyncState *st = userdata;
+        HttpResponse *copy = calloc(1, sizeof *copy);
+
+        st->done = true;
+        if (!copy) {
+                st->error = -ENOMEM;
+                return;
+        }
+        *copy = *resp;
+        copy->body = NULL;
+        if (resp->body) {
+                copy->body = secret_dup(resp->body->data, resp->body->len);
+                if (!copy->body) {
+                        free(copy);
+                        st->error = -ENOMEM;
+                        return;
+                }
+        }
+        st->response = copy;
+}
+
+int http_perform(HttpClient *c, const HttpRequestSpec *spec, HttpResponse **ret) {
+        SyncState st = {};
+        int k;
+
+        k = http_submit(c, spec, sync_cb, &st, NULL);
+        if (k < 0)
+                return k;
+        while (!st.done) {
+                k = sd_event_run(c->event, UINT64_MAX);
+                if (k < 0)
+                        return k;
+        }
+        if (st.error < 0)
+                return st.error;
+        *ret = st.response;
+        return 0;
+}
+
+HttpResponse *http_response_free(HttpResponse *r) {
+        if (!r)
+                return NULL;
+        secret_free(r->body);
+        free(r);
+        return NULL;
+}

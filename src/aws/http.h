@@ -52,7 +52,7 @@ typedef struct HttpRequestSpec {
 
 typedef struct HttpResponse {
         int error;              /* 0, or negative errno for transport failure */
-        const char *error_text; /* transport failure in words (curl's), or NULL */
+        char error_text[256];   /* transport failure in words (curl's), or "" */
         long status;            /* HTTP status; 0 when no response arrived */
         Secret *body;           /* always secure memory; NUL-terminated */
         AwsError aws_error;     /* parsed when status >= 300 and the body is an AWS error */

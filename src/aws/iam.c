@@ -1,3 +1,246 @@
 /* SPDX-License-Identifier: MIT */
-/* stub: being written */
-typedef int keyrotd_stub_iam;
+#include "iam.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Append "&key=value" with both parts AWS-encoded. */
+static int form_add(char **body, const char *key, const char *value) {
+        _cleanup_free_ char *k = NULL, *v = NULL;
+        char *n;
+        int r;
+
+        r = aws_uri_encode(key, false, &k);
+        if (r >= 0)
+                r = aws_uri_encode(value, false, &v);
+        if (r < 0)
+                return r;
+        r = asprintf_safe(&n, "%s%s%s=%s", *body ?: "", *body ? "&" : "", k, v);
+        if (r < 0)
+                return r;
+        free(*body);
+        *body = n;
+        return 0;
+}
+
+/* Build "Action=X&Version=...&k1=v1&..." from NULL-terminated pairs. */
+static int form_build(char **ret, const char *action, va_list ap) {
+        _cleanup_free_ char *body = NULL;
+        const char *k, *v;
+        int r;
+
+        r = form_add(&body, "Action", action);
+        if (r >= 0)
+                r = form_add(&body, "Version", IAM_API_VERSION);
+        while (r >= 0 && (k = va_arg(ap, const char *))) {
+                v = va_arg(ap, const char *);
+                if (v)
+                        r = form_add(&body, k, v);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(body);
+        return 0;
+}
+
+static const HttpHeader form_headers[] = {
+        { "Content-Type", "application/x-www-form-urlencoded; charset=utf-8" },
+};
+
+static void iam_http_spec(AwsClient *c, AwsCredentials *as, const char *body, HttpRequestSpec *spec) {
+        *spec = (HttpRequestSpec) {
+                .method = "POST",
+                .endpoint = c->iam_endpoint,
+                .path = "/",
+                .headers = form_headers,
+                .n_headers = ELEMENTSOF(form_headers),
+                .body = body,
+                .body_len = strlen(body),
+                .creds = as ?: credentials_provider_current(c->identity),
+                .region = "us-east-1",
+                .service = "iam",
+                .allow_http = c->iam_override,
+        };
+}
+
+/* One IAM call: op, parser, signing identity, then the Action's pairs. */
+static int iam_call(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *as, const char *user,
+                    unsigned max_attempts, bool sensitive, aws_callback_t cb, void *userdata, AwsCall **ret, ...) {
+        _cleanup_free_ char *body = NULL;
+        AwsCallSpec spec = { .op = op, .parse = parse, .user = user };
+        va_list ap;
+        int r;
+
+        va_start(ap, ret);
+        r = form_build(&body, aws_op_to_string(op), ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        iam_http_spec(c, as, body, &spec.http);
+        if (!spec.http.creds)
+                return -ENOKEY;
+        spec.http.max_attempts = max_attempts;
+        spec.http.sensitive_response = sensitive;
+        return aws_call_start(c, &spec, cb, userdata, ret);
+}
+
+static int append_pages(ListAccessKeysResult *acc, ListAccessKeysResult *page) {
+        AccessKeyMeta *n;
+
+        if (acc->n_keys + page->n_keys > XML_MAX_ITEMS)
+                return -E2BIG;
+        n = realloc(acc->keys, (acc->n_keys + page->n_keys + 1) * sizeof(AccessKeyMeta));
+        if (!n)
+                return -ENOMEM;
+        memcpy(n + acc->n_keys, page->keys, page->n_keys * sizeof(AccessKeyMeta));
+        acc->keys = n;
+        acc->n_keys += page->n_keys;
+        return 0;
+}
+
+static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        ListAccessKeysResult page = {}, *acc = aws_call_pages(call);
+        _cleanup_free_ char *form = NULL;
+        int r;
+
+        r = xml_parse_list_access_keys(body, len, &page);
+        if (r < 0)
+                return r;
+        r = append_pages(acc, &page);
+        if (r < 0)
+                goto out;
+
+        if (page.is_truncated) {
+                AwsClient *c = aws_call_client(call);
+                HttpRequestSpec spec;
+
+                if (!page.marker) {
+                        r = -EBADMSG;
+                        goto out;
+                }
+                r = form_add(&form, "Action", "ListAccessKeys");
+                if (r >= 0)
+                        r = form_add(&form, "Version", IAM_API_VERSION);
+                if (r >= 0)
+                        r = form_add(&form, "UserName", aws_call_user(call));
+                if (r >= 0)
+                        r = form_add(&form, "Marker", page.marker);
+                if (r < 0)
+                        goto out;
+                iam_http_spec(c, NULL, form, &spec);
+                r = aws_call_continue(call, &spec);
+                goto out;
+        }
+
+        res->list_keys = *acc;
+        memset(acc, 0, sizeof *acc);
+        memcpy(res->list_keys.request_id, page.request_id, sizeof page.request_id);
+out:
+        list_access_keys_result_done(&page);
+        return r;
+}
+
+int iam_list_access_keys(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
+                         AwsCall **ret) {
+        return iam_call(c, AWS_OP_LIST_ACCESS_KEYS, parse_list_access_keys, as, user, 0, false, cb, userdata, ret,
+                        "UserName", user, NULL);
+}
+
+static int parse_create_access_key(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_create_access_key(body, len, &res->create_key);
+}
+
+int iam_create_access_key(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret) {
+        /* One attempt only, and the answer holds the secret. */
+        return iam_call(c, AWS_OP_CREATE_ACCESS_KEY, parse_create_access_key, NULL, user, 1, true, cb, userdata,
+                        ret, "UserName", user, NULL);
+}
+
+static int parse_update_access_key(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_empty_response(body, len, "UpdateAccessKeyResponse", res->request_id);
+}
+
+int iam_update_access_key(AwsClient *c, const char *user, const char *key_id, KeyStatus status, aws_callback_t cb,
+                          void *userdata, AwsCall **ret) {
+        const char *s = key_status_to_string(status);
+
+        if (!s)
+                return -EINVAL;
+        return iam_call(c, AWS_OP_UPDATE_ACCESS_KEY, parse_update_access_key, NULL, user, 0, false, cb, userdata,
+                        ret, "UserName", user, "AccessKeyId", key_id, "Status", s, NULL);
+}
+
+static int parse_delete_access_key(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_empty_response(body, len, "DeleteAccessKeyResponse", res->request_id);
+}
+
+int iam_delete_access_key(AwsClient *c, const char *user, const char *key_id, aws_callback_t cb, void *userdata,
+                          AwsCall **ret) {
+        return iam_call(c, AWS_OP_DELETE_ACCESS_KEY, parse_delete_access_key, NULL, user, 0, false, cb, userdata,
+                        ret, "UserName", user, "AccessKeyId", key_id, NULL);
+}
+
+static int parse_last_used(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_access_key_last_used(body, len, &res->last_used);
+}
+
+int iam_get_access_key_last_used(AwsClient *c, const char *key_id, aws_callback_t cb, void *userdata,
+                                 AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_ACCESS_KEY_LAST_USED, parse_last_used, NULL, NULL, 0, false, cb, userdata, ret,
+                        "AccessKeyId", key_id, NULL);
+}
+
+static int parse_get_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_user(body, len, "GetUserResponse", &res->user);
+}
+
+int iam_get_user(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
+                 AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_USER, parse_get_user, as, NULL, 0, false, cb, userdata, ret, "UserName", user,
+                        NULL);
+}
+
+static int parse_create_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_user(body, len, "CreateUserResponse", &res->user);
+}
+
+int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
+                    AwsCall **ret) {
+        _cleanup_free_ char *body = NULL;
+        AwsCallSpec spec = { .op = AWS_OP_CREATE_USER, .parse = parse_create_user };
+        unsigned i = 0;
+        int r;
+
+        r = form_add(&body, "Action", "CreateUser");
+        if (r >= 0)
+                r = form_add(&body, "Version", IAM_API_VERSION);
+        if (r >= 0)
+                r = form_add(&body, "UserName", user);
+        for (; r >= 0 && tags && tags[2 * i] && tags[2 * i + 1]; i++) {
+                char key[48], value[48];
+
+                snprintf(key, sizeof key, "Tags.member.%u.Key", i + 1);
+                snprintf(value, sizeof value, "Tags.member.%u.Value", i + 1);
+                r = form_add(&body, key, tags[2 * i]);
+                if (r >= 0)
+                        r = form_add(&body, value, tags[2 * i + 1]);
+        }
+        if (r < 0)
+                return r;
+        iam_http_spec(c, NULL, body, &spec.http);
+        if (!spec.http.creds)
+                return -ENOKEY;
+        return aws_call_start(c, &spec, cb, userdata, ret);
+}
+
+static int parse_put_user_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_empty_response(body, len, "PutUserPolicyResponse", res->request_id);
+}
+
+int iam_put_user_policy(AwsClient *c, const char *user, const char *policy_name, const char *document,
+                        aws_callback_t cb, void *userdata, AwsCall **ret) {
+        return iam_call(c, AWS_OP_PUT_USER_POLICY, parse_put_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
+                        "UserName", user, "PolicyName", policy_name, "PolicyDocument", document, NULL);
+}

@@ -1,3 +1,0 @@
-/* SPDX-License-Identifier: MIT */
-/* stub: being written */
-typedef int keyrotd_stub_endpoint;

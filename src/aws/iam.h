@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iam.h — the IAM Query API calls keyrotd makes, as asynchronous calls on
+ * an AwsClient (see client.h for results and waiting). Each call signs with
+ * `as` when given (e.g. a brand-new key proving what it may not do), else
+ * with keyrotd's own identity.
+ *
+ * CreateAccessKey is never retried by the transport: a create that timed
+ * out may have succeeded, and only ListAccessKeys can tell.
+ */
+#pragma once
+
+#include "client.h"
+
+#define IAM_API_VERSION "2010-05-08"
+
+/* Follows Marker/IsTruncated to the end; result.list_keys holds every key. */
+int iam_list_access_keys(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
+                         AwsCall **ret);
+int iam_create_access_key(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret);
+int iam_update_access_key(AwsClient *c, const char *user, const char *key_id, KeyStatus status, aws_callback_t cb,
+                          void *userdata, AwsCall **ret);
+int iam_delete_access_key(AwsClient *c, const char *user, const char *key_id, aws_callback_t cb, void *userdata,
+                          AwsCall **ret);
+int iam_get_access_key_last_used(AwsClient *c, const char *key_id, aws_callback_t cb, void *userdata, AwsCall **ret);
+/* user NULL: the caller's own identity. */
+int iam_get_user(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret);
+/* tags: NULL-terminated key, value, key, value, ... or NULL. */
+int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
+                    AwsCall **ret);
+int iam_put_user_policy(AwsClient *c, const char *user, const char *policy_name, const char *document,
+                        aws_callback_t cb, void *userdata, AwsCall **ret);
