@@ -11,15 +11,19 @@ int secret_init(void) {
 
 Secret *secret_new(size_t cap) {
         Secret *s;
+        size_t size;
 
-        if (cap > SIZE_MAX - sizeof(Secret) - 1)
+        if (cap > SIZE_MAX - sizeof(Secret) - 32)
                 return NULL;
         if (secret_init() < 0)
                 return NULL;
-        s = sodium_malloc(sizeof(Secret) + cap + 1);
+        /* sodium_malloc places the block flush against the trailing guard
+         * page, so only a size that is a multiple of 16 keeps the struct aligned. */
+        size = (sizeof(Secret) + cap + 1 + 15) & ~(size_t) 15;
+        s = sodium_malloc(size);
         if (!s)
                 return NULL;
-        sodium_memzero(s, sizeof(Secret) + cap + 1);
+        sodium_memzero(s, size);
         s->cap = cap;
         return s;
 }

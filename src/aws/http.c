@@ -254,8 +254,8 @@ static int request_build_headers(HttpRequest *r, struct curl_slist **ret) {
                         goto fail;
         }
         if (r->creds) {
-                k = add_header(&l, "X-Amz-Date", sig.amz_date);
-                if (k >= 0 && r->creds->session_token)
+                k = sig.added_date ? add_header(&l, "X-Amz-Date", sig.amz_date) : 0;
+                if (k >= 0 && sig.added_security_token)
                         k = add_header(&l, "X-Amz-Security-Token", secret_str(r->creds->session_token));
                 if (k >= 0)
                         k = add_header(&l, "Authorization", sig.authorization);
@@ -305,6 +305,8 @@ static int request_start_attempt(HttpRequest *r) {
         bool ok = curl_easy_setopt(e, CURLOPT_URL, r->url) == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_PRIVATE, r) == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+                  /* The path was signed as we send it: curl must not squash dot segments. */
+                  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https") == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
