@@ -26,6 +26,7 @@ typedef struct AwsClient {
         char *s3_endpoint;
         bool iam_override;
         bool s3_override;
+        unsigned list_page_size; /* MaxItems for IAM lists; 0 = the service's default */
 } AwsClient;
 
 int aws_client_new(HttpClient *http, CredentialsProvider *identity, const char *region, const char *endpoint_url,

@@ -70,7 +70,7 @@ struct HttpRequest {
         char curl_errbuf[CURL_ERROR_SIZE];
 };
 
-int aws_uri_encode(const char *s, bool keep_slash, char **ret) {
+static int percent_encode(const char *s, bool keep_slash, bool space_as_plus, char **ret) {
         static const char hex[] = "0123456789ABCDEF";
         size_t n = strlen(s);
         char *out, *p;
@@ -84,6 +84,8 @@ int aws_uri_encode(const char *s, bool keep_slash, char **ret) {
                 if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
                     *c == '-' || *c == '_' || *c == '.' || *c == '~' || (keep_slash && *c == '/'))
                         *p++ = (char) *c;
+                else if (space_as_plus && *c == ' ')
+                        *p++ = '+';
                 else {
                         *p++ = '%';
                         *p++ = hex[*c >> 4];
@@ -93,6 +95,14 @@ int aws_uri_encode(const char *s, bool keep_slash, char **ret) {
         *p = 0;
         *ret = out;
         return 0;
+}
+
+int aws_uri_encode(const char *s, bool keep_slash, char **ret) {
+        return percent_encode(s, keep_slash, false, ret);
+}
+
+int aws_form_encode(const char *s, char **ret) {
+        return percent_encode(s, false, true, ret);
 }
 
 static usec_t usec_to_msec_ceil(usec_t u) {
@@ -491,7 +501,7 @@ static void request_done(HttpRequest *r, CURLcode cc) {
                 delay = (usec_t) ((double) ceiling * ((double) randombytes_random() / 4294967296.0));
         }
 
-        int k = sd_event_add_time_relative(c->event, &r->retry_timer, CLOCK_MONOTONIC, delay, 0, retry_timer_cb, r);
+        int k = sd_event_add_time_relative(c->event, &r->retry_timer, CLOCK_MONOTONIC, delay, 1, retry_timer_cb, r);
         if (k < 0)
                 request_finish(r);
 }
@@ -610,7 +620,9 @@ int http_client_new(sd_event *event, const HttpClientOptions *opts, HttpClient *
         k = sigv4_key_cache_new(&c->key_cache);
         if (k < 0)
                 goto fail;
-        k = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, timer_cb, c);
+        /* Accuracy 1 µs: sd-event's default (250 ms) would stall every
+         * transfer that libcurl asks to resume "now". */
+        k = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, 1, timer_cb, c);
         if (k < 0)
                 goto fail;
         (void) sd_event_source_set_description(c->timer, "curl-timer");

@@ -104,3 +104,8 @@ static inline void http_response_freep(HttpResponse **r) {
 
 /* AWS query encoding (RFC 3986 unreserved kept, the rest %XX upper case). */
 int aws_uri_encode(const char *s, bool keep_slash, char **ret);
+/* application/x-www-form-urlencoded as the AWS SDKs send Query-protocol
+ * bodies: the same, but a space becomes '+'. (The body is signed as sent,
+ * so either form is valid for AWS; moto re-encodes spaces as '+' before it
+ * checks the signature, so only this one works there.) */
+int aws_form_encode(const char *s, char **ret);

@@ -6,15 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Append "&key=value" with both parts AWS-encoded. */
+/* Append "&key=value", both parts form-encoded. */
 static int form_add(char **body, const char *key, const char *value) {
         _cleanup_free_ char *k = NULL, *v = NULL;
         char *n;
         int r;
 
-        r = aws_uri_encode(key, false, &k);
+        r = aws_form_encode(key, &k);
         if (r >= 0)
-                r = aws_uri_encode(value, false, &v);
+                r = aws_form_encode(value, &v);
         if (r < 0)
                 return r;
         r = asprintf_safe(&n, "%s%s%s=%s", *body ?: "", *body ? "&" : "", k, v);
@@ -102,9 +102,12 @@ static int append_pages(ListAccessKeysResult *acc, ListAccessKeysResult *page) {
 
 static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, AwsResult *res) {
         ListAccessKeysResult page = {}, *acc = aws_call_pages(call);
+        AwsClient *c = aws_call_client(call);
         _cleanup_free_ char *form = NULL;
+        char page_size[16];
         int r;
 
+        snprintf(page_size, sizeof page_size, "%u", c->list_page_size);
         r = xml_parse_list_access_keys(body, len, &page);
         if (r < 0)
                 return r;
@@ -113,7 +116,6 @@ static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, A
                 goto out;
 
         if (page.is_truncated) {
-                AwsClient *c = aws_call_client(call);
                 HttpRequestSpec spec;
 
                 if (!page.marker) {
@@ -127,6 +129,8 @@ static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, A
                         r = form_add(&form, "UserName", aws_call_user(call));
                 if (r >= 0)
                         r = form_add(&form, "Marker", page.marker);
+                if (r >= 0 && c->list_page_size > 0)
+                        r = form_add(&form, "MaxItems", page_size);
                 if (r < 0)
                         goto out;
                 iam_http_spec(c, NULL, form, &spec);
@@ -144,8 +148,11 @@ out:
 
 int iam_list_access_keys(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
                          AwsCall **ret) {
+        char page_size[16];
+
+        snprintf(page_size, sizeof page_size, "%u", c->list_page_size);
         return iam_call(c, AWS_OP_LIST_ACCESS_KEYS, parse_list_access_keys, as, user, 0, false, cb, userdata, ret,
-                        "UserName", user, NULL);
+                        "UserName", user, "MaxItems", c->list_page_size > 0 ? page_size : NULL, NULL);
 }
 
 static int parse_create_access_key(AwsCall *call, const char *body, size_t len, AwsResult *res) {

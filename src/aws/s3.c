@@ -130,9 +130,14 @@ int s3_get_object(AwsClient *c, const S3Options *o, aws_callback_t cb, void *use
                        cb, userdata, ret);
 }
 
+/* Without a type libcurl labels the body a form, and servers that believe it
+ * (moto does) store nothing. */
+static const HttpHeader octet_stream[] = { { "Content-Type", "application/octet-stream" } };
+
 int s3_put_object(AwsClient *c, const S3Options *o, const void *data, size_t len, aws_callback_t cb, void *userdata,
                   AwsCall **ret) {
         if (!o->key || !*o->key)
                 return -EINVAL;
-        return s3_call(c, o, AWS_OP_S3_PUT_OBJECT, "PUT", NULL, NULL, 0, data, len, NULL, cb, userdata, ret);
+        return s3_call(c, o, AWS_OP_S3_PUT_OBJECT, "PUT", NULL, octet_stream, ELEMENTSOF(octet_stream), data, len,
+                       NULL, cb, userdata, ret);
 }

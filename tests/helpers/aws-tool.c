@@ -26,13 +26,14 @@
 static const char *region = "us-east-1";
 static const char *endpoint_url = NULL;
 static int64_t clock_offset = 0;
-static unsigned max_attempts = 0, repeat = 1;
+static unsigned max_attempts = 0, repeat = 1, page_size = 0, timeout_ms = 0, max_backoff_ms = 0;
 static bool as_env = false, fresh = false;
 
 static void usage(void) {
         fprintf(stderr,
                 "usage: aws-tool [--region R] [--endpoint URL] [--clock-offset SEC] [--max-attempts N]\n"
-                "                [--as-env] [--fresh] [--repeat N] OP ARGS...\n"
+                "                [--as-env] [--fresh] [--repeat N] [--page-size N]\n"
+                "                [--timeout-ms N] [--max-backoff-ms N] OP ARGS...\n"
                 "ops: get-user [USER] | list-keys USER | create-key USER | update-key USER ID Active|Inactive\n"
                 "     delete-key USER ID | last-used ID | create-user USER [TAGKEY TAGVALUE] |\n"
                 "     put-policy USER NAME DOCUMENT | s3-list BUCKET | s3-head BUCKET [KEY] |\n"
@@ -140,6 +141,9 @@ int main(int argc, char **argv) {
                 { "as-env", no_argument, NULL, 'a' },
                 { "fresh", no_argument, NULL, 'f' },
                 { "repeat", required_argument, NULL, 'n' },
+                { "page-size", required_argument, NULL, 'p' },
+                { "timeout-ms", required_argument, NULL, 't' },
+                { "max-backoff-ms", required_argument, NULL, 'b' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -160,6 +164,9 @@ int main(int argc, char **argv) {
                 case 'a': as_env = true; break;
                 case 'f': fresh = true; break;
                 case 'n': repeat = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'p': page_size = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 't': timeout_ms = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'b': max_backoff_ms = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'h': usage(); return 0;
                 default: usage(); return 2;
                 }
@@ -172,7 +179,11 @@ int main(int argc, char **argv) {
         r = sd_event_default(&event);
         if (r < 0)
                 return 1;
-        HttpClientOptions ho = { .max_attempts = max_attempts };
+        HttpClientOptions ho = {
+                .max_attempts = max_attempts,
+                .timeout = (usec_t) timeout_ms * USEC_PER_MSEC,
+                .max_backoff = (usec_t) max_backoff_ms * USEC_PER_MSEC,
+        };
         r = http_client_new(event, &ho, &http);
         sd_event_unref(event);
         if (r < 0) {
@@ -191,6 +202,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "client: %s\n", error ?: strerror(-r));
                 return 1;
         }
+        c->list_page_size = page_size;
         if (as_env || startswith(argv[optind], "s3-")) {
                 const char *id = getenv(as_env ? "AWS_TEST_KEY_ID" : "AWS_ACCESS_KEY_ID");
                 const char *secret = getenv(as_env ? "AWS_TEST_SECRET" : "AWS_SECRET_ACCESS_KEY");

@@ -31,6 +31,14 @@ static void test_uri_encode(void) {
         }
 }
 
+static void test_form_encode(void) {
+        char *out = NULL;
+
+        ok(aws_form_encode("a b+c/d~", &out) == 0, "form encode succeeds");
+        ok_eq_str(out, "a+b%2Bc%2Fd~", "form encoding: space as plus, plus and slash escaped");
+        free(out);
+}
+
 static void noop_cb(HttpRequest *req, const HttpResponse *resp, void *userdata) {
         *(bool *) userdata = true;
 }
@@ -116,6 +124,7 @@ static void test_bucket_names(void) {
 
 int main(void) {
         test_uri_encode();
+        test_form_encode();
         test_submit_rules();
         test_endpoints();
         test_bucket_names();
