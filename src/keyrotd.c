@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keyrotd — options, wiring and exit codes; the work is in the engine.
+ *
+ * Exit codes (DESIGN.md §2): 0 success, 1 a rotation failed, 2 bad usage
+ * or configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "duration.h"
+#include "rotation.h"
+#include "runtime.h"
+
+#define EXIT_ROTATION_FAILED 1
+#define EXIT_USAGE 2
+
+static struct {
+        const char *config;
+        const char *state_dir;
+        const char *socket;
+        bool once, force, dry_run, check_config;
+        const char *log_target;
+} arg = {
+        .config = KEYROTD_DEFAULT_CONFIG,
+        .state_dir = KEYROTD_DEFAULT_STATE_DIR,
+        .socket = KEYROTD_DEFAULT_SOCKET,
+        .log_target = "auto",
+};
+
+static void help(void) {
+        printf("Usage: keyrotd [OPTIONS]\n"
+               "Rotate the access keys of AWS IAM programmatic users listed in an inventory.\n\n"
+               "  -c, --config FILE      inventory (default %s)\n"
+               "  -s, --state-dir DIR    state directory with the sealed store (default %s)\n"
+               "      --socket PATH      control socket (default %s)\n"
+               "      --once             rotate every user that is due, then exit\n"
+               "      --force            with --once: rotate every user, due or not\n"
+               "      --dry-run          with --once: read-only calls only; print the plan\n"
+               "      --check-config     check the inventory, print FILE:LINE:COL: message per problem\n"
+               "      --log-target T     auto, journal or stderr (default auto)\n"
+               "  -h, --help             show this help\n"
+               "      --version          show the version\n\n"
+               "Exit status: 0 success, 1 a rotation failed, 2 bad usage or configuration.\n"
+               "See keyrotd(8) and keyrotd.yaml(5).\n",
+               KEYROTD_DEFAULT_CONFIG, KEYROTD_DEFAULT_STATE_DIR, KEYROTD_DEFAULT_SOCKET);
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_SOCKET = 0x100, ARG_ONCE, ARG_FORCE, ARG_DRY_RUN, ARG_CHECK, ARG_LOG_TARGET, ARG_VERSION };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "state-dir", required_argument, NULL, 's' },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "log-target", required_argument, NULL, ARG_LOG_TARGET },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:s:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c': arg.config = optarg; break;
+                case 's': arg.state_dir = optarg; break;
+                case ARG_SOCKET: arg.socket = optarg; break;
+                case ARG_ONCE: arg.once = true; break;
+                case ARG_FORCE: arg.force = true; break;
+                case ARG_DRY_RUN: arg.dry_run = true; break;
+                case ARG_CHECK: arg.check_config = true; break;
+                case ARG_LOG_TARGET: arg.log_target = optarg; break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("keyrotd %s\n", PACKAGE_VERSION); return 0;
+                default: return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "keyrotd: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        if ((arg.force || arg.dry_run) && !arg.once) {
+                fprintf(stderr, "keyrotd: --force and --dry-run only apply to --once\n");
+                return -EINVAL;
+        }
+        if (!streq(arg.log_target, "auto") && !streq(arg.log_target, "journal") && !streq(arg.log_target, "stderr")) {
+                fprintf(stderr, "keyrotd: --log-target must be auto, journal or stderr\n");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* No secret may reach a core dump, and nothing we create is for others. */
+static void harden_process(void) {
+        struct rlimit no_core = { 0, 0 };
+
+        umask(0077);
+        (void) setrlimit(RLIMIT_CORE, &no_core);
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static int print_inventory_errors(Runtime *rt) {
+        for (size_t i = 0; i < rt->inv_errors.n; i++)
+                fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
+        if (rt->inv_errors.n == 0 && rt->error)
+                fprintf(stderr, "keyrotd: %s\n", rt->error);
+        return EXIT_USAGE;
+}
+
+typedef struct OnceState {
+        unsigned failed;
+} OnceState;
+
+static void once_done(const RotationReport *rep, void *userdata) {
+        OnceState *st = userdata;
+
+        switch (rep->outcome) {
+        case ROTATION_COMPLETED:
+                printf("%s: rotated %s -> %s%s\n", rep->user, rep->old_key_id[0] ? rep->old_key_id : "-",
+                       rep->new_key_id, rep->in_grace ? " (old key Inactive until its grace ends)" : "");
+                break;
+        case ROTATION_NOT_DUE:
+                printf("%s: not due%s\n", rep->user, rep->in_grace ? " (previous key Inactive, in grace)" : "");
+                break;
+        case ROTATION_PARKED:
+                printf("%s: stopped at a safe point; the next start resumes it\n", rep->user);
+                break;
+        default:
+                printf("%s: FAILED: %s\n", rep->user, rep->error ?: "unknown error");
+                st->failed++;
+        }
+        fflush(stdout);
+}
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        RotationEngine *engine = userdata;
+
+        fprintf(stderr, "keyrotd: signal %u: stopping at the next safe point\n", si->ssi_signo);
+        rotation_engine_stop(engine);
+        return 0;
+}
+
+static int run_once(Runtime *rt) {
+        _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
+        OnceState st = {};
+        sigset_t mask;
+        int r;
+
+        /* Hooks are reaped through sd-event (SIGCHLD), and SIGTERM/SIGINT
+         * must park rotations, not kill the process between create and seal. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = runtime_lock(rt, false);
+        if (r >= 0)
+                r = runtime_open_store(rt);
+        if (r >= 0)
+                r = runtime_open_aws(rt);
+        if (r < 0) {
+                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
+                return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
+        }
+
+        r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &engine);
+        if (r < 0)
+                return EXIT_ROTATION_FAILED;
+        (void) sd_event_add_signal(rt->event, NULL, SIGTERM, on_stop_signal, engine);
+        (void) sd_event_add_signal(rt->event, NULL, SIGINT, on_stop_signal, engine);
+
+        for (size_t i = 0; i < rt->inv->n_users; i++) {
+                r = rotation_engine_submit(engine, rt->inv->users[i].name, TRIGGER_ONCE,
+                                           arg.force ? ROTATION_FORCE : 0, once_done, &st);
+                if (r < 0) {
+                        fprintf(stderr, "keyrotd: cannot queue %s: %s\n", rt->inv->users[i].name, strerror(-r));
+                        st.failed++;
+                }
+        }
+        while (rotation_engine_busy(engine) > 0) {
+                r = sd_event_run(rt->event, UINT64_MAX);
+                if (r < 0) {
+                        fprintf(stderr, "keyrotd: event loop failed: %s\n", strerror(-r));
+                        return EXIT_ROTATION_FAILED;
+                }
+        }
+        return st.failed > 0 ? EXIT_ROTATION_FAILED : 0;
+}
+
+int main(int argc, char **argv) {
+        Runtime rt = RUNTIME_INIT;
+        int r, ret;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : 0;
+
+        harden_process();
+        rt.config_path = arg.config;
+        rt.state_dir = arg.state_dir;
+
+        r = runtime_load_inventory(&rt);
+        if (r < 0) {
+                ret = print_inventory_errors(&rt);
+                goto out;
+        }
+        if (arg.check_config) {
+                printf("%s: OK (%zu users)\n", arg.config, rt.inv->n_users);
+                ret = 0;
+                goto out;
+        }
+        if (arg.dry_run) {
+                fprintf(stderr, "keyrotd: --dry-run is not implemented yet\n");
+                ret = EXIT_USAGE;
+                goto out;
+        }
+        if (!arg.once) {
+                fprintf(stderr, "keyrotd: the long-running daemon is not implemented yet; use --once\n");
+                ret = EXIT_USAGE;
+                goto out;
+        }
+        ret = run_once(&rt);
+out:
+        runtime_done(&rt);
+        return ret;
+}

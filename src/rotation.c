@@ -1,0 +1,1230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rotation state machine. Each Rotation walks a fixed chain of steps;
+ * every AWS call, timer and hook ends in a callback that picks the next
+ * step. The store record's phase is the only state that survives a crash,
+ * so the first step of every rotation (inspect) reconciles that phase with
+ * ListAccessKeys and decides where to pick up.
+ *
+ * The one invariant: at every instant the user has an Active key whose
+ * secret the store holds, and the targets hold one that works. Hence the
+ * order: seal before anything else, verify before distributing, distribute
+ * before deactivating, deactivate before deleting.
+ */
+#include "rotation.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "config.h"
+#include "hook.h"
+#include "iam.h"
+#include "s3.h"
+#include "targets.h"
+
+/* A key IAM dates this long before the CREATING phase began is still ours:
+ * IAM's clock and ours may disagree a little. */
+#define CREATE_CLOCK_SLACK (5 * USEC_PER_MINUTE)
+#define VERIFY_BACKOFF_MIN (250 * USEC_PER_MSEC)
+#define VERIFY_BACKOFF_MAX (8 * USEC_PER_SEC)
+#define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
+
+typedef enum Step {
+        STEP_INSPECT,
+        STEP_DELETE_STALE,
+        STEP_CREATE,
+        STEP_VERIFY,
+        STEP_PROBE_IAM,
+        STEP_PROBE_BUCKET,
+        STEP_DISTRIBUTE,
+        STEP_NOTIFY,
+        STEP_DEACTIVATE,
+        STEP_DELETE_OLD,
+        STEP_UNDO_DELETE_NEW,
+        STEP_DONE,
+} Step;
+
+typedef struct Rotation Rotation;
+
+struct RotationEngine {
+        sd_event *event;
+        AwsClient *aws;
+        Store *store;
+        const Inventory *inv;
+        Rotation *running; /* linked list */
+        Rotation *queue_head, *queue_tail;
+        unsigned n_running, n_queued;
+        bool stopping;
+};
+
+struct Rotation {
+        RotationEngine *engine;
+        Rotation *next;
+        char *user;
+        const InventoryUser *iu;
+        StoreUser *su;
+        RotationTrigger trigger;
+        unsigned flags;
+        rotation_done_t done;
+        void *userdata;
+
+        Step step;
+        AwsCall *call;
+        sd_event_source *timer;
+        Hook *hook;
+
+        ListAccessKeysResult keys; /* the last inspection */
+        size_t stale_index;
+        AwsCredentials *new_creds;
+        usec_t verify_deadline;
+        unsigned verify_streak;
+        unsigned verify_failures;
+        char last_verify_error[128];
+
+        RotationOutcome outcome;
+        bool recovering; /* undoing an interrupted rotation, then deciding afresh */
+        bool rotated;    /* this run put a new key in service */
+        bool in_grace;
+        bool undo_targets; /* targets may hold the new key: restore the old one */
+        char error[512];
+        char old_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
+        char new_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
+};
+
+static const char *const trigger_names[_TRIGGER_MAX] = {
+        [TRIGGER_SCHEDULE] = "schedule", [TRIGGER_SIGNAL] = "signal", [TRIGGER_SOCKET] = "socket",
+        [TRIGGER_RECOVERY] = "recovery", [TRIGGER_ONCE] = "once",     [TRIGGER_MANUAL] = "manual",
+};
+
+const char *rotation_trigger_to_string(RotationTrigger t) {
+        return t >= 0 && t < _TRIGGER_MAX ? trigger_names[t] : NULL;
+}
+
+static const char *const outcome_names[_ROTATION_OUTCOME_MAX] = {
+        [ROTATION_COMPLETED] = "completed",
+        [ROTATION_NOT_DUE] = "not-due",
+        [ROTATION_FAILED] = "failed",
+        [ROTATION_PARKED] = "parked",
+};
+
+const char *rotation_outcome_to_string(RotationOutcome o) {
+        return o >= 0 && o < _ROTATION_OUTCOME_MAX ? outcome_names[o] : NULL;
+}
+
+void crash_point(const char *name) {
+#if KEYROTD_TEST_HOOKS
+        const char *at = getenv("KEYROTD_CRASH_AT");
+
+        if (at && streq(at, name)) {
+                fprintf(stderr, "crash_point: dying at %s\n", name);
+                raise(SIGKILL);
+        }
+#else
+        (void) name;
+#endif
+}
+
+bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now) {
+        if (!su || !store_key_is_set(&su->current))
+                return false;
+        return (usec_t) su->current.create_date + iu->max_age <= now;
+}
+
+static void step(Rotation *r);
+static void fail(Rotation *r, const char *fmt, ...) _printf_(2, 3);
+
+static usec_t now_realtime(void) {
+        return now_usec(CLOCK_REALTIME);
+}
+
+static void audit(Rotation *r, AuditEvent ev, const char *result, const char *error, const char *request_id,
+                  const char *message) {
+        AuditRecord rec = {
+                .event = ev,
+                .user = r->user,
+                .rotation_id = r->su ? r->su->rotation_id : NULL,
+                .old_key_id = r->old_key_id,
+                .new_key_id = r->new_key_id,
+                .trigger = rotation_trigger_to_string(r->trigger),
+                .result = result,
+                .error = error,
+                .request_id = request_id,
+                .message = message,
+                .failure = result && streq(result, "failed"),
+        };
+        if (rec.failure && r->su && r->engine->inv->defaults.alert_after > 0 &&
+            r->su->failures + 1 >= r->engine->inv->defaults.alert_after)
+                rec.critical = true;
+        audit_emit(&rec);
+}
+
+static void new_rotation_id(char id[static 37]) {
+        uint8_t b[16];
+
+        randombytes_buf(b, sizeof b);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* One store commit; crash points "before-commit-PHASE" and
+ * "after-commit-PHASE" bracket it in test builds. */
+static int commit(Rotation *r, StorePhase phase) {
+        char point[64];
+        int k;
+
+        r->su->phase = phase;
+        r->su->phase_since = (int64_t) now_realtime();
+        snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(phase));
+        crash_point(point);
+        k = store_commit(r->engine->store);
+        if (k < 0)
+                return k;
+        snprintf(point, sizeof point, "after-commit-%s", store_phase_to_string(phase));
+        crash_point(point);
+        return 0;
+}
+
+static void rotation_free(Rotation *r) {
+        if (!r)
+                return;
+        if (r->call)
+                aws_call_cancel(r->call);
+        sd_event_source_disable_unref(r->timer);
+        if (r->hook)
+                hook_cancel(r->hook);
+        list_access_keys_result_done(&r->keys);
+        aws_credentials_unref(r->new_creds);
+        free(r->user);
+        free(r);
+}
+
+static void engine_start_queued(RotationEngine *e);
+
+static void finish(Rotation *r) {
+        RotationEngine *e = r->engine;
+        RotationReport rep = {
+                .user = r->user,
+                .outcome = r->outcome,
+                .error = r->outcome == ROTATION_FAILED ? r->error : NULL,
+                .old_key_id = r->old_key_id,
+                .new_key_id = r->new_key_id,
+                .in_grace = r->in_grace,
+        };
+
+        /* Unlink first: the callback may submit this user again. */
+        for (Rotation **p = &e->running; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        e->n_running--;
+        if (r->done)
+                r->done(&rep, r->userdata);
+        rotation_free(r);
+        engine_start_queued(e);
+}
+
+static void hook_output(const char *line, bool is_stderr, void *userdata) {
+        Rotation *r = userdata;
+        fprintf(stderr, "hook[%s]: %s\n", r->user, line);
+}
+
+static int hook_env(Rotation *r, const char *result, char ***ret) {
+        char **env = calloc(7, sizeof(char *));
+        int k = 0;
+
+        if (!env)
+                return -ENOMEM;
+        if (asprintf_safe(&env[0], "KEYROTD_USER=%s", r->user) < 0 ||
+            asprintf_safe(&env[1], "KEYROTD_OLD_KEY_ID=%s", r->old_key_id) < 0 ||
+            asprintf_safe(&env[2], "KEYROTD_NEW_KEY_ID=%s", r->new_key_id) < 0 ||
+            asprintf_safe(&env[3], "KEYROTD_RESULT=%s", result) < 0 ||
+            asprintf_safe(&env[4], "KEYROTD_ROTATION_ID=%s", r->su ? r->su->rotation_id : "") < 0 ||
+            asprintf_safe(&env[5], "KEYROTD_TRIGGER=%s", rotation_trigger_to_string(r->trigger)) < 0)
+                k = -ENOMEM;
+        if (k < 0) {
+                strv_free(env);
+                return k;
+        }
+        *ret = env;
+        return 0;
+}
+
+static void failure_hook_done(const HookResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->hook = NULL;
+        if (!hook_result_ok(res))
+                fprintf(stderr, "on_failure hook of %s failed (exit %d%s)\n", r->user, res->exit_status,
+                        res->timed_out ? ", timed out" : "");
+        finish(r);
+}
+
+/* The end of a failed rotation: record, audit, run on_failure, report. */
+static void conclude_failure(Rotation *r) {
+        _cleanup_strv_free_ char **env = NULL;
+
+        r->outcome = ROTATION_FAILED;
+        if (r->su) {
+                r->su->failures++;
+                (void) store_set_text(&r->su->last_error, r->error);
+                (void) store_set_text(&r->su->last_result, "failed");
+                (void) store_commit(r->engine->store);
+        }
+        audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
+              r->error);
+
+        if (r->iu && r->iu->on_failure && hook_env(r, "failed", &env) >= 0 &&
+            hook_run(r->engine->event, r->iu->on_failure, env, r->iu->hook_timeout, hook_output, failure_hook_done, r,
+                     &r->hook) >= 0)
+                return;
+        finish(r);
+}
+
+static void fail(Rotation *r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(r->error, sizeof r->error, fmt, ap);
+        va_end(ap);
+
+        /* A new key that exists in IAM but is not in service must go. */
+        if (r->su && store_key_is_set(&r->su->pending)) {
+                r->step = STEP_UNDO_DELETE_NEW;
+                step(r);
+                return;
+        }
+        conclude_failure(r);
+}
+
+static void park(Rotation *r) {
+        r->outcome = ROTATION_PARKED;
+        snprintf(r->error, sizeof r->error, "stopped at a safe point");
+        finish(r);
+}
+
+static void succeed(Rotation *r, RotationOutcome outcome) {
+        r->outcome = outcome;
+        finish(r);
+}
+
+static const AccessKeyMeta *find_key(const ListAccessKeysResult *l, const char *id) {
+        if (!id || !*id)
+                return NULL;
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (streq(l->keys[i].access_key_id, id))
+                        return &l->keys[i];
+        return NULL;
+}
+
+static bool held(const StoreUser *su, const char *id) {
+        return streq(su->current.access_key_id, id) || streq(su->pending.access_key_id, id) ||
+               streq(su->previous.access_key_id, id);
+}
+
+static void write_targets_with(Rotation *r, const StoreKey *key, char *err, size_t err_size, int *ret) {
+        *ret = 0;
+        for (size_t i = 0; i < r->iu->n_targets; i++) {
+                const InventoryTarget *t = &r->iu->targets[i];
+                TargetSpec spec = {
+                        .type = t->type,
+                        .path = t->path,
+                        .profile = t->profile,
+                        .uid = t->uid,
+                        .gid = t->gid,
+                        .mode = t->mode,
+                };
+                _cleanup_free_ char *e = NULL;
+                char point[48];
+
+                snprintf(point, sizeof point, "before-target-%zu", i);
+                crash_point(point);
+                int k = target_write(&spec, key->access_key_id, key->secret, &e);
+                if (k < 0) {
+                        snprintf(err, err_size, "%s", e ?: strerror(-k));
+                        *ret = k;
+                        return;
+                }
+        }
+}
+
+/* ---- the steps -------------------------------------------------------- */
+
+static void on_inspected(AwsCall *call, AwsResult *res, void *userdata);
+
+static void step_inspect(Rotation *r) {
+        int k = iam_list_access_keys(r->engine->aws, NULL, r->user, on_inspected, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot list access keys: %s", strerror(-k));
+}
+
+/* IDLE (or just brought back to it): is there work, and is it safe? */
+static void decide(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+
+        if (r->undo_targets) {
+                char err[256];
+                int w;
+
+                write_targets_with(r, &su->current, err, sizeof err, &w);
+                if (w < 0) {
+                        fail(r, "cannot restore targets: %s", err);
+                        return;
+                }
+                r->undo_targets = false;
+        }
+        if (r->recovering) {
+                /* Persist what recovery cleaned up before deciding anything new. */
+                int k = commit(r, STORE_PHASE_IDLE);
+                if (k < 0) {
+                        fail(r, "cannot commit the store: %s", strerror(-k));
+                        return;
+                }
+                r->recovering = false;
+        }
+        if (r->flags & ROTATION_RECOVER_ONLY) {
+                if (r->outcome == ROTATION_FAILED)
+                        conclude_failure(r);
+                else
+                        succeed(r, ROTATION_NOT_DUE);
+                return;
+        }
+
+        if (!store_key_is_set(&su->current)) {
+                fail(r, "keyrotd holds no key for %s: hand it the current one with 'keyrotctl adopt'", r->user);
+                return;
+        }
+        const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+        if (!cur) {
+                fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
+                return;
+        }
+        if (cur->status != KEY_STATUS_ACTIVE) {
+                fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
+                return;
+        }
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (!held(su, l->keys[i].access_key_id) && l->keys[i].status == KEY_STATUS_ACTIVE) {
+                        fail(r,
+                             "an Active key keyrotd does not hold (%s) exists; refusing to touch it "
+                             "(delete it or adopt it)",
+                             l->keys[i].access_key_id);
+                        return;
+                }
+
+        if (!(r->flags & ROTATION_FORCE) && !rotation_is_due(r->iu, su, now_realtime())) {
+                succeed(r, ROTATION_NOT_DUE);
+                return;
+        }
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        r->stale_index = 0;
+        r->step = STEP_DELETE_STALE;
+        step(r);
+}
+
+/* Decide from the stored phase and IAM's view where this rotation goes. */
+static void reconcile(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+        int k;
+
+        /* Slots whose key IAM no longer has are stale (deleted out of band,
+         * or our delete succeeded before a crash). */
+        if (store_key_is_set(&su->previous) && !find_key(l, su->previous.access_key_id))
+                store_key_clear(&su->previous);
+        if (store_key_is_set(&su->pending) && !find_key(l, su->pending.access_key_id))
+                store_key_clear(&su->pending);
+
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s",
+                 store_key_is_set(&su->previous) ? su->previous.access_key_id : su->current.access_key_id);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
+                 store_key_is_set(&su->previous) ? su->current.access_key_id : su->pending.access_key_id);
+
+        r->recovering = su->phase != STORE_PHASE_IDLE;
+        switch (su->phase) {
+        case STORE_PHASE_CREATING:
+                /* A create may have succeeded without its answer reaching the
+                 * store: an unheld key dated after the intent is that key.
+                 * We never saw its secret, so it is useless: delete it. */
+                for (size_t i = 0; i < l->n_keys; i++)
+                        if (!held(su, l->keys[i].access_key_id) &&
+                            (usec_t) l->keys[i].create_date * USEC_PER_SEC + CREATE_CLOCK_SLACK >=
+                                    (usec_t) su->phase_since) {
+                                snprintf(r->new_key_id, sizeof r->new_key_id, "%s", l->keys[i].access_key_id);
+                                k = store_key_set(&su->pending, l->keys[i].access_key_id, "", 0,
+                                                  l->keys[i].create_date * (int64_t) USEC_PER_SEC);
+                                if (k < 0) {
+                                        fail(r, "out of memory");
+                                        return;
+                                }
+                                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                                      "a key created before a crash was never sealed; deleting it");
+                                snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
+                                r->step = STEP_UNDO_DELETE_NEW;
+                                step(r);
+                                return;
+                        }
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        case STORE_PHASE_PENDING:
+                /* Sealed but not verified: nothing was distributed. Undo. */
+                if (store_key_is_set(&su->pending)) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "interrupted before verification; undoing");
+                        snprintf(r->error, sizeof r->error, "interrupted before verification");
+                        r->step = STEP_UNDO_DELETE_NEW;
+                        step(r);
+                        return;
+                }
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        case STORE_PHASE_VERIFIED:
+                /* Verified; some targets may already hold it. Finish. */
+                if (store_key_is_set(&su->pending)) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming distribution of a verified key");
+                        r->step = STEP_DISTRIBUTE;
+                        step(r);
+                        return;
+                }
+                /* The verified key vanished: put the current key back everywhere. */
+                r->undo_targets = true;
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        case STORE_PHASE_DISTRIBUTED:
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at notify");
+                r->rotated = true;
+                r->step = STEP_NOTIFY;
+                step(r);
+                return;
+        case STORE_PHASE_NOTIFIED:
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at deactivate");
+                r->rotated = true;
+                r->step = STEP_DEACTIVATE;
+                step(r);
+                return;
+        case STORE_PHASE_DEACTIVATED:
+                r->step = STEP_DELETE_OLD;
+                step(r);
+                return;
+        default:
+                break;
+        }
+
+        if (su->phase != STORE_PHASE_IDLE) {
+                fail(r, "phase %s cannot be resumed by this version", store_phase_to_string(su->phase));
+                return;
+        }
+        decide(r);
+}
+
+static void on_inspected(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                fail(r, "ListAccessKeys failed: %s", aws_result_error_code(res));
+                return;
+        }
+        list_access_keys_result_done(&r->keys);
+        r->keys = res->list_keys;
+        memset(&res->list_keys, 0, sizeof res->list_keys);
+        reconcile(r);
+}
+
+static void on_stale_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        const AccessKeyMeta *k = &r->keys.keys[r->stale_index];
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                fail(r, "cannot delete the stale Inactive key %s: %s", k->access_key_id, aws_result_error_code(res));
+                return;
+        }
+        AuditRecord rec = { .event = AUDIT_STALE_KEY_DELETED, .user = r->user, .old_key_id = k->access_key_id,
+                            .trigger = rotation_trigger_to_string(r->trigger), .result = "ok",
+                            .request_id = res->request_id,
+                            .message = "deleted an Inactive key keyrotd did not hold" };
+        audit_emit(&rec);
+        r->stale_index++;
+        step(r);
+}
+
+static void step_delete_stale(Rotation *r) {
+        for (; r->stale_index < r->keys.n_keys; r->stale_index++) {
+                const AccessKeyMeta *k = &r->keys.keys[r->stale_index];
+
+                if (held(r->su, k->access_key_id) || k->status != KEY_STATUS_INACTIVE)
+                        continue;
+                int e = iam_delete_access_key(r->engine->aws, r->user, k->access_key_id, on_stale_deleted, r,
+                                              &r->call);
+                if (e < 0)
+                        fail(r, "cannot delete the stale key: %s", strerror(-e));
+                return;
+        }
+        r->step = STEP_CREATE;
+        step(r);
+}
+
+static void on_created(AwsCall *call, AwsResult *res, void *userdata);
+
+static void step_create(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        new_rotation_id(su->rotation_id);
+        snprintf(su->trigger, sizeof su->trigger, "%s", rotation_trigger_to_string(r->trigger));
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
+        r->new_key_id[0] = 0;
+        audit(r, AUDIT_ROTATION_STARTED, NULL, NULL, NULL, NULL);
+
+        /* Record the intent first: if we die after IAM created the key but
+         * before we sealed it, recovery knows to look for it. */
+        k = commit(r, STORE_PHASE_CREATING);
+        if (k < 0) {
+                fail(r, "cannot commit the store before creating a key: %s", strerror(-k));
+                return;
+        }
+        k = iam_create_access_key(r->engine->aws, r->user, on_created, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot request a new key: %s", strerror(-k));
+}
+
+static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+        int k;
+
+        r->call = NULL;
+        crash_point("after-create");
+        if (res->error < 0) {
+                /* A lost answer may hide a created key: the next inspection
+                 * (phase CREATING) finds and deletes it. Re-inspect now. */
+                snprintf(r->error, sizeof r->error, "CreateAccessKey failed: %s", aws_result_error_code(res));
+                if (res->error != -EREMOTEIO) {
+                        r->step = STEP_INSPECT;
+                        r->flags |= ROTATION_RECOVER_ONLY;
+                        /* Report the failure once recovery has cleaned up. */
+                        r->outcome = ROTATION_FAILED;
+                        step(r);
+                        return;
+                }
+                su->phase = STORE_PHASE_IDLE;
+                conclude_failure(r);
+                return;
+        }
+
+        /* The secret exists only in this process now. Seal it before
+         * anything else happens; if that fails, the key must not survive. */
+        const CreateAccessKeyResult *ck = &res->create_key;
+        k = store_key_set(&su->pending, ck->meta.access_key_id, secret_str(ck->secret_access_key),
+                          ck->secret_access_key->len, ck->meta.create_date * (int64_t) USEC_PER_SEC);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", ck->meta.access_key_id);
+        if (k >= 0)
+                k = commit(r, STORE_PHASE_PENDING);
+        if (k < 0) {
+                fail(r, "cannot seal the new key into the store: %s", strerror(-k));
+                return;
+        }
+        audit(r, AUDIT_KEY_CREATED, "ok", NULL, res->request_id, "new key created and sealed");
+
+        k = aws_credentials_new(ck->meta.access_key_id, secret_str(ck->secret_access_key),
+                                ck->secret_access_key->len, NULL, 0, "new-key", &r->new_creds);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return;
+        }
+        r->verify_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->verify.timeout;
+        r->verify_streak = 0;
+        r->verify_failures = 0;
+        if (r->engine->stopping) {
+                /* Sealed: a safe point. Recovery undoes the unverified key. */
+                park(r);
+                return;
+        }
+        r->step = STEP_VERIFY;
+        step(r);
+}
+
+static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Rotation *r = userdata;
+
+        r->timer = sd_event_source_disable_unref(r->timer);
+        step(r);
+        return 0;
+}
+
+static void schedule(Rotation *r, usec_t delay) {
+        int k = sd_event_add_time_relative(r->engine->event, &r->timer, CLOCK_MONOTONIC, delay, 1, timer_fired, r);
+        if (k < 0)
+                fail(r, "cannot arm a timer: %s", strerror(-k));
+}
+
+static void verify_retry(Rotation *r, const char *code) {
+        usec_t now = now_usec(CLOCK_MONOTONIC), delay;
+
+        snprintf(r->last_verify_error, sizeof r->last_verify_error, "%s", code);
+        r->verify_streak = 0;
+        delay = VERIFY_BACKOFF_MIN << (r->verify_failures < 6 ? r->verify_failures : 6);
+        if (delay > VERIFY_BACKOFF_MAX)
+                delay = VERIFY_BACKOFF_MAX;
+        r->verify_failures++;
+        if (now + delay >= r->verify_deadline) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", code, NULL, "verification timed out");
+                fail(r, "the new key did not verify within %llus (last error: %s)",
+                     (unsigned long long) (r->iu->verify.timeout / USEC_PER_SEC), code);
+                return;
+        }
+        schedule(r, delay);
+}
+
+static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        const char *code = aws_result_error_code(res);
+
+        r->call = NULL;
+        if (res->error == 0) {
+                r->verify_streak++;
+                r->verify_failures = 0;
+                if (r->verify_streak >= r->iu->verify.consecutive) {
+                        r->step = r->iu->verify.deny_probe ? STEP_PROBE_IAM : STEP_PROBE_BUCKET;
+                        step(r);
+                        return;
+                }
+                if (now_usec(CLOCK_MONOTONIC) + r->iu->verify.interval >= r->verify_deadline) {
+                        verify_retry(r, "timeout");
+                        return;
+                }
+                schedule(r, r->iu->verify.interval);
+                return;
+        }
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", "AccessDenied", res->request_id, NULL);
+                snprintf(r->last_verify_error, sizeof r->last_verify_error, "AccessDenied");
+                fail(r,
+                     "the new key is denied the '%s' check on bucket %s: the user's IAM policy does not grant it "
+                     "(a policy problem, not propagation)",
+                     verify_check_to_string(r->iu->verify.check), r->iu->verify.bucket);
+                return;
+        }
+        if (res->error == -EREMOTEIO && (streq(res->aws_error.code, "NoSuchBucket") ||
+                                         streq(res->aws_error.code, "NoSuchKey") ||
+                                         streq(res->aws_error.code, "NotFound"))) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", code, res->request_id, NULL);
+                fail(r, "the verify check cannot succeed: %s on bucket %s", code, r->iu->verify.bucket);
+                return;
+        }
+        /* Propagation, throttling, 5xx, transport: try again within the deadline. */
+        verify_retry(r, code);
+}
+
+static void step_verify(Rotation *r) {
+        const InventoryVerify *v = &r->iu->verify;
+        static const char probe_body[] = "keyrotd verification object\n";
+        S3Options o = {
+                .creds = r->new_creds,
+                .bucket = v->bucket,
+                .key = v->check_key,
+                .fresh_connection = true,
+                .max_attempts = 1,
+                .timeout = VERIFY_ATTEMPT_TIMEOUT,
+        };
+        int k;
+
+        switch (v->check) {
+        case VERIFY_CHECK_LIST:
+                k = s3_list_objects(r->engine->aws, &o, 1, on_verify_check, r, &r->call);
+                break;
+        case VERIFY_CHECK_HEAD:
+                k = s3_head(r->engine->aws, &o, on_verify_check, r, &r->call);
+                break;
+        case VERIFY_CHECK_GET:
+                k = s3_get_object(r->engine->aws, &o, on_verify_check, r, &r->call);
+                break;
+        case VERIFY_CHECK_PUT:
+                k = s3_put_object(r->engine->aws, &o, probe_body, sizeof probe_body - 1, on_verify_check, r,
+                                  &r->call);
+                break;
+        default:
+                k = -EINVAL;
+        }
+        if (k < 0)
+                fail(r, "cannot start the verify check: %s", strerror(-k));
+}
+
+static void probe_result(Rotation *r, AwsResult *res, const char *what, Step next) {
+        const char *code = aws_result_error_code(res);
+
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
+                r->step = next;
+                step(r);
+                return;
+        }
+        if (res->error == 0) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", "OverPrivileged", res->request_id, what);
+                fail(r, "the new key is over-privileged: it was allowed %s", what);
+                return;
+        }
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "NoSuchBucket")) {
+                fail(r, "verify.deny_bucket %s does not exist, so denial proves nothing", r->iu->verify.deny_bucket);
+                return;
+        }
+        verify_retry(r, code);
+}
+
+static void on_probe_iam(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        probe_result(r, res, "iam:ListAccessKeys", STEP_PROBE_BUCKET);
+}
+
+static void on_probe_bucket(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        probe_result(r, res, "s3:ListBucket on verify.deny_bucket", STEP_DISTRIBUTE);
+}
+
+static void step_probe_iam(Rotation *r) {
+        int k = iam_list_access_keys(r->engine->aws, r->new_creds, r->user, on_probe_iam, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot start the IAM deny probe: %s", strerror(-k));
+}
+
+static void step_probe_bucket(Rotation *r) {
+        S3Options o = {
+                .creds = r->new_creds,
+                .bucket = r->iu->verify.deny_bucket,
+                .fresh_connection = true,
+                .max_attempts = 1,
+                .timeout = VERIFY_ATTEMPT_TIMEOUT,
+        };
+        int k;
+
+        if (!r->iu->verify.deny_bucket) {
+                r->step = STEP_DISTRIBUTE;
+                step(r);
+                return;
+        }
+        k = s3_list_objects(r->engine->aws, &o, 1, on_probe_bucket, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot start the bucket deny probe: %s", strerror(-k));
+}
+
+static void step_distribute(Rotation *r) {
+        StoreUser *su = r->su;
+        char err[256];
+        int k;
+
+        if (su->phase != STORE_PHASE_VERIFIED) {
+                audit(r, AUDIT_KEY_VERIFIED, "ok", NULL, NULL, NULL);
+                k = commit(r, STORE_PHASE_VERIFIED);
+                if (k < 0) {
+                        fail(r, "cannot commit the store: %s", strerror(-k));
+                        return;
+                }
+        }
+
+        write_targets_with(r, &su->pending, err, sizeof err, &k);
+        if (k < 0) {
+                /* Targets written so far hold the new key: put the old one back
+                 * before the new key is deleted. */
+                char undo_err[256];
+                int u;
+
+                write_targets_with(r, &su->current, undo_err, sizeof undo_err, &u);
+                fail(r, "cannot write a target: %s%s%s", err, u < 0 ? "; restoring the old key also failed: " : "",
+                     u < 0 ? undo_err : "");
+                return;
+        }
+
+        /* Promote: the new key is current from here on, the old one previous. */
+        store_key_clear(&su->previous);
+        store_key_move(&su->previous, &su->current);
+        store_key_move(&su->current, &su->pending);
+        k = commit(r, STORE_PHASE_DISTRIBUTED);
+        if (k < 0) {
+                fail(r, "cannot commit the store: %s", strerror(-k));
+                return;
+        }
+        audit(r, AUDIT_TARGETS_WRITTEN, "ok", NULL, NULL, NULL);
+        r->rotated = true;
+        r->step = STEP_NOTIFY;
+        step(r);
+}
+
+static void on_rotate_done(const HookResult *res, void *userdata) {
+        Rotation *r = userdata;
+        int k;
+
+        r->hook = NULL;
+        if (!hook_result_ok(res)) {
+                char why[64];
+
+                if (res->error < 0)
+                        snprintf(why, sizeof why, "could not start: %s", strerror(-res->error));
+                else if (res->timed_out)
+                        snprintf(why, sizeof why, "timed out");
+                else if (res->signal)
+                        snprintf(why, sizeof why, "killed by signal %d", res->signal);
+                else
+                        snprintf(why, sizeof why, "exit status %d", res->exit_status);
+                audit(r, AUDIT_HOOK_RUN, "failed", "HookFailed", NULL, why);
+                /* Both keys stay Active and the targets hold the new one: the
+                 * next attempt resumes at notify. */
+                snprintf(r->error, sizeof r->error, "on_rotate hook failed (%s); the old key stays Active", why);
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
+        k = commit(r, STORE_PHASE_NOTIFIED);
+        if (k < 0) {
+                fail(r, "cannot commit the store: %s", strerror(-k));
+                return;
+        }
+        r->step = STEP_DEACTIVATE;
+        step(r);
+}
+
+static void step_notify(Rotation *r) {
+        _cleanup_strv_free_ char **env = NULL;
+        int k;
+
+        if (!r->iu->on_rotate) {
+                HookResult ok = { .exit_status = 0 };
+                on_rotate_done(&ok, r);
+                return;
+        }
+        k = hook_env(r, "rotated", &env);
+        if (k >= 0)
+                k = hook_run(r->engine->event, r->iu->on_rotate, env, r->iu->hook_timeout, hook_output, on_rotate_done,
+                             r, &r->hook);
+        if (k < 0) {
+                HookResult bad = { .exit_status = -1, .error = k };
+                on_rotate_done(&bad, r);
+        }
+}
+
+static void on_deactivated(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+        int k;
+
+        r->call = NULL;
+        crash_point("after-deactivate");
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot deactivate the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        su->grace_until = (int64_t) (now_realtime() + r->iu->grace);
+        k = commit(r, STORE_PHASE_DEACTIVATED);
+        if (k < 0) {
+                fail(r, "cannot commit the store: %s", strerror(-k));
+                return;
+        }
+        audit(r, AUDIT_OLD_KEY_DEACTIVATED, "ok", NULL, res->request_id, NULL);
+        r->step = STEP_DELETE_OLD;
+        step(r);
+}
+
+static void step_deactivate(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        if (!store_key_is_set(&su->previous)) {
+                r->step = STEP_DELETE_OLD;
+                step(r);
+                return;
+        }
+        crash_point("before-deactivate");
+        k = iam_update_access_key(r->engine->aws, r->user, su->previous.access_key_id, KEY_STATUS_INACTIVE,
+                                  on_deactivated, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot deactivate the old key: %s", strerror(-k));
+}
+
+static void rotation_completed(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        su->rotation_id[0] = 0;
+        su->grace_until = 0;
+        su->failures = 0;
+        su->last_rotation = (int64_t) now_realtime();
+        (void) store_set_text(&su->last_error, NULL);
+        (void) store_set_text(&su->last_result, "rotated");
+        k = commit(r, STORE_PHASE_IDLE);
+        if (k < 0) {
+                fail(r, "cannot commit the store: %s", strerror(-k));
+                return;
+        }
+        audit(r, AUDIT_ROTATION_COMPLETED, "ok", NULL, NULL, NULL);
+        succeed(r, ROTATION_COMPLETED);
+}
+
+static void on_old_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        crash_point("after-delete-old");
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot delete the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_OLD_KEY_DELETED, "ok", NULL, res->request_id, NULL);
+        store_key_clear(&r->su->previous);
+        rotation_completed(r);
+}
+
+static void step_delete_old(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (!store_key_is_set(&su->previous)) {
+                rotation_completed(r);
+                return;
+        }
+        if ((usec_t) su->grace_until > now_realtime()) {
+                /* Rollback stays possible until grace ends; a later run deletes it. */
+                r->in_grace = true;
+                succeed(r, r->rotated ? ROTATION_COMPLETED : ROTATION_NOT_DUE);
+                return;
+        }
+        crash_point("before-delete-old");
+        k = iam_delete_access_key(r->engine->aws, r->user, su->previous.access_key_id, on_old_deleted, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot delete the old key: %s", strerror(-k));
+}
+
+static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                /* Keep it pending: recovery will try again. */
+                snprintf(r->error + strlen(r->error), sizeof r->error - strlen(r->error),
+                         "; deleting the unused new key %s failed too (%s), will retry", su->pending.access_key_id,
+                         aws_result_error_code(res));
+                (void) store_commit(r->engine->store);
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_NEW_KEY_DELETED, "ok", NULL, res->request_id, "the new key was not put in service");
+        store_key_clear(&su->pending);
+        su->rotation_id[0] = 0;
+        su->phase = STORE_PHASE_IDLE;
+        if (r->recovering) {
+                /* An interrupted rotation is undone; this run decides afresh. */
+                r->error[0] = 0;
+                decide(r);
+                return;
+        }
+        conclude_failure(r);
+}
+
+static void step_undo_delete_new(Rotation *r) {
+        int k;
+
+        crash_point("before-delete-new");
+        k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_new_deleted, r,
+                                  &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
+static void step(Rotation *r) {
+        switch (r->step) {
+        case STEP_INSPECT:
+                step_inspect(r);
+                break;
+        case STEP_DELETE_STALE:
+                step_delete_stale(r);
+                break;
+        case STEP_CREATE:
+                step_create(r);
+                break;
+        case STEP_VERIFY:
+                step_verify(r);
+                break;
+        case STEP_PROBE_IAM:
+                step_probe_iam(r);
+                break;
+        case STEP_PROBE_BUCKET:
+                step_probe_bucket(r);
+                break;
+        case STEP_DISTRIBUTE:
+                step_distribute(r);
+                break;
+        case STEP_NOTIFY:
+                step_notify(r);
+                break;
+        case STEP_DEACTIVATE:
+                step_deactivate(r);
+                break;
+        case STEP_DELETE_OLD:
+                step_delete_old(r);
+                break;
+        case STEP_UNDO_DELETE_NEW:
+                step_undo_delete_new(r);
+                break;
+        case STEP_DONE:
+                finish(r);
+                break;
+        }
+}
+
+/* ---- the engine ------------------------------------------------------- */
+
+int rotation_engine_new(sd_event *event, AwsClient *aws, Store *store, const Inventory *inv, RotationEngine **ret) {
+        RotationEngine *e = calloc(1, sizeof *e);
+
+        if (!e)
+                return -ENOMEM;
+        e->event = event;
+        e->aws = aws;
+        e->store = store;
+        e->inv = inv;
+        *ret = e;
+        return 0;
+}
+
+RotationEngine *rotation_engine_free(RotationEngine *e) {
+        if (!e)
+                return NULL;
+        while (e->running) {
+                Rotation *r = e->running;
+                e->running = r->next;
+                rotation_free(r);
+        }
+        while (e->queue_head) {
+                Rotation *r = e->queue_head;
+                e->queue_head = r->next;
+                rotation_free(r);
+        }
+        free(e);
+        return NULL;
+}
+
+static bool user_busy(const RotationEngine *e, const char *user) {
+        for (const Rotation *r = e->running; r; r = r->next)
+                if (streq(r->user, user))
+                        return true;
+        for (const Rotation *r = e->queue_head; r; r = r->next)
+                if (streq(r->user, user))
+                        return true;
+        return false;
+}
+
+static void rotation_begin(Rotation *r) {
+        RotationEngine *e = r->engine;
+        int k;
+
+        r->next = e->running;
+        e->running = r;
+        e->n_running++;
+
+        r->su = store_get_user(e->store, r->user);
+        if (!r->su) {
+                k = store_add_user(e->store, r->user, &r->su);
+                if (k < 0) {
+                        fail(r, "cannot add %s to the store: %s", r->user, strerror(-k));
+                        return;
+                }
+        }
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", r->su->current.access_key_id);
+        r->step = STEP_INSPECT;
+        step(r);
+}
+
+static void engine_start_queued(RotationEngine *e) {
+        while (e->queue_head && e->n_running < e->inv->defaults.max_parallel) {
+                Rotation *r = e->queue_head;
+
+                e->queue_head = r->next;
+                if (!e->queue_head)
+                        e->queue_tail = NULL;
+                e->n_queued--;
+                r->next = NULL;
+                if (e->stopping) {
+                        r->next = e->running;
+                        e->running = r;
+                        e->n_running++;
+                        park(r);
+                        continue;
+                }
+                rotation_begin(r);
+        }
+}
+
+static int start_deferred(sd_event_source *s, void *userdata) {
+        RotationEngine *e = userdata;
+
+        sd_event_source_disable_unref(s);
+        engine_start_queued(e);
+        return 0;
+}
+
+int rotation_engine_submit(RotationEngine *e, const char *user, RotationTrigger trigger, unsigned flags,
+                           rotation_done_t done, void *userdata) {
+        const InventoryUser *iu = inventory_find_user(e->inv, user);
+        Rotation *r;
+        int k;
+
+        if (!iu)
+                return -ENOENT;
+        if (user_busy(e, user))
+                return -EBUSY;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->engine = e;
+        r->iu = iu;
+        r->trigger = trigger;
+        r->flags = flags;
+        r->done = done;
+        r->userdata = userdata;
+        r->user = strdup(user);
+        if (!r->user) {
+                free(r);
+                return -ENOMEM;
+        }
+
+        if (e->queue_tail)
+                e->queue_tail->next = r;
+        else
+                e->queue_head = r;
+        e->queue_tail = r;
+        e->n_queued++;
+
+        /* Start from the loop, never from inside submit: the callback of a
+         * finished rotation may submit the next one. */
+        k = sd_event_add_defer(e->event, NULL, start_deferred, e);
+        return k < 0 ? k : 0;
+}
+
+unsigned rotation_engine_busy(const RotationEngine *e) {
+        return e->n_running + e->n_queued;
+}
+
+void rotation_engine_stop(RotationEngine *e) {
+        e->stopping = true;
+        engine_start_queued(e);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime.h — what keyrotd and keyrotctl open before they can act: the
+ * inventory, the state directory's lock, the sealed store and the AWS
+ * client stack on one event loop. Each opener reports its failure in
+ * rt->error for the program to print; exit codes stay the programs' business.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "client.h"
+#include "credentials.h"
+#include "http.h"
+#include "inventory.h"
+#include "store.h"
+
+#define KEYROTD_DEFAULT_CONFIG "/etc/keyrotd/inventory.yaml"
+#define KEYROTD_DEFAULT_STATE_DIR "/var/lib/keyrotd"
+#define KEYROTD_DEFAULT_SOCKET "/run/keyrotd/control.sock"
+
+typedef struct Runtime {
+        const char *config_path;
+        const char *state_dir;
+        Inventory *inv;
+        InventoryErrors inv_errors;
+        int lock_fd;
+        char *store_path;
+        char *key_path;
+        Store *store;
+        sd_event *event;
+        HttpClient *http;
+        CredentialsProvider *identity;
+        AwsClient *aws;
+        char *error;
+} Runtime;
+
+#define RUNTIME_INIT { .lock_fd = -1 }
+
+int runtime_load_inventory(Runtime *rt);
+/* flock the state directory's lock file: with wait, block until it is
+ * free; without, -EBUSY when another keyrotd holds it. */
+int runtime_lock(Runtime *rt, bool wait);
+int runtime_open_store(Runtime *rt);
+int runtime_open_aws(Runtime *rt);
+void runtime_done(Runtime *rt);

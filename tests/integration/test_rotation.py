@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: MIT
+"""keyrotd --once against moto and the fault proxy: the rotation state
+machine of DESIGN.md §1, outcomes checked with boto3."""
+
+import json
+import os
+import stat
+import time
+import unittest
+
+from rig import Creds, wait_until
+from faultproxy import Next, Rate
+from rotation_rig import RotationCase, USER, BUCKET
+
+
+class TestRotation(RotationCase):
+    def test_forced_rotation_end_to_end(self):
+        self.adopt()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new = self.assert_invariants()
+        self.assertNotEqual(new.access_key_id, old.access_key_id)
+        self.assertFalse(self.rig.key_works_on_s3(old, BUCKET), 'the old key is gone')
+        self.assertIn('%s: rotated %s -> %s' % (USER, old.access_key_id, new.access_key_id), p.stdout)
+        events = [e['event'] for e in self.audit_events(p.stderr)]
+        self.assertEqual(events, ['rotation_started', 'key_created', 'key_verified', 'targets_written', 'hook_run',
+                                  'old_key_deactivated', 'old_key_deleted', 'rotation_completed'])
+        for e in self.audit_events(p.stderr):
+            self.assertEqual(e['user'], USER)
+        for path in (t['path'] for t in self.targets_for(USER)):
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600, path)
+        # No secret on stdout or stderr, ever.
+        for secret in (old.secret_access_key, new.secret_access_key):
+            self.assertNotIn(secret, p.stdout + p.stderr)
+
+    def test_not_due_changes_nothing(self):
+        self.adopt()
+        p = self.keyrotd('--once')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('%s: not due' % USER, p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+
+    def test_due_by_max_age(self):
+        self.write_inventory(**{USER: {'max_age': '1s'}})
+        self.adopt()
+        time.sleep(1.1)  # the key must be older than max_age; IAM dates it to the second
+        p = self.keyrotd('--once')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('rotated', p.stdout)
+        self.assert_invariants()
+
+    def test_grace_keeps_old_key_inactive_then_deletes(self):
+        self.write_inventory(defaults={'grace': '3s'})
+        self.adopt()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        keys = {k['id']: k['status'] for k in self.rig.list_keys(USER)}
+        self.assertEqual(keys[old.access_key_id], 'Inactive')
+        self.assert_invariants(in_grace_ok=True)
+        # Later runs delete it once grace has passed.
+        def deleted():
+            self.assertEqual(self.keyrotd('--once').returncode, 0)
+            return old.access_key_id not in [k['id'] for k in self.rig.list_keys(USER)]
+        wait_until(deleted, timeout=20, interval=0.5)
+        self.assert_invariants()
+
+    def test_propagation_delay_is_waited_out(self):
+        proxy = self.rig.start_proxy(propagation=4.0, propagation_p=0.5, propagation_always=1.0, seed=3)
+        self.write_inventory(**{USER: {'verify': {'consecutive': 3, 'interval': '1s', 'timeout': '60s'}}})
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new = self.assert_invariants()
+        s3 = [e for e in proxy.log(service='s3', key_id=new.access_key_id)]
+        self.assertTrue(any(e.fault == 'propagation' for e in s3), 'the new key was refused at first')
+        # The last `consecutive` checks with the new key all succeeded.
+        self.assertTrue(all(e.status == 200 for e in s3[-3:]), [(e.status, e.fault) for e in s3])
+
+    def test_verification_timeout_deletes_new_key(self):
+        proxy = self.rig.start_proxy(propagation_always=60.0)
+        self.write_inventory(**{USER: {'verify': {'timeout': '3s'}}})
+        self.adopt()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('did not verify', p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [old.access_key_id])
+        self.assertEqual(self.held().access_key_id, old.access_key_id)
+        for path in (t['path'] for t in self.targets_for(USER)):
+            self.assertFalse(os.path.exists(path), 'nothing was distributed')
+        events = [e['event'] for e in self.audit_events(p.stderr)]
+        self.assertIn('new_key_deleted', events)
+        self.assertEqual(events[-1], 'rotation_failed')
+
+    def test_access_denied_fails_fast(self):
+        self.write_inventory(**{USER: {'verify': {'bucket': 'other-bucket', 'timeout': '60s'}}})
+        self.adopt_anyway()
+        t0 = time.monotonic()
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertLess(time.monotonic() - t0, 30, 'AccessDenied does not wait for the timeout')
+        self.assertIn('policy', p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+
+    def adopt_anyway(self):
+        # adopt checks the verify bucket; seal via a valid inventory first.
+        inv = open(self.inventory).read()
+        self.write_inventory()
+        self.adopt()
+        with open(self.inventory, 'w') as f:
+            f.write(inv)
+
+    def test_unknown_active_key_is_refused(self):
+        self.adopt()
+        extra = self.rig.iam().create_access_key(UserName=USER)['AccessKey']['AccessKeyId']
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(extra, p.stdout)
+        self.assertEqual(sorted(k['id'] for k in self.rig.list_keys(USER)),
+                         sorted([extra, self.initial[USER].access_key_id]))
+
+    def test_stale_inactive_key_is_deleted_and_audited(self):
+        self.adopt()
+        extra = self.rig.iam().create_access_key(UserName=USER)['AccessKey']['AccessKeyId']
+        self.rig.iam().update_access_key(UserName=USER, AccessKeyId=extra, Status='Inactive')
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        stale = [e for e in self.audit_events(p.stderr) if e['event'] == 'stale_key_deleted']
+        self.assertEqual([e['old_key_id'] for e in stale], [extra])
+        self.assert_invariants()
+
+    def test_failing_hook_keeps_old_key_active(self):
+        self.write_inventory(**{USER: {'on_rotate': ['/bin/sh', '-c', 'exit 3']}})
+        self.adopt()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('on_rotate hook failed', p.stdout)
+        keys = {k['id']: k['status'] for k in self.rig.list_keys(USER)}
+        self.assertEqual(keys[old.access_key_id], 'Active', 'the old key is untouched')
+        self.assertEqual(len(keys), 2)
+        self.assertTrue(self.rig.key_works_on_s3(old, BUCKET))
+        # A fixed hook lets the next run finish from where it stopped.
+        self.write_inventory(**{USER: {'on_rotate': ['/bin/true']}})
+        p = self.keyrotd('--once')
+        self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+        self.assert_invariants()
+
+    def test_hook_environment_has_ids_and_no_secret(self):
+        out = os.path.join(self.rig.tmp, 'hook.env')
+        self.write_inventory(**{USER: {'on_rotate': ['/bin/sh', '-c', 'env > ' + out]}})
+        self.adopt()
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        env = dict(l.split('=', 1) for l in open(out).read().splitlines() if '=' in l)
+        new = self.held()
+        self.assertEqual(env['KEYROTD_USER'], USER)
+        self.assertEqual(env['KEYROTD_OLD_KEY_ID'], self.initial[USER].access_key_id)
+        self.assertEqual(env['KEYROTD_NEW_KEY_ID'], new.access_key_id)
+        self.assertNotIn('AWS_SECRET_ACCESS_KEY', env, 'keyrotd\'s own environment is not inherited')
+        blob = open(out).read()
+        for secret in (new.secret_access_key, self.rig.admin.secret_access_key):
+            self.assertNotIn(secret, blob)
+
+    def test_over_privileged_key_fails_deny_probe(self):
+        self.rig.iam().put_user_policy(UserName=USER, PolicyName='too-much', PolicyDocument=json.dumps({
+            'Version': '2012-10-17',
+            'Statement': [{'Effect': 'Allow', 'Action': 'iam:ListAccessKeys', 'Resource': '*'}]}))
+        self.adopt()
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('over-privileged', p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+        self.assertTrue(self.rig.key_works_on_s3(self.initial[USER], BUCKET))
+
+    def test_credentials_file_keeps_other_profiles(self):
+        path = self.targets_for(USER)[0]['path']
+        original = '# managed by hand\n[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = keep/me\n\n' \
+                   '[default]\naws_access_key_id = OLD\naws_secret_access_key = OLD\naws_session_token = T\n'
+        with open(path, 'w') as f:
+            f.write(original)
+        self.adopt()
+        self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+        new = self.held()
+        text = open(path).read()
+        self.assertTrue(text.startswith('# managed by hand\n[other]\naws_access_key_id = AKIAOTHER\n'
+                                        'aws_secret_access_key = keep/me\n\n[default]\n'), text)
+        self.assertIn('aws_access_key_id = %s' % new.access_key_id, text)
+        self.assertNotIn('aws_session_token', text)
+
+    def test_symlinked_target_is_refused(self):
+        victim = os.path.join(self.rig.tmp, 'victim')
+        with open(victim, 'w') as f:
+            f.write('untouched\n')
+        os.symlink(victim, self.targets_for(USER)[1]['path'])
+        self.adopt()
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(open(victim).read(), 'untouched\n')
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+
+    def test_two_keyrotd_on_one_state_dir(self):
+        self.adopt()
+        import fcntl
+        with open(os.path.join(self.state, 'lock'), 'a+') as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('in use', p.stderr)
+
+    def test_throttling_and_resets_are_survived(self):
+        proxy = self.rig.start_proxy(throttle=Rate(0.2, service='iam'), reset=Rate(0.1, service='iam'), seed=11)
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+        self.assert_invariants()
+
+
+class TestCheckConfig(RotationCase):
+    def test_good_inventory(self):
+        p = self.keyrotd('--check-config')
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_bad_inventory_reports_line_and_column(self):
+        with open(self.inventory, 'a') as f:
+            f.write('bogus_key: 1\n')
+        p = self.keyrotd('--check-config')
+        self.assertEqual(p.returncode, 2)
+        self.assertRegex(p.stderr, r'inventory\.yaml:\d+:\d+: ')
+
+    def test_example_inventory_parses(self):
+        from rig import source_path
+        p = self.rig.run([self.rig.build_path('src/keyrotd'), '--check-config', '--config',
+                          source_path('conf/inventory.yaml')])
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_usage_errors_exit_2(self):
+        self.assertEqual(self.keyrotd('--force').returncode, 2)
+        self.assertEqual(self.keyrotd('--no-such-option').returncode, 2)
+        self.assertEqual(self.ctl('frobnicate').returncode, 2)
+
+
+if __name__ == '__main__':
+    unittest.main()

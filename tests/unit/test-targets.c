@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "secret.h"
+#include "targets.h"
+#include "util.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-targets-XXXXXX";
+
+static char *path_of(const char *name) {
+        static char buf[8][512];
+        static unsigned k;
+        char *p = buf[k++ % ELEMENTSOF(buf)];
+
+        snprintf(p, sizeof(buf[0]), "%s/%s", dir, name);
+        return p;
+}
+
+static void put_file(const char *path, const char *content) {
+        FILE *f = fopen(path, "we");
+
+        if (!f) {
+                perror(path);
+                abort();
+        }
+        fputs(content, f);
+        fclose(f);
+}
+
+/* The whole file as a string; NULL if it cannot be read. */
+static char *slurp(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t n = 0;
+
+        if (!f)
+                return NULL;
+        if (getdelim(&buf, &n, 0, f) < 0) {
+                free(buf);
+                buf = strdup("");
+        }
+        fclose(f);
+        return buf;
+}
+
+static int file_is(const char *path, const char *want, const char *name) {
+        _cleanup_free_ char *got = slurp(path);
+
+        return ok_eq_str(got, want, name);
+}
+
+/* Files in the test directory other than the ones we made: temporaries
+ * that a failed write forgot. */
+static unsigned count_temp_files(void) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        unsigned n = 0;
+
+        if (!d)
+                return 9999;
+        while ((de = readdir(d)))
+                if (de->d_name[0] == '.' && !streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static Secret *secret_of(const char *s) {
+        return secret_dup(s, strlen(s));
+}
+
+static TargetSpec spec(TargetType type, const char *path) {
+        return (TargetSpec){ .type = type, .path = path, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+}
+
+static void test_type_strings(void) {
+        ok(target_type_from_string("credentials-file") == TARGET_CREDENTIALS_FILE &&
+                   target_type_from_string("env-file") == TARGET_ENV_FILE &&
+                   target_type_from_string("json-file") == TARGET_JSON_FILE &&
+                   target_type_from_string("yaml-file") == _TARGET_TYPE_INVALID,
+           "target_type_from_string");
+        ok(streq(target_type_to_string(TARGET_JSON_FILE), "json-file") &&
+                   target_type_to_string(_TARGET_TYPE_MAX) == NULL,
+           "target_type_to_string");
+}
+
+static void test_credentials_merge(void) {
+        _cleanup_secret_ Secret *sec = secret_of("new/Secret+=0123456789abcdefghijklmnopq");
+        _cleanup_free_ char *err = NULL;
+        const char *p = path_of("credentials");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+        char id[64];
+        int r;
+
+        put_file(p,
+                 "# managed by hand, keep me\n"
+                 "[other]\n"
+                 "aws_access_key_id = OTHERKEY\n"
+                 "aws_secret_access_key = other/secret\n"
+                 "\n"
+                 "[default]\n"
+                 "aws_access_key_id=AKIAOLD\n"
+                 "aws_secret_access_key = old/secret\n"
+                 "aws_session_token = FwoGZXIvYXdzEtoken\n"
+                 "region = eu-west-1\n"
+                 "aws_security_token = legacy\n"
+                 "; trailing comment\n"
+                 "\n"
+                 "[third]\n"
+                 "x = y   \n");
+        r = target_write(&t, "AKIANEW0000000000001", sec, &err);
+        ok(r == 0, "credentials-file merge: %d %s", r, err ?: "");
+        file_is(p,
+                "# managed by hand, keep me\n"
+                "[other]\n"
+                "aws_access_key_id = OTHERKEY\n"
+                "aws_secret_access_key = other/secret\n"
+                "\n"
+                "[default]\n"
+                "aws_access_key_id=AKIANEW0000000000001\n"
+                "aws_secret_access_key = new/Secret+=0123456789abcdefghijklmnopq\n"
+                "region = eu-west-1\n"
+                "; trailing comment\n"
+                "\n"
+                "[third]\n"
+                "x = y   \n",
+                "credentials-file: only the profile's keys changed, session tokens removed, rest byte for byte");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIANEW0000000000001"), "credentials-file: read key id back (%d)", r);
+
+        /* A named profile that is not there yet is appended. */
+        t.profile = "app";
+        r = target_write(&t, "AKIAAPP", sec, &err);
+        ok(r == 0, "credentials-file: new profile (%d)", r);
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIAAPP"), "credentials-file: new profile read back (%d)", r);
+        t.profile = NULL;
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIANEW0000000000001"), "credentials-file: default profile unaffected");
+        t.profile = "missing";
+        ok(target_read_key_id(&t, id, sizeof(id)) == -ENOENT, "credentials-file: missing profile -ENOENT");
+        t.profile = NULL;
+        ok(target_read_key_id(&t, id, 5) == -ERANGE, "credentials-file: small buffer -ERANGE");
+
+        t.profile = "DEFAULT";
+        free(err);
+        err = NULL;
+        r = target_write(&t, "AKIAX", sec, &err);
+        ok(r == -EINVAL && err && strstr(err, "profile"), "credentials-file: [DEFAULT] refused (%d %s)", r,
+           err ?: "");
+}
+
+static void test_new_file(void) {
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t/+=");
+        const char *p = path_of("new-credentials");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+        struct stat st;
+        char id[64];
+        int r;
+
+        ok(target_read_key_id(&t, id, sizeof(id)) == -ENOENT, "no file: read key id -ENOENT");
+        r = target_write(&t, "AKIAFIRST", sec, NULL);
+        ok(r == 0, "credentials-file created (%d)", r);
+        file_is(p, "[default]\naws_access_key_id = AKIAFIRST\naws_secret_access_key = s3cr3t/+=\n",
+                "credentials-file: new file holds only the profile");
+        ok(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600 && st.st_uid == geteuid() &&
+                   st.st_gid == getegid(),
+           "new file is a regular file, 0600, ours");
+}
+
+static void test_mode_and_owner(void) {
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
+        const char *p = path_of("owned.env");
+        TargetSpec t = spec(TARGET_ENV_FILE, p);
+        struct passwd *pw;
+        struct stat st;
+        gid_t gid;
+        int r;
+
+        if (geteuid() != 0 || !(pw = getpwnam("nobody"))) {
+                ok(1, "# SKIP not root or no user nobody");
+                return;
+        }
+        gid = pw->pw_gid;
+
+        t.uid = pw->pw_uid;
+        t.gid = gid;
+        t.mode = 0640;
+        r = target_write(&t, "AKIAOWNED", sec, NULL);
+        ok(r == 0, "write with owner nobody, mode 0640 (%d)", r);
+        ok(lstat(p, &st) == 0 && st.st_uid == pw->pw_uid && st.st_gid == gid && (st.st_mode & 07777) == 0640,
+           "owner, group and mode applied (uid %u gid %u mode %04o)", (unsigned) st.st_uid, (unsigned) st.st_gid,
+           (unsigned) (st.st_mode & 07777));
+
+        /* No owner configured: the application's user keeps its file. */
+        t.uid = (uid_t) -1;
+        t.gid = (gid_t) -1;
+        t.mode = 0;
+        r = target_write(&t, "AKIAAGAIN", sec, NULL);
+        ok(r == 0 && lstat(p, &st) == 0 && st.st_uid == pw->pw_uid && st.st_gid == gid &&
+                   (st.st_mode & 07777) == 0600,
+           "uid/gid -1 keep the existing owner and group, mode defaults to 0600");
+}
+
+static void test_symlink(void) {
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
+        const char *victim = path_of("victim"), *lnk = path_of("link");
+        struct stat st;
+
+        put_file(victim, "[default]\naws_access_key_id = AKIAVICTIM\naws_secret_access_key = v\n");
+        ok(symlink(victim, lnk) == 0, "symlink created");
+        for (TargetType type = 0; type < _TARGET_TYPE_MAX; type++) {
+                _cleanup_free_ char *err = NULL;
+                TargetSpec t = spec(type, lnk);
+                char id[64];
+                int r;
+
+                r = target_write(&t, "AKIAEVIL", sec, &err);
+                ok(r == -ELOOP && err && strstr(err, "symbolic link") && strstr(err, lnk),
+                   "%s: symlink refused (%d: %s)", target_type_to_string(type), r, err ?: "");
+                ok(target_read_key_id(&t, id, sizeof(id)) == -ELOOP, "%s: read through symlink refused",
+                   target_type_to_string(type));
+        }
+        file_is(victim, "[default]\naws_access_key_id = AKIAVICTIM\naws_secret_access_key = v\n",
+                "symlink target untouched");
+        ok(lstat(lnk, &st) == 0 && S_ISLNK(st.st_mode), "symlink itself still there");
+
+        /* A hard link is refused as well: the other name would keep the
+         * old key, and the content may not be the application's. */
+        {
+                _cleanup_free_ char *err = NULL;
+                const char *hard = path_of("hardlink");
+                TargetSpec t = spec(TARGET_CREDENTIALS_FILE, hard);
+                int r;
+
+                ok(link(victim, hard) == 0, "hard link created");
+                r = target_write(&t, "AKIAEVIL", sec, &err);
+                ok(r == -EMLINK && err && strstr(err, "hard link"), "hard-linked file refused (%d: %s)", r,
+                   err ?: "");
+                file_is(victim, "[default]\naws_access_key_id = AKIAVICTIM\naws_secret_access_key = v\n",
+                        "hard-linked file untouched");
+                unlink(hard);
+        }
+}
+
+static void test_missing_parent(void) {
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
+        _cleanup_free_ char *err = NULL;
+        const char *p = path_of("no-such-dir/credentials");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+        struct stat st;
+        int r;
+
+        r = target_write(&t, "AKIAX", sec, &err);
+        ok(r == -ENOENT && err && strstr(err, p) && strstr(err, "parent directory") &&
+                   strstr(err, "does not exist"),
+           "missing parent directory: -ENOENT (%s)", err ?: "");
+        ok(stat(path_of("no-such-dir"), &st) < 0 && errno == ENOENT, "parent directory not created");
+
+        free(err);
+        err = NULL;
+        ok(mkdir(path_of("a-dir"), 0700) == 0, "made a directory");
+        t.path = path_of("a-dir");
+        r = target_write(&t, "AKIAX", sec, &err);
+        ok(r == -EISDIR, "a directory as target: -EISDIR (%s)", err ?: "");
+
+        t.path = p;
+        t.mode = 04600;
+        ok(target_write(&t, "AKIAX", sec, NULL) == -EINVAL, "setuid mode refused");
+        t.mode = 0;
+        t.path = path_of("bad-id");
+        ok(target_write(&t, "AKIA X", sec, NULL) == -EINVAL, "key id with a blank refused");
+        ok(target_write(&t, "", sec, NULL) == -EINVAL, "empty key id refused");
+        ok(target_write(&t, "AKIA", NULL, NULL) == -EINVAL, "no secret refused");
+        ok(access(path_of("bad-id"), F_OK) < 0, "nothing written for refused arguments");
+}
+
+static void test_env_file(void) {
+        _cleanup_secret_ Secret *sec = secret_of("new/Secret+=");
+        _cleanup_free_ char *err = NULL;
+        const char *p = path_of("app.env");
+        TargetSpec t = spec(TARGET_ENV_FILE, p);
+        char id[64];
+        int r;
+
+        put_file(p,
+                 "# application environment\n"
+                 "FOO=bar\n"
+                 "AWS_ACCESS_KEY_ID=AKIAOLD\n"
+                 "NOT_AN_ASSIGNMENT\n"
+                 " export  AWS_SECRET_ACCESS_KEY = \"old secret\"\n"
+                 "AWS_SESSION_TOKEN=tok\\\n"
+                 "AWS_ACCESS_KEY_ID=still-the-token\n"
+                 "BAR='x\n"
+                 "AWS_ACCESS_KEY_ID=inside-a-quote'\n"
+                 "AWS_ACCESS_KEY_ID_SUFFIX=1\n"
+                 "; AWS_ACCESS_KEY_ID=commented\n"
+                 "AWS_ACCESS_KEY_ID=AKIADUP\n"
+                 "LAST=\"1\"\n");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIADUP"), "env-file: the last assignment counts (%d %s)", r, r == 0 ? id : "");
+
+        r = target_write(&t, "AKIANEW", sec, &err);
+        ok(r == 0, "env-file merge (%d %s)", r, err ?: "");
+        file_is(p,
+                "# application environment\n"
+                "FOO=bar\n"
+                "AWS_ACCESS_KEY_ID=AKIANEW\n"
+                "NOT_AN_ASSIGNMENT\n"
+                " export  AWS_SECRET_ACCESS_KEY =new/Secret+=\n"
+                "BAR='x\n"
+                "AWS_ACCESS_KEY_ID=inside-a-quote'\n"
+                "AWS_ACCESS_KEY_ID_SUFFIX=1\n"
+                "; AWS_ACCESS_KEY_ID=commented\n"
+                "LAST=\"1\"\n",
+                "env-file: replaced in place, duplicates and session token dropped, other lines byte for byte");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIANEW"), "env-file: read key id back");
+
+        /* Missing lines are appended; a missing final newline is added
+         * first, and a trailing backslash cannot swallow our line. */
+        put_file(p, "FOO=bar");
+        ok(target_write(&t, "AKIA1", sec, NULL) == 0, "env-file without final newline");
+        file_is(p, "FOO=bar\nAWS_ACCESS_KEY_ID=AKIA1\nAWS_SECRET_ACCESS_KEY=new/Secret+=\n",
+                "env-file: appended after a newline");
+        put_file(p, "FOO=bar\\\n");
+        ok(target_write(&t, "AKIA2", sec, NULL) == 0, "env-file ending in a continuation");
+        file_is(p, "FOO=bar\\\n\nAWS_ACCESS_KEY_ID=AKIA2\nAWS_SECRET_ACCESS_KEY=new/Secret+=\n",
+                "env-file: an empty line ends the continuation");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIA2"), "env-file: read back after continuation");
+        put_file(p, "AWS_ACCESS_KEY_ID=\"AKIA\\Q\"  \n# AWS_ACCESS_KEY_ID=no\n");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIA\\Q"), "env-file: quoted value read as systemd does (%s)", r == 0 ? id : "");
+        put_file(p, "FOO=1\n");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -ENOENT, "env-file: no key id -ENOENT");
+        put_file(p, "A=1\r\nAWS_SECRET_ACCESS_KEY=old\r\n");
+        ok(target_write(&t, "AKIA3", sec, NULL) == 0, "env-file with CRLF");
+        file_is(p, "A=1\r\nAWS_SECRET_ACCESS_KEY=new/Secret+=\r\nAWS_ACCESS_KEY_ID=AKIA3\r\n",
+                "env-file: CRLF kept and used for added lines");
+
+        unlink(p);
+        ok(target_write(&t, "AKIA4", sec, NULL) == 0, "env-file created");
+        file_is(p, "AWS_ACCESS_KEY_ID=AKIA4\nAWS_SECRET_ACCESS_KEY=new/Secret+=\n", "env-file: new file");
+
+        /* A quoted value that never ends would swallow what we append. */
+        put_file(p, "FOO=\"unterminated\n");
+        free(err);
+        err = NULL;
+        r = target_write(&t, "AKIA5", sec, &err);
+        ok(r == -EBADMSG && err && strstr(err, p), "env-file: unterminated quote refused (%s)", err ?: "");
+        file_is(p, "FOO=\"unterminated\n", "env-file: refused file unchanged");
+
+        /* Characters that mean something to the parser are refused, and
+         * the message does not quote the secret. */
+        {
+                _cleanup_secret_ Secret *bad = secret_of("abc$HOME\"xyz");
+
+                unlink(p);
+                free(err);
+                err = NULL;
+                r = target_write(&t, "AKIA6", bad, &err);
+                ok(r == -EINVAL && err && !strstr(err, "abc") && !strstr(err, "xyz"),
+                   "env-file: unsafe secret refused without quoting it (%s)", err ?: "");
+                ok(access(p, F_OK) < 0, "env-file: nothing written");
+        }
+}
+
+static void test_json_file(void) {
+        _cleanup_secret_ Secret *sec = secret_of("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        _cleanup_secret_ Secret *odd = secret_of("a\"b\\c");
+        const char *p = path_of("creds.json");
+        TargetSpec t = spec(TARGET_JSON_FILE, p);
+        struct stat st;
+        char id[64];
+        int r;
+
+        put_file(p, "whatever was here before\n");
+        r = target_write(&t, "AKIAIOSFODNN7EXAMPLE", sec, NULL);
+        ok(r == 0, "json-file written (%d)", r);
+        file_is(p,
+                "{\"Version\":1,\"AccessKeyId\":\"AKIAIOSFODNN7EXAMPLE\","
+                "\"SecretAccessKey\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}\n",
+                "json-file: exact bytes");
+        ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600, "json-file: 0600");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIAIOSFODNN7EXAMPLE"), "json-file: read key id back");
+
+        r = target_write(&t, "AKIAESC", odd, NULL);
+        ok(r == 0, "json-file with quote and backslash in the secret");
+        file_is(p, "{\"Version\":1,\"AccessKeyId\":\"AKIAESC\",\"SecretAccessKey\":\"a\\\"b\\\\c\"}\n",
+                "json-file: escaped");
+
+        put_file(p, " {\n  \"Version\": 1,\n  \"SecretAccessKey\": \"x\\\"}\",\n  \"AccessKeyId\": \"AKIA\\u0041B\",\n"
+                    "  \"Expiration\": \"2030-01-01T00:00:00Z\", \"n\": null\n}\n");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIAAB"), "json-file: hand-written document read (%d)", r);
+        put_file(p, "{\"Version\":1}");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -ENOENT, "json-file: no AccessKeyId -ENOENT");
+        put_file(p, "{\"AccessKeyId\":\"AKIA\"");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: truncated -EBADMSG");
+        put_file(p, "{\"AccessKeyId\":\"AKIA\"} x");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: trailing garbage -EBADMSG");
+}
+
+static void test_failure_keeps_old(void) {
+        static const char old[] = "[default]\n"
+                                  "aws_access_key_id = AKIAKEEP\n"
+                                  "aws_secret_access_key = keep/me\n"
+                                  "[default]\n";
+        static const char good[] = "[default]\n"
+                                   "aws_access_key_id = AKIAKEEP\n"
+                                   "aws_secret_access_key = keep/me\n";
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
+        _cleanup_free_ char *err = NULL;
+        const char *p = path_of("keep");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+        unsigned temps = count_temp_files();
+        int status = 0, r;
+        pid_t pid;
+
+        /* A file we cannot parse is refused as a whole and left alone. */
+        put_file(p, old);
+        r = target_write(&t, "AKIANEW", sec, &err);
+        ok(r == -EBADMSG && err && strstr(err, p), "malformed credentials file refused (%s)", err ?: "");
+        file_is(p, old, "malformed file unchanged");
+
+        /* Writing fails midway (the file size limit makes write(2) fail
+         * with EFBIG): the old file must survive, no temporary left. */
+        put_file(p, good);
+        pid = fork();
+        if (pid == 0) {
+                struct rlimit rl = { .rlim_cur = 16, .rlim_max = 16 };
+
+                signal(SIGXFSZ, SIG_IGN);
+                if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+                        _exit(99);
+                r = target_write(&t, "AKIANEWKEYTHATDOESNOTFIT", sec, NULL);
+                _exit(r == -EFBIG ? 0 : 100 + (-r & 0x7f));
+        }
+        ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "write fails with -EFBIG (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        file_is(p, good, "old file intact after the failed write");
+        ok(count_temp_files() == temps, "no temporary file left behind");
+}
+
+static void cleanup_dir(void) {
+        char cmd[600];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+        if (system(cmd) != 0)
+                diag("could not remove %s", dir);
+}
+
+int main(void) {
+        umask(0077);
+        if (!mkdtemp(dir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+
+        test_type_strings();
+        test_credentials_merge();
+        test_new_file();
+        test_mode_and_owner();
+        test_symlink();
+        test_missing_parent();
+        test_env_file();
+        test_json_file();
+        test_failure_keeps_old();
+
+        cleanup_dir();
+        return tap_done();
+}
