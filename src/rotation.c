@@ -324,6 +324,16 @@ static const AccessKeyMeta *find_key(const ListAccessKeysResult *l, const char *
         return NULL;
 }
 
+/* Drop a key we just deleted from the inspection we decide on. */
+static void forget_key(ListAccessKeysResult *l, const char *id) {
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (streq(l->keys[i].access_key_id, id)) {
+                        memmove(&l->keys[i], &l->keys[i + 1], (l->n_keys - i - 1) * sizeof(AccessKeyMeta));
+                        l->n_keys--;
+                        return;
+                }
+}
+
 static bool held(const StoreUser *su, const char *id) {
         return streq(su->current.access_key_id, id) || streq(su->pending.access_key_id, id) ||
                streq(su->previous.access_key_id, id);
@@ -1027,6 +1037,7 @@ static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
                 return;
         }
         audit(r, AUDIT_NEW_KEY_DELETED, "ok", NULL, res->request_id, "the new key was not put in service");
+        forget_key(&r->keys, su->pending.access_key_id);
         store_key_clear(&su->pending);
         su->rotation_id[0] = 0;
         su->phase = STORE_PHASE_IDLE;

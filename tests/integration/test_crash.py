@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: MIT
+"""A crash at any instant is harmless (DESIGN.md §1).
+
+keyrotd is killed (SIGKILL, from inside at named points compiled into test
+builds, and from outside at random instants); the next run recovers; then
+the user must have exactly one Active key, which keyrotd holds, which works
+on S3 and which every target holds, and no key keyrotd created may be left
+in IAM unheld."""
+
+import os
+import random
+import signal
+import time
+import unittest
+
+from rig import Creds, wait_until, stop_process
+from rotation_rig import RotationCase, USER, BUCKET
+
+# Every crash point of one successful rotation, in order (src/rotation.c).
+POINTS = [
+    'before-commit-creating', 'after-commit-creating', 'after-create',
+    'before-commit-pending', 'after-commit-pending',
+    'before-commit-verified', 'after-commit-verified',
+    'before-target-0', 'before-target-1', 'before-target-2',
+    'before-commit-distributed', 'after-commit-distributed',
+    'before-commit-notified', 'after-commit-notified',
+    'before-deactivate', 'after-deactivate',
+    'before-commit-deactivated', 'after-commit-deactivated',
+    'before-delete-old', 'after-delete-old',
+    'before-commit-idle', 'after-commit-idle',
+]
+
+
+class CrashCase(RotationCase):
+    def seed_targets(self):
+        """The application already has its first key in every target."""
+        self.adopt()
+        for user in self.users:
+            c = self.initial[user]
+            t = self.targets_for(user)
+            with open(t[0]['path'], 'w') as f:
+                f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
+                        % (c.access_key_id, c.secret_access_key))
+            with open(t[1]['path'], 'w') as f:
+                f.write('AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' % (c.access_key_id, c.secret_access_key))
+            with open(t[2]['path'], 'w') as f:
+                f.write('{"Version":1,"AccessKeyId":"%s","SecretAccessKey":"%s"}\n'
+                        % (c.access_key_id, c.secret_access_key))
+            for x in t:
+                os.chmod(x['path'], 0o600)
+
+    def adopt(self, user=None):
+        for u in ([user] if user else self.users):
+            super().adopt(u)
+
+    def assert_all_invariants(self):
+        for u in self.users:
+            self.assert_invariants(u)
+            held = {self.held(u).access_key_id}
+            in_iam = {k['id'] for k in self.rig.list_keys(u)}
+            self.assertLessEqual(in_iam, held, 'no key in IAM that keyrotd does not hold (%s)' % u)
+
+
+class TestCrashAtEveryPoint(CrashCase):
+    def test_crash_points(self):
+        self.write_inventory(**{USER: {'on_rotate': ['/bin/true']}})
+        self.seed_targets()
+        for i, point in enumerate(POINTS):
+            with self.subTest(point=point):
+                before = self.held().access_key_id
+                p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT=point))
+                self.assertEqual(p.returncode, -signal.SIGKILL,
+                                 'keyrotd must die at %s: rc=%s %s' % (point, p.returncode, p.stderr[-500:]))
+                self.assertIn('crash_point: dying at %s' % point, p.stderr)
+                # Recovery: a plain run finishes or undoes what was interrupted.
+                r = self.keyrotd('--once')
+                self.assertEqual(r.returncode, 0, '%s: recovery failed: %s %s' % (point, r.stdout, r.stderr))
+                self.assert_all_invariants()
+                after = self.held().access_key_id
+                # Up to the seal the rotation is undone; from distribution on it is finished.
+                if POINTS.index(point) >= POINTS.index('after-commit-distributed'):
+                    self.assertNotEqual(before, after, '%s: the distributed key stays' % point)
+                # And the next forced rotation works from the recovered state.
+                r = self.keyrotd('--once', '--force')
+                self.assertEqual(r.returncode, 0, '%s: rotation after recovery failed: %s' % (point, r.stdout))
+                self.assert_all_invariants()
+
+
+class TestRandomKills(CrashCase):
+    users = ('bot-a', 'bot-b', 'bot-c', 'bot-d', 'bot-e')
+
+    def test_random_sigkill_during_forced_rotations(self):
+        self.seed_targets()
+        rng = random.Random(20261128)
+        # How long one undisturbed forced run takes here: kills land inside it.
+        t0 = time.monotonic()
+        self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+        span = time.monotonic() - t0
+        kills = 0
+        for i in range(80):
+            if kills >= 32:
+                break
+            p = self.rig.spawn([self.rig.build_path('src/keyrotd'), '--config', self.inventory,
+                                '--state-dir', self.state, '--once', '--force'], env=self.env(), name='keyrotd')
+            time.sleep(rng.uniform(0.0, span))  # the random instant of the kill, not a wait for an outcome
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait(timeout=30)
+            r = self.keyrotd('--once')
+            self.assertEqual(r.returncode, 0, 'iteration %d: recovery failed: %s %s' % (i, r.stdout, r.stderr))
+            self.assert_all_invariants()
+        self.assertGreaterEqual(kills, 30, 'most runs were killed mid-flight')
+
+
+if __name__ == '__main__':
+    unittest.main()
