@@ -129,6 +129,20 @@ void crash_point(const char *name) {
 #endif
 }
 
+/* Test builds: make the store commit at the named point fail with ENOSPC,
+ * as a filesystem that fills up at exactly that instant would. */
+static int fail_point(const char *name) {
+#if KEYROTD_TEST_HOOKS
+        const char *at = getenv("KEYROTD_FAIL_AT");
+
+        if (at && streq(at, name))
+                return -ENOSPC;
+#else
+        (void) name;
+#endif
+        return 0;
+}
+
 bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now) {
         if (!su || !store_key_is_set(&su->current))
                 return false;
@@ -183,7 +197,9 @@ static int commit(Rotation *r, StorePhase phase) {
         r->su->phase_since = (int64_t) now_realtime();
         snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(phase));
         crash_point(point);
-        k = store_commit(r->engine->store);
+        k = fail_point(point);
+        if (k >= 0)
+                k = store_commit(r->engine->store);
         if (k < 0)
                 return k;
         snprintf(point, sizeof point, "after-commit-%s", store_phase_to_string(phase));

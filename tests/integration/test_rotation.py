@@ -218,6 +218,79 @@ class TestRotation(RotationCase):
         self.assert_invariants()
 
 
+class TestStoreFailures(RotationCase):
+    def test_seal_failure_deletes_the_new_key(self):
+        # The filesystem fills up between CreateAccessKey and the seal.
+        self.adopt()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_FAIL_AT='before-commit-pending'))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('cannot seal the new key', p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [old.access_key_id])
+        self.assertEqual(self.held().access_key_id, old.access_key_id)
+        self.assertTrue(self.rig.key_works_on_s3(old, BUCKET))
+        events = [e['event'] for e in self.audit_events(p.stderr)]
+        self.assertIn('new_key_deleted', events)
+
+    def test_full_filesystem_refuses_before_creating(self):
+        self.adopt()
+        mnt = os.path.join(self.rig.tmp, 'small')
+        os.mkdir(mnt, 0o700)
+        r = self.rig.run(['mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt])
+        if r.returncode != 0:
+            self.skipTest('cannot mount a tmpfs here: %s' % r.stderr.strip())
+        self.addCleanup(lambda: self.rig.run(['umount', '-l', mnt]))
+        # Move the state onto the small filesystem, then fill it.
+        import shutil
+        for name in os.listdir(self.state):
+            shutil.copy2(os.path.join(self.state, name), mnt)
+        self.state = mnt
+        self.write_inventory()
+        with open(os.path.join(self.state, 'store.sealed'), 'rb') as f:
+            original = f.read()
+        filler = os.path.join(mnt, 'filler')
+        with open(filler, 'wb', buffering=0) as f:
+            try:
+                while True:
+                    f.write(b'\0' * 512)
+            except OSError:
+                pass
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn('cannot commit the store', p.stdout)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id],
+                         'no key was created that could not be sealed')
+        with open(os.path.join(self.state, 'store.sealed'), 'rb') as f:
+            self.assertEqual(f.read(), original, 'the store is intact')
+
+    def test_tampered_store_is_refused(self):
+        self.adopt()
+        path = os.path.join(self.state, 'store.sealed')
+        with open(path, 'r+b') as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x01
+            f.seek(0)
+            f.write(data)
+        p = self.keyrotd('--once', '--force')
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('tampered', p.stderr)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+
+    def test_limit_exceeded_is_a_clean_failure(self):
+        from faultproxy import Fault
+        proxy = self.rig.start_proxy(error500=Fault(next=1, action='CreateAccessKey', status=409,
+                                                    code='LimitExceeded'))
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('LimitExceeded', p.stdout)
+        self.assertEqual(proxy.count(action='CreateAccessKey'), 1, 'never retried')
+        self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
+        # The failure left the store idle: the next run rotates.
+        self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+        self.assert_invariants()
+
+
 class TestCheckConfig(RotationCase):
     def test_good_inventory(self):
         p = self.keyrotd('--check-config')
