@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -23,6 +24,7 @@
 #include "iam.h"
 #include "ini.h"
 #include "runtime.h"
+#include "rotation.h"
 #include "s3.h"
 
 #define EXIT_FAILED 1
@@ -53,7 +55,8 @@ static void help(void) {
                "  adopt USER --from-credentials FILE [--profile NAME]\n"
                "                                        hand an existing key of USER to keyrotd\n"
                "  get USER [--format credentials|env|json]\n"
-               "                                        print USER's current key (json: credential_process)\n\n"
+               "                                        print USER's current key (json: credential_process)\n"
+               "  rollback USER                         within grace: re-activate the old key, restore targets\n\n"
                "Options:\n"
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory (default %s)\n"
@@ -304,6 +307,60 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         return 0;
 }
 
+static void rollback_done(const RotationReport *rep, void *userdata) {
+        int *ret = userdata;
+
+        if (rep->outcome == ROTATION_COMPLETED) {
+                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, rep->old_key_id,
+                       rep->new_key_id);
+                *ret = 0;
+        } else {
+                fprintf(stderr, "keyrotctl: rollback of %s failed: %s\n", rep->user, rep->error ?: "unknown error");
+                *ret = EXIT_FAILED;
+        }
+}
+
+static int cmd_rollback(Runtime *rt, const char *user) {
+        _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
+        sigset_t mask;
+        int r, ret = EXIT_FAILED;
+
+        if (runtime_load_inventory(rt) < 0) {
+                for (size_t i = 0; i < rt->inv_errors.n; i++)
+                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
+                return fail_with(rt, -EINVAL, EXIT_USAGE);
+        }
+        if (!inventory_find_user(rt->inv, user)) {
+                fprintf(stderr, "keyrotctl: %s is not in the inventory %s\n", user, rt->config_path);
+                return EXIT_USAGE;
+        }
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = runtime_lock(rt, false);
+        if (r == -EBUSY) {
+                fprintf(stderr, "keyrotctl: keyrotd is running on %s; stop it to roll back (socket rollback comes with the daemon)\n",
+                        rt->state_dir);
+                return EXIT_FAILED;
+        }
+        if (r >= 0)
+                r = runtime_open_store(rt);
+        if (r >= 0)
+                r = runtime_open_aws(rt);
+        if (r >= 0)
+                r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &engine);
+        if (r < 0)
+                return fail_with(rt, r, EXIT_FAILED);
+        r = rotation_engine_submit(engine, user, TRIGGER_MANUAL, ROTATION_ROLLBACK, rollback_done, &ret);
+        if (r < 0)
+                return EXIT_FAILED;
+        while (rotation_engine_busy(engine) > 0)
+                if (sd_event_run(rt->event, UINT64_MAX) < 0)
+                        return EXIT_FAILED;
+        return ret;
+}
+
 int main(int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION };
         static const struct option options[] = {
@@ -353,7 +410,9 @@ int main(int argc, char **argv) {
                 ret = cmd_get(&rt, argv[optind + 1]);
         else if (streq(cmd, "adopt") && nargs == 1)
                 ret = cmd_adopt(&rt, argv[optind + 1]);
-        else if (streq(cmd, "status") || streq(cmd, "rotate") || streq(cmd, "reload") || streq(cmd, "rollback") ||
+        else if (streq(cmd, "rollback") && nargs == 1)
+                ret = cmd_rollback(&rt, argv[optind + 1]);
+        else if (streq(cmd, "status") || streq(cmd, "rotate") || streq(cmd, "reload") ||
                  streq(cmd, "provision") || streq(cmd, "audit")) {
                 fprintf(stderr, "keyrotctl: '%s' is not implemented yet\n", cmd);
                 ret = EXIT_USAGE;

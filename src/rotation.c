@@ -46,6 +46,9 @@ typedef enum Step {
         STEP_DEACTIVATE,
         STEP_DELETE_OLD,
         STEP_UNDO_DELETE_NEW,
+        STEP_ROLLBACK_ACTIVATE,
+        STEP_ROLLBACK_RESTORE,
+        STEP_ROLLBACK_DELETE_NEW,
         STEP_DONE,
 } Step;
 
@@ -459,6 +462,140 @@ static void decide(Rotation *r) {
         step(r);
 }
 
+/*
+ * Rollback, within grace: the old key comes back and the new one goes.
+ * Order: record the intent, re-activate the old key, restore every target
+ * to it, and only then delete the new key; each step is idempotent, so a
+ * crash anywhere is finished by running the same steps again.
+ */
+static void start_rollback(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (su->phase != STORE_PHASE_ROLLING_BACK) {
+                if (su->phase != STORE_PHASE_DISTRIBUTED && su->phase != STORE_PHASE_NOTIFIED &&
+                    su->phase != STORE_PHASE_DEACTIVATED) {
+                        /* A request that does not apply, not a failed rotation. */
+                        snprintf(r->error, sizeof r->error,
+                                 "nothing to roll back: no rotation of %s is within its grace period", r->user);
+                        r->outcome = ROTATION_FAILED;
+                        finish(r);
+                        return;
+                }
+                if (!store_key_is_set(&su->previous) || !find_key(&r->keys, su->previous.access_key_id)) {
+                        fail(r, "cannot roll back: the old key is gone from IAM");
+                        return;
+                }
+                k = commit(r, STORE_PHASE_ROLLING_BACK);
+                if (k < 0) {
+                        fail(r, "cannot commit the store: %s", strerror(-k));
+                        return;
+                }
+        } else if (!store_key_is_set(&su->previous)) {
+                /* Interrupted after the old key took over: only the end remains. */
+                r->step = STEP_ROLLBACK_DELETE_NEW;
+                step(r);
+                return;
+        }
+        /* The rollback's "new" key is the one being dropped. */
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", su->previous.access_key_id);
+        audit(r, AUDIT_ROLLBACK, NULL, NULL, NULL, "rolling back to the previous key");
+        r->step = STEP_ROLLBACK_ACTIVATE;
+        step(r);
+}
+
+static void on_rollback_activated(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                snprintf(r->error, sizeof r->error, "cannot re-activate the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        r->step = STEP_ROLLBACK_RESTORE;
+        step(r);
+}
+
+static void step_rollback_activate(Rotation *r) {
+        int k = iam_update_access_key(r->engine->aws, r->user, r->su->previous.access_key_id, KEY_STATUS_ACTIVE,
+                                      on_rollback_activated, r, &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
+static void step_rollback_restore(Rotation *r) {
+        StoreUser *su = r->su;
+        StoreKey dropped = {};
+        char err[256];
+        int k;
+
+        crash_point("before-rollback-targets");
+        write_targets_with(r, &su->previous, err, sizeof err, &k);
+        if (k < 0) {
+                snprintf(r->error, sizeof r->error, "cannot restore a target: %s", err);
+                conclude_failure(r);
+                return;
+        }
+        /* The old key is current again; the rolled-back key waits in pending
+         * for its deletion, so a crash now still knows to delete it. */
+        store_key_move(&dropped, &su->current);
+        store_key_move(&su->current, &su->previous);
+        store_key_clear(&su->pending);
+        store_key_move(&su->pending, &dropped);
+        k = commit(r, STORE_PHASE_ROLLING_BACK);
+        if (k < 0) {
+                snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-k));
+                conclude_failure(r);
+                return;
+        }
+        r->step = STEP_ROLLBACK_DELETE_NEW;
+        step(r);
+}
+
+static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+        int k;
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot delete the rolled-back key: %s",
+                         aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_NEW_KEY_DELETED, "ok", NULL, res->request_id, "rolled-back key deleted");
+        store_key_clear(&su->pending);
+        su->rotation_id[0] = 0;
+        su->grace_until = 0;
+        (void) store_set_text(&su->last_result, "rolled back");
+        k = commit(r, STORE_PHASE_IDLE);
+        if (k < 0) {
+                snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-k));
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_ROLLBACK, "ok", NULL, NULL, "rollback completed");
+        succeed(r, ROTATION_COMPLETED);
+}
+
+static void step_rollback_delete_new(Rotation *r) {
+        int k;
+
+        if (!store_key_is_set(&r->su->pending)) {
+                AwsResult none = { .op = AWS_OP_DELETE_ACCESS_KEY };
+                on_rollback_deleted(NULL, &none, r);
+                return;
+        }
+        crash_point("before-rollback-delete");
+        k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_rollback_deleted, r,
+                                  &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
 /* Decide from the stored phase and IAM's view where this rotation goes. */
 static void reconcile(Rotation *r) {
         StoreUser *su = r->su;
@@ -476,6 +613,11 @@ static void reconcile(Rotation *r) {
                  store_key_is_set(&su->previous) ? su->previous.access_key_id : su->current.access_key_id);
         snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
                  store_key_is_set(&su->previous) ? su->current.access_key_id : su->pending.access_key_id);
+
+        if ((r->flags & ROTATION_ROLLBACK) || su->phase == STORE_PHASE_ROLLING_BACK) {
+                start_rollback(r);
+                return;
+        }
 
         r->recovering = su->phase != STORE_PHASE_IDLE;
         switch (su->phase) {
@@ -1110,6 +1252,15 @@ static void step(Rotation *r) {
                 break;
         case STEP_UNDO_DELETE_NEW:
                 step_undo_delete_new(r);
+                break;
+        case STEP_ROLLBACK_ACTIVATE:
+                step_rollback_activate(r);
+                break;
+        case STEP_ROLLBACK_RESTORE:
+                step_rollback_restore(r);
+                break;
+        case STEP_ROLLBACK_DELETE_NEW:
+                step_rollback_delete_new(r);
                 break;
         case STEP_DONE:
                 finish(r);

@@ -37,6 +37,7 @@ const char *rotation_trigger_to_string(RotationTrigger t);
 typedef enum RotationFlags {
         ROTATION_FORCE = 1 << 0,        /* rotate even when the key is not due */
         ROTATION_RECOVER_ONLY = 1 << 1, /* finish/undo an interrupted rotation, start nothing new */
+        ROTATION_ROLLBACK = 1 << 2,     /* within grace: re-activate the old key, restore targets, drop the new */
 } RotationFlags;
 
 typedef enum RotationOutcome {

@@ -4,6 +4,7 @@ machine of DESIGN.md §1, outcomes checked with boto3."""
 
 import json
 import os
+import signal
 import stat
 import time
 import unittest
@@ -216,6 +217,45 @@ class TestRotation(RotationCase):
         p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
         self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
         self.assert_invariants()
+
+
+class TestRollback(RotationCase):
+    def test_rollback_within_grace_restores_the_old_key(self):
+        self.write_inventory(defaults={'grace': '1h'})
+        self.adopt()
+        old = self.initial[USER]
+        self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+        new = self.held()
+        self.assertNotEqual(new.access_key_id, old.access_key_id)
+        p = self.ctl('rollback', USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([(k['id'], k['status']) for k in self.rig.list_keys(USER)], [(old.access_key_id, 'Active')])
+        self.assertEqual(self.held().access_key_id, old.access_key_id)
+        self.assert_invariants()
+        for c in self.target_keys():
+            self.assertEqual(c.access_key_id, old.access_key_id, 'every target holds the old key again')
+        # Nothing left to roll back now.
+        p = self.ctl('rollback', USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('nothing to roll back', p.stderr)
+
+    def test_crash_during_rollback_is_finished_by_recovery(self):
+        self.write_inventory(defaults={'grace': '1h'})
+        self.adopt()
+        self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+        for point in ('after-commit-rolling-back', 'before-rollback-targets', 'before-rollback-delete'):
+            with self.subTest(point=point):
+                inactive = [k['id'] for k in self.rig.list_keys(USER) if k['status'] == 'Inactive']
+                if not inactive:  # the previous round rolled back: rotate again, into grace
+                    self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
+                    inactive = [k['id'] for k in self.rig.list_keys(USER) if k['status'] == 'Inactive']
+                prev = inactive[0]
+                p = self.ctl('rollback', USER, env=self.env(KEYROTD_CRASH_AT=point))
+                self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+                r = self.keyrotd('--once')
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertEqual(self.held().access_key_id, prev, 'recovery finished the rollback')
+                self.assert_invariants()
 
 
 class TestStoreFailures(RotationCase):
