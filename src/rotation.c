@@ -1054,7 +1054,8 @@ static void on_rotate_done(const HookResult *res, void *userdata) {
                 conclude_failure(r);
                 return;
         }
-        audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
+        if (r->iu->on_rotate)
+                audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
         k = commit(r, STORE_PHASE_NOTIFIED);
         if (k < 0) {
                 fail(r, "cannot commit the store: %s", strerror(-k));
@@ -1396,6 +1397,10 @@ int rotation_engine_submit(RotationEngine *e, const char *user, RotationTrigger 
          * finished rotation may submit the next one. */
         k = sd_event_add_defer(e->event, NULL, start_deferred, e);
         return k < 0 ? k : 0;
+}
+
+void rotation_engine_set_inventory(RotationEngine *e, const Inventory *inv) {
+        e->inv = inv;
 }
 
 unsigned rotation_engine_busy(const RotationEngine *e) {

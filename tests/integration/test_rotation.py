@@ -25,7 +25,7 @@ class TestRotation(RotationCase):
         self.assertFalse(self.rig.key_works_on_s3(old, BUCKET), 'the old key is gone')
         self.assertIn('%s: rotated %s -> %s' % (USER, old.access_key_id, new.access_key_id), p.stdout)
         events = [e['event'] for e in self.audit_events(p.stderr)]
-        self.assertEqual(events, ['rotation_started', 'key_created', 'key_verified', 'targets_written', 'hook_run',
+        self.assertEqual(events, ['rotation_started', 'key_created', 'key_verified', 'targets_written',
                                   'old_key_deactivated', 'old_key_deleted', 'rotation_completed'])
         for e in self.audit_events(p.stderr):
             self.assertEqual(e['user'], USER)
