@@ -164,7 +164,15 @@ int write_file_atomic(int dirfd, const char *path, const void *data, size_t len,
          * the file in between. (chown before chmod, because chown may
          * clear mode bits and the group must be right before it gets any
          * permission.) fchmod also overrides whatever the umask did. */
-        if ((o.uid != (uid_t) -1 || o.gid != (gid_t) -1) && fchown(fd, o.uid, o.gid) < 0) {
+        struct stat tmp_st;
+        if (fstat(fd, &tmp_st) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* Only when something changes: under the unit's syscall filter
+         * (~@privileged) even a no-op fchown fails with EPERM. */
+        if (((o.uid != (uid_t) -1 && o.uid != tmp_st.st_uid) || (o.gid != (gid_t) -1 && o.gid != tmp_st.st_gid)) &&
+            fchown(fd, o.uid, o.gid) < 0) {
                 r = -errno;
                 goto fail;
         }
