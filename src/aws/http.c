@@ -136,6 +136,9 @@ static void request_free(HttpRequest *r) {
         free(r->url);
         for (size_t i = 0; i < r->n_headers; i++) {
                 free((char *) r->headers[i].name);
+                /* Values may be tokens (IMDS): wipe before freeing. */
+                if (r->headers[i].value)
+                        OPENSSL_cleanse((char *) r->headers[i].value, strlen(r->headers[i].value));
                 free((char *) r->headers[i].value);
         }
         free(r->headers);
