@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "duration.h"
+#include "plan.h"
 #include "rotation.h"
 #include "runtime.h"
 
@@ -221,8 +222,21 @@ int main(int argc, char **argv) {
                 goto out;
         }
         if (arg.dry_run) {
-                fprintf(stderr, "keyrotd: --dry-run is not implemented yet\n");
-                ret = EXIT_USAGE;
+                /* Read-only: no state lock (a running daemon may hold it, and
+                 * the dry run writes nothing it could race on), the store is
+                 * only read, never committed. */
+                r = runtime_open_store(&rt);
+                if (r >= 0)
+                        r = runtime_open_aws(&rt);
+                if (r < 0) {
+                        fprintf(stderr, "keyrotd: %s\n", rt.error ?: strerror(-r));
+                        ret = EXIT_USAGE;
+                        goto out;
+                }
+                r = plan_run(rt.event, rt.aws, rt.store, rt.inv, arg.force, stdout);
+                if (r < 0)
+                        fprintf(stderr, "keyrotd: dry run failed: %s\n", strerror(-r));
+                ret = r == 0 ? 0 : EXIT_ROTATION_FAILED;
                 goto out;
         }
         if (!arg.once) {

@@ -27,9 +27,6 @@
 #include "s3.h"
 #include "targets.h"
 
-/* A key IAM dates this long before the CREATING phase began is still ours:
- * IAM's clock and ours may disagree a little. */
-#define CREATE_CLOCK_SLACK (5 * USEC_PER_MINUTE)
 #define VERIFY_BACKOFF_MIN (250 * USEC_PER_MSEC)
 #define VERIFY_BACKOFF_MAX (8 * USEC_PER_SEC)
 #define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
@@ -440,18 +437,26 @@ static void decide(Rotation *r) {
                 fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
                 return;
         }
-        for (size_t i = 0; i < l->n_keys; i++)
-                if (!held(su, l->keys[i].access_key_id) && l->keys[i].status == KEY_STATUS_ACTIVE) {
-                        fail(r,
-                             "an Active key keyrotd does not hold (%s) exists; refusing to touch it "
-                             "(delete it or adopt it)",
-                             l->keys[i].access_key_id);
-                        return;
-                }
-
         if (!(r->flags & ROTATION_FORCE) && !rotation_is_due(r->iu, su, now_realtime())) {
                 succeed(r, ROTATION_NOT_DUE);
                 return;
+        }
+        for (size_t i = 0; i < l->n_keys; i++) {
+                const AccessKeyMeta *key = &l->keys[i];
+
+                if (!held(su, key->access_key_id) && key->status == KEY_STATUS_ACTIVE) {
+                        fail(r,
+                             "an Active key keyrotd does not hold (%s) exists; refusing to touch it "
+                             "(delete it or adopt it)",
+                             key->access_key_id);
+                        return;
+                }
+                /* IAM allows two keys: a second one we hold leaves no room. */
+                if (held(su, key->access_key_id) && !streq(key->access_key_id, su->current.access_key_id)) {
+                        fail(r, "%s already has a second key keyrotd holds (%s); no room for a new one",
+                             r->user, key->access_key_id);
+                        return;
+                }
         }
         if (r->engine->stopping) {
                 park(r);
@@ -495,6 +500,15 @@ static void start_rollback(Rotation *r) {
                 /* Interrupted after the old key took over: only the end remains. */
                 r->step = STEP_ROLLBACK_DELETE_NEW;
                 step(r);
+                return;
+        } else if (!find_key(&r->keys, su->previous.access_key_id)) {
+                /* The old key vanished mid-rollback: the new key stays current. */
+                store_key_clear(&su->previous);
+                su->rotation_id[0] = 0;
+                k = commit(r, STORE_PHASE_IDLE);
+                snprintf(r->error, sizeof r->error, "rollback impossible: the old key is gone from IAM; %s stays current%s",
+                         su->current.access_key_id, k < 0 ? " (and the store commit failed)" : "");
+                conclude_failure(r);
                 return;
         }
         /* The rollback's "new" key is the one being dropped. */
@@ -602,6 +616,13 @@ static void reconcile(Rotation *r) {
         const ListAccessKeysResult *l = &r->keys;
         int k;
 
+        /* Rollback judges the slots itself: there a missing old key means
+         * "cannot roll back", not "already cleaned up". */
+        if ((r->flags & ROTATION_ROLLBACK) || su->phase == STORE_PHASE_ROLLING_BACK) {
+                start_rollback(r);
+                return;
+        }
+
         /* Slots whose key IAM no longer has are stale (deleted out of band,
          * or our delete succeeded before a crash). */
         if (store_key_is_set(&su->previous) && !find_key(l, su->previous.access_key_id))
@@ -614,37 +635,48 @@ static void reconcile(Rotation *r) {
         snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
                  store_key_is_set(&su->previous) ? su->current.access_key_id : su->pending.access_key_id);
 
-        if ((r->flags & ROTATION_ROLLBACK) || su->phase == STORE_PHASE_ROLLING_BACK) {
-                start_rollback(r);
-                return;
-        }
-
         r->recovering = su->phase != STORE_PHASE_IDLE;
         switch (su->phase) {
-        case STORE_PHASE_CREATING:
+        case STORE_PHASE_CREATING: {
                 /* A create may have succeeded without its answer reaching the
                  * store: an unheld key dated after the intent is that key.
-                 * We never saw its secret, so it is useless: delete it. */
+                 * We never saw its secret, so it is useless: delete it. Only
+                 * when there is exactly one such key: two would mean someone
+                 * else created one too, and an Active key we do not hold is
+                 * never touched on a guess. */
+                const AccessKeyMeta *orphan = NULL;
+                unsigned candidates = 0;
+
                 for (size_t i = 0; i < l->n_keys; i++)
                         if (!held(su, l->keys[i].access_key_id) &&
-                            (usec_t) l->keys[i].create_date * USEC_PER_SEC + CREATE_CLOCK_SLACK >=
+                            (usec_t) l->keys[i].create_date * USEC_PER_SEC + ROTATION_CREATE_CLOCK_SLACK >=
                                     (usec_t) su->phase_since) {
-                                snprintf(r->new_key_id, sizeof r->new_key_id, "%s", l->keys[i].access_key_id);
-                                k = store_key_set(&su->pending, l->keys[i].access_key_id, "", 0,
-                                                  l->keys[i].create_date * (int64_t) USEC_PER_SEC);
-                                if (k < 0) {
-                                        fail(r, "out of memory");
-                                        return;
-                                }
-                                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
-                                      "a key created before a crash was never sealed; deleting it");
-                                snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
-                                r->step = STEP_UNDO_DELETE_NEW;
-                                step(r);
+                                orphan = &l->keys[i];
+                                candidates++;
+                        }
+                if (candidates > 1) {
+                        fail(r, "interrupted while creating a key, and %u unknown keys appeared since; "
+                                "refusing to guess which one keyrotd created", candidates);
+                        return;
+                }
+                if (orphan) {
+                        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", orphan->access_key_id);
+                        k = store_key_set(&su->pending, orphan->access_key_id, "", 0,
+                                          orphan->create_date * (int64_t) USEC_PER_SEC);
+                        if (k < 0) {
+                                fail(r, "out of memory");
                                 return;
                         }
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                              "a key created before a crash was never sealed; deleting it");
+                        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
+                        r->step = STEP_UNDO_DELETE_NEW;
+                        step(r);
+                        return;
+                }
                 su->phase = STORE_PHASE_IDLE;
                 break;
+        }
         case STORE_PHASE_PENDING:
                 /* Sealed but not verified: nothing was distributed. Undo. */
                 if (store_key_is_set(&su->pending)) {
@@ -657,7 +689,17 @@ static void reconcile(Rotation *r) {
                 su->phase = STORE_PHASE_IDLE;
                 break;
         case STORE_PHASE_VERIFIED:
-                /* Verified; some targets may already hold it. Finish. */
+                /* Verified; some targets may already hold it. Finish, unless
+                 * someone deactivated it meanwhile: then undo. */
+                if (store_key_is_set(&su->pending) &&
+                    find_key(l, su->pending.access_key_id)->status != KEY_STATUS_ACTIVE) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "the verified key was deactivated; undoing");
+                        snprintf(r->error, sizeof r->error, "the new key was deactivated before distribution");
+                        r->undo_targets = true;
+                        r->step = STEP_UNDO_DELETE_NEW;
+                        step(r);
+                        return;
+                }
                 if (store_key_is_set(&su->pending)) {
                         audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming distribution of a verified key");
                         r->step = STEP_DISTRIBUTE;
@@ -669,17 +711,33 @@ static void reconcile(Rotation *r) {
                 su->phase = STORE_PHASE_IDLE;
                 break;
         case STORE_PHASE_DISTRIBUTED:
+        case STORE_PHASE_NOTIFIED: {
+                /* Never deactivate the old key unless the new one is alive. */
+                const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+                if (!cur || cur->status != KEY_STATUS_ACTIVE) {
+                        if (!store_key_is_set(&su->previous)) {
+                                fail(r, "both the new key %s and the old key are gone or Inactive in IAM; "
+                                        "adopt a working key", su->current.access_key_id);
+                                return;
+                        }
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                              "the new key vanished after distribution; rolling back to the old one");
+                        start_rollback(r);
+                        return;
+                }
+                if (su->phase == STORE_PHASE_NOTIFIED) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at deactivate");
+                        r->rotated = true;
+                        r->step = STEP_DEACTIVATE;
+                        step(r);
+                        return;
+                }
                 audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at notify");
                 r->rotated = true;
                 r->step = STEP_NOTIFY;
                 step(r);
                 return;
-        case STORE_PHASE_NOTIFIED:
-                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at deactivate");
-                r->rotated = true;
-                r->step = STEP_DEACTIVATE;
-                step(r);
-                return;
+        }
         case STORE_PHASE_DEACTIVATED:
                 r->step = STEP_DELETE_OLD;
                 step(r);

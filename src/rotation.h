@@ -21,6 +21,11 @@
 #include "inventory.h"
 #include "store.h"
 
+/* Recovery of the creating phase: a key IAM dates this long before the
+ * intent was recorded may still be ours (IAM's clock and ours disagree a
+ * little). The dry run uses the same rule. */
+#define ROTATION_CREATE_CLOCK_SLACK (5 * USEC_PER_MINUTE)
+
 typedef enum RotationTrigger {
         TRIGGER_SCHEDULE,
         TRIGGER_SIGNAL,
@@ -71,6 +76,11 @@ RotationEngine *rotation_engine_free(RotationEngine *e);
 static inline void rotation_engine_freep(RotationEngine **e) {
         rotation_engine_free(*e);
 }
+
+/* Rotations submitted from now on use inv; those already queued or running
+ * keep the inventory they started with, which must stay alive until
+ * rotation_engine_busy() is 0. */
+void rotation_engine_set_inventory(RotationEngine *e, const Inventory *inv);
 
 /* Queue a rotation of user (an inventory user). -EBUSY when that user is
  * already queued or running, -ENOENT when the inventory does not name it. */

@@ -86,6 +86,34 @@ class TestCrashAtEveryPoint(CrashCase):
                 self.assert_all_invariants()
 
 
+class TestOutOfBandChanges(CrashCase):
+    def test_new_key_deleted_after_distribution_rolls_back(self):
+        self.seed_targets()
+        old = self.initial[USER]
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT='after-commit-distributed'))
+        self.assertEqual(p.returncode, -signal.SIGKILL)
+        new = [k['id'] for k in self.rig.list_keys(USER) if k['id'] != old.access_key_id][0]
+        self.rig.iam().delete_access_key(UserName=USER, AccessKeyId=new)
+        r = self.keyrotd('--once')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('rolling back', r.stderr)
+        self.assertEqual(self.held().access_key_id, old.access_key_id, 'the old key is current again')
+        self.assert_all_invariants()
+
+    def test_unknown_key_without_recorded_intent_is_never_touched(self):
+        self.seed_targets()
+        # Killed before the intent to create was committed: the store is idle.
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT='before-commit-creating'))
+        self.assertEqual(p.returncode, -signal.SIGKILL)
+        extra = self.rig.iam().create_access_key(UserName=USER)['AccessKey']['AccessKeyId']
+        r = self.keyrotd('--once')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(extra, [k['id'] for k in self.rig.list_keys(USER)], 'an Active key we do not hold stays')
+        r = self.keyrotd('--once', '--force')
+        self.assertEqual(r.returncode, 1, 'and a rotation refuses to run beside it')
+        self.assertIn(extra, r.stdout)
+
+
 class TestRandomKills(CrashCase):
     users = ('bot-a', 'bot-b', 'bot-c', 'bot-d', 'bot-e')
 
