@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyrotctl — the operator's client. This version implements the commands
- * that work on the store and inventory directly (init-store, adopt, get);
- * the socket commands arrive with the daemon.
+ * keyrotctl — the operator's client. init-store, adopt and get work on the
+ * store and inventory directly; status, rotate and reload talk to the
+ * daemon over its control socket (protocol in control.h); rollback goes
+ * through the socket while a daemon holds the state lock, and works
+ * directly otherwise.
  *
  * Exit codes (DESIGN.md §2): 0 success, 1 failure, 2 bad usage or
  * configuration, 3 cannot reach the daemon.
@@ -20,6 +22,9 @@
 
 #include "audit.h"
 #include "config.h"
+#include "control.h"
+#include "ctlclient.h"
+#include "duration.h"
 #include "fileio.h"
 #include "iam.h"
 #include "ini.h"
@@ -39,6 +44,7 @@ static struct {
         const char *from_credentials;
         const char *profile;
         const char *format;
+        bool json, all, wait;
 } arg = {
         .config = KEYROTD_DEFAULT_CONFIG,
         .state_dir = KEYROTD_DEFAULT_STATE_DIR,
@@ -51,16 +57,22 @@ static void help(void) {
         printf("Usage: keyrotctl [OPTIONS] COMMAND [ARGS]\n"
                "Client of keyrotd, the AWS access key rotation daemon.\n\n"
                "Commands:\n"
+               "  status [--json]                       the daemon's view of every user\n"
+               "  rotate (USER... | --all) [--wait] [--json]\n"
+               "                                        rotate now; --wait: until done, exit 1 if one failed\n"
+               "  reload                                make the daemon re-read its inventory\n"
                "  init-store [--key-file FILE]          create the store's 32-byte master key (0600)\n"
                "  adopt USER --from-credentials FILE [--profile NAME]\n"
                "                                        hand an existing key of USER to keyrotd\n"
                "  get USER [--format credentials|env|json]\n"
                "                                        print USER's current key (json: credential_process)\n"
-               "  rollback USER                         within grace: re-activate the old key, restore targets\n\n"
+               "  rollback USER                         within grace: re-activate the old key, restore targets\n"
+               "                                        (through the daemon when one holds the state lock)\n\n"
                "Options:\n"
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory (default %s)\n"
                "      --socket PATH      control socket (default %s)\n"
+               "      --json             print the daemon's answers as JSON, one object per line\n"
                "  -h, --help             show this help\n"
                "      --version          show the version\n\n"
                "Exit status: 0 success, 1 failure, 2 bad usage or configuration, 3 no daemon.\n"
@@ -307,6 +319,410 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Commands through the daemon's control socket (framing and schemas in
+ * control.h). --json prints every line the daemon sends, as it comes.
+ */
+
+static void json_putp(json_object **o) {
+        json_object_put(*o);
+}
+
+/* Text from the daemon (AWS error messages among it) on a terminal: no
+ * escape sequences; cut to fit @size. */
+static void sanitize(const char *s, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (; s && *s && n + 1 < size; s++) {
+                unsigned char c = (unsigned char) *s;
+                buf[n++] = c < 0x20 || c == 0x7f ? '?' : (char) c;
+        }
+        buf[n] = 0;
+}
+
+static const char *json_str(json_object *o, const char *key) {
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+static bool json_int(json_object *o, const char *key, int64_t *ret) {
+        json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) ||
+            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+                return false;
+        *ret = json_object_get_int64(v);
+        return true;
+}
+
+static bool json_true(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static void print_json_line(json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        fflush(stdout);
+}
+
+static void print_daemon_error(const char *what, json_object *final) {
+        char msg[1024];
+
+        if (arg.json)
+                return; /* the JSON on stdout says it */
+        sanitize(json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
+        fprintf(stderr, "keyrotctl: %s: %s\n", what, msg);
+}
+
+typedef struct Call {
+        json_object *final;
+        ctl_line_t on_event; /* stream lines */
+        void *userdata;
+} Call;
+
+static int call_line(json_object *line, void *userdata) {
+        Call *c = userdata;
+
+        if (arg.json)
+                print_json_line(line);
+        if (json_object_object_get_ex(line, "ok", NULL)) {
+                json_object_put(c->final);
+                c->final = json_object_get(line);
+                return 0;
+        }
+        return c->on_event ? c->on_event(line, c->userdata) : 0;
+}
+
+/*
+ * One request on a connected @fd. Returns 0 (the daemon said ok), EXIT_FAILED
+ * (it said no: *ret_final tells why) or the exit code of a broken call; the
+ * caller owns *ret_final when set.
+ */
+static int daemon_call_fd(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_event, void *userdata,
+                          json_object **ret_final) {
+        Call c = { .on_event = on_event, .userdata = userdata };
+        char d[DURATION_STRING_MAX];
+        int r;
+
+        *ret_final = NULL;
+        r = ctl_call_full(fd, req, idle_timeout, call_line, &c);
+        if (r < 0) {
+                json_object_put(c.final);
+                if (r == -ETIMEDOUT)
+                        fprintf(stderr, "keyrotctl: keyrotd at %s did not answer within %s\n", arg.socket,
+                                format_duration(idle_timeout, d, sizeof(d)));
+                else if (r == -ECONNRESET || r == -EPIPE)
+                        fprintf(stderr, "keyrotctl: lost the connection to keyrotd at %s\n", arg.socket);
+                else {
+                        fprintf(stderr, "keyrotctl: talking to keyrotd at %s: %s\n", arg.socket, strerror(-r));
+                        return EXIT_FAILED;
+                }
+                return EXIT_NO_DAEMON;
+        }
+        *ret_final = c.final;
+        if (r == 0)
+                return 0;
+        /* Refused by SO_PEERCRED: as good as not reaching it. */
+        if (startswith(json_str(c.final, "error") ?: "", "permission denied")) {
+                print_daemon_error("keyrotd refused the request", c.final);
+                return EXIT_NO_DAEMON;
+        }
+        return EXIT_FAILED;
+}
+
+static int daemon_call(json_object *req, usec_t idle_timeout, ctl_line_t on_event, void *userdata,
+                       json_object **ret_final) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        *ret_final = NULL;
+        r = ctl_connect(arg.socket, &fd);
+        if (r < 0) {
+                fprintf(stderr, "keyrotctl: cannot reach keyrotd at %s: %s\n", arg.socket, strerror(-r));
+                return EXIT_NO_DAEMON;
+        }
+        return daemon_call_fd(fd, req, idle_timeout, on_event, userdata, ret_final);
+}
+
+static json_object *request_new(const char *cmd) {
+        json_object *o = json_object_new_object();
+
+        if (o && json_object_object_add(o, "cmd", json_object_new_string(cmd)) < 0)
+                o = (json_object_put(o), NULL);
+        return o;
+}
+
+/* "3d 4h" for seconds; negative and absent values are the caller's. */
+static const char *format_secs(int64_t sec, char *buf, size_t size) {
+        return format_duration_approx((usec_t) (sec < 0 ? -sec : sec) * USEC_PER_SEC, 2, buf, size) ?: "?";
+}
+
+enum { COL_USER, COL_PHASE, COL_KEY, COL_AGE, COL_DUE, COL_LAST, COL_FAILURES, _COL_MAX };
+
+static void print_status(json_object *st) {
+        static const char *const head[_COL_MAX] = { "USER", "PHASE", "KEY", "AGE", "NEXT DUE", "LAST", "FAILURES" };
+        json_object *users = NULL;
+        char version[64], d[DURATION_STRING_MAX];
+        size_t n = 0, width[_COL_MAX];
+        int64_t v;
+
+        sanitize(json_str(st, "version") ?: "?", version, sizeof(version));
+        if (json_int(st, "uptime_sec", &v))
+                printf("keyrotd %s, up %s\n", version, v < 1 ? "<1s" : format_secs(v, d, sizeof(d)));
+        else
+                printf("keyrotd %s\n", version);
+        if (json_object_object_get_ex(st, "users", &users) && json_object_is_type(users, json_type_array))
+                n = json_object_array_length(users);
+        if (n == 0) {
+                printf("no users in the inventory\n");
+                return;
+        }
+
+        /* Two passes: the widths, then the table. */
+        for (size_t c = 0; c < _COL_MAX; c++)
+                width[c] = strlen(head[c]);
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1) {
+                        for (size_t c = 0; c < _COL_MAX; c++)
+                                printf("%-*s%s", c + 1 < _COL_MAX ? (int) width[c] : 0, head[c],
+                                       c + 1 < _COL_MAX ? "  " : "\n");
+                }
+                for (size_t i = 0; i < n; i++) {
+                        json_object *u = json_object_array_get_idx(users, i);
+                        char cell[_COL_MAX][160], err[1024];
+
+                        sanitize(json_str(u, "name") ?: "?", cell[COL_USER], sizeof(cell[0]));
+                        sanitize(json_str(u, "phase") ?: "-", cell[COL_PHASE], sizeof(cell[0]));
+                        if (json_true(u, "in_flight"))
+                                strncat(cell[COL_PHASE], " (rotating)", sizeof(cell[0]) - strlen(cell[COL_PHASE]) - 1);
+                        sanitize(json_str(u, "current_key_id") ?: "-", cell[COL_KEY], sizeof(cell[0]));
+                        if (json_int(u, "key_age_sec", &v))
+                                snprintf(cell[COL_AGE], sizeof(cell[0]), "%s", format_secs(v, d, sizeof(d)));
+                        else
+                                snprintf(cell[COL_AGE], sizeof(cell[0]), "-");
+                        if (!json_int(u, "next_due_sec", &v))
+                                snprintf(cell[COL_DUE], sizeof(cell[0]), "-");
+                        else if (v == 0)
+                                snprintf(cell[COL_DUE], sizeof(cell[0]), "now");
+                        else
+                                snprintf(cell[COL_DUE], sizeof(cell[0]), "%s %s", v < 0 ? "overdue" : "in",
+                                         format_secs(v, d, sizeof(d)));
+                        sanitize(json_str(u, "last_result") ?: "-", cell[COL_LAST], sizeof(cell[0]));
+                        if (json_int(u, "failures", &v))
+                                snprintf(cell[COL_FAILURES], sizeof(cell[0]), "%lld", (long long) v);
+                        else
+                                snprintf(cell[COL_FAILURES], sizeof(cell[0]), "-");
+
+                        if (pass == 0) {
+                                for (size_t c = 0; c < _COL_MAX; c++)
+                                        if (strlen(cell[c]) > width[c])
+                                                width[c] = strlen(cell[c]);
+                                continue;
+                        }
+                        for (size_t c = 0; c < _COL_MAX; c++)
+                                printf("%-*s%s", c + 1 < _COL_MAX ? (int) width[c] : 0, cell[c],
+                                       c + 1 < _COL_MAX ? "  " : "\n");
+                        if (json_str(u, "last_error") && *json_str(u, "last_error")) {
+                                sanitize(json_str(u, "last_error"), err, sizeof(err));
+                                printf("  last error: %s\n", err);
+                        }
+                }
+        }
+}
+
+static int cmd_status(void) {
+        _cleanup_(json_putp) json_object *req = request_new("status"), *final = NULL;
+        int r;
+
+        if (!req)
+                return EXIT_FAILED;
+        r = daemon_call(req, CTL_TIMEOUT_DEFAULT, NULL, NULL, &final);
+        if (r == EXIT_FAILED && final)
+                print_daemon_error("status", final);
+        if (r == 0 && !arg.json)
+                print_status(final);
+        return r;
+}
+
+typedef struct RotateProgress {
+        unsigned completed, not_due, failed, other;
+} RotateProgress;
+
+static int on_rotate_event(json_object *line, void *userdata) {
+        RotateProgress *p = userdata;
+        const char *event = json_str(line, "event") ?: "?", *outcome = json_str(line, "outcome") ?: "?";
+        char user[80], msg[1024], a[160], b[160];
+
+        sanitize(json_str(line, "user") ?: "-", user, sizeof(user));
+        if (!streq(event, "rotation")) {
+                /* Progress the daemon may add: shown as it comes. */
+                sanitize(event, msg, sizeof(msg));
+                if (!arg.json)
+                        printf("%s: %s\n", user, msg);
+                p->other++;
+                goto out;
+        }
+        if (streq(outcome, "completed")) {
+                p->completed++;
+                sanitize(json_str(line, "old_key_id") ?: "", a, sizeof(a));
+                sanitize(json_str(line, "new_key_id") ?: "", b, sizeof(b));
+                if (!arg.json)
+                        printf("%s: completed (%s -> %s)\n", user, *a ? a : "none", *b ? b : "none");
+        } else if (streq(outcome, "not-due")) {
+                p->not_due++;
+                if (!arg.json)
+                        printf("%s: nothing to do\n", user);
+        } else {
+                /* failed, or parked because keyrotd is stopping: not done either way. */
+                p->failed++;
+                sanitize(json_str(line, "error") ?: (streq(outcome, "parked") ? "keyrotd is stopping; it resumes on the next start"
+                                                                          : "unknown error"),
+                         msg, sizeof(msg));
+                sanitize(outcome, a, sizeof(a));
+                if (!arg.json)
+                        printf("%s: %s: %s\n", user, a, msg);
+        }
+out:
+        fflush(stdout);
+        return 0;
+}
+
+static int cmd_rotate(char **users, int n) {
+        _cleanup_(json_putp) json_object *req = request_new("rotate"), *final = NULL;
+        RotateProgress p = {};
+        int64_t failed = 0;
+        int r;
+
+        if (arg.all == (n > 0)) {
+                fprintf(stderr, "keyrotctl: rotate needs USER... or --all (not both)\n");
+                return EXIT_USAGE;
+        }
+        if (!req)
+                return EXIT_FAILED;
+        if (arg.all)
+                json_object_object_add(req, "all", json_object_new_boolean(true));
+        else {
+                json_object *a = json_object_new_array();
+
+                json_object_object_add(req, "users", a);
+                for (int i = 0; i < n; i++) {
+                        if (!control_user_name_valid(users[i])) {
+                                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[i]);
+                                return EXIT_USAGE;
+                        }
+                        json_object_array_add(a, json_object_new_string(users[i]));
+                }
+        }
+        if (arg.wait)
+                json_object_object_add(req, "wait", json_object_new_boolean(true));
+
+        /* A rotation verifies for up to verify.timeout without a word: with
+         * --wait, wait as long as it takes (interrupting only stops watching). */
+        r = daemon_call(req, arg.wait ? USEC_INFINITY : CTL_TIMEOUT_DEFAULT, on_rotate_event, &p, &final);
+        if (r == EXIT_FAILED && final && !(arg.wait && json_int(final, "failed", &failed) && failed > 0))
+                print_daemon_error("rotate", final);
+        if (r != 0 && r != EXIT_FAILED)
+                return r;
+        if (!arg.wait) {
+                if (r == 0 && json_object_object_get_ex(final, "queued", NULL) && !json_true(final, "queued")) {
+                        fprintf(stderr, "keyrotctl: keyrotd queued nothing\n");
+                        return EXIT_FAILED;
+                }
+                if (r == 0 && !arg.json) {
+                        printf("rotation of ");
+                        for (int i = 0; i < n; i++)
+                                printf("%s%s", i ? ", " : "", users[i]);
+                        printf("%s queued\n", arg.all ? "every user" : "");
+                }
+                return r;
+        }
+        (void) json_int(final, "failed", &failed);
+        if (failed > (int64_t) p.failed)
+                p.failed = (unsigned) failed;
+        if (!arg.json) {
+                if (p.completed + p.not_due + p.failed + p.other == 0 && r == 0)
+                        printf("nothing to wait for: already queued or running\n");
+                else
+                        printf("%u completed, %u not due, %u failed\n", p.completed, p.not_due, p.failed);
+        }
+        return r != 0 || p.failed > 0 ? EXIT_FAILED : 0;
+}
+
+static int cmd_reload(void) {
+        _cleanup_(json_putp) json_object *req = request_new("reload"), *final = NULL;
+        json_object *problems;
+        char msg[1024];
+        int r;
+
+        if (!req)
+                return EXIT_FAILED;
+        r = daemon_call(req, CTL_TIMEOUT_DEFAULT, NULL, NULL, &final);
+        if (r == EXIT_FAILED && final) {
+                if (arg.json)
+                        return EXIT_USAGE;
+                /* Every problem when the daemon lists them, else its one line. */
+                if (json_object_object_get_ex(final, "problems", &problems) &&
+                    json_object_is_type(problems, json_type_array) && json_object_array_length(problems) > 0)
+                        for (size_t i = 0; i < json_object_array_length(problems); i++) {
+                                sanitize(json_object_get_string(json_object_array_get_idx(problems, i)), msg,
+                                         sizeof(msg));
+                                fprintf(stderr, "%s\n", msg);
+                        }
+                else
+                        print_daemon_error("reload rejected", final);
+                fprintf(stderr, "keyrotctl: keyrotd keeps its current inventory\n");
+                /* A rejected inventory is bad configuration. */
+                return EXIT_USAGE;
+        }
+        if (r == 0 && !arg.json)
+                printf("inventory reloaded\n");
+        return r;
+}
+
+typedef struct RollbackProgress {
+        json_object *event; /* the user's "rotation" event */
+} RollbackProgress;
+
+static int on_rollback_event(json_object *line, void *userdata) {
+        RollbackProgress *p = userdata;
+
+        if (streq_ptr(json_str(line, "event"), "rotation")) {
+                json_object_put(p->event);
+                p->event = json_object_get(line);
+        }
+        return 0;
+}
+
+static int rollback_via_socket(int fd, const char *user) {
+        _cleanup_(json_putp) json_object *req = request_new("rollback"), *final = NULL;
+        RollbackProgress p = {};
+        char a[160], b[160], msg[1024];
+        int r;
+
+        if (!req)
+                return EXIT_FAILED;
+        json_object_object_add(req, "user", json_object_new_string(user));
+        r = daemon_call_fd(fd, req, USEC_INFINITY, on_rollback_event, &p, &final);
+        if (r == 0 && !arg.json) {
+                sanitize(json_str(p.event, "old_key_id") ?: "", a, sizeof(a));
+                sanitize(json_str(p.event, "new_key_id") ?: "", b, sizeof(b));
+                if (*a && *b)
+                        printf("rolled back %s: %s is current again, %s deleted\n", user, a, b);
+                else
+                        printf("rolled back %s\n", user);
+        } else if (r == EXIT_FAILED && final && !arg.json) {
+                /* The rotation's own error says more than the summary. */
+                sanitize(json_str(p.event, "error") ?: json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
+                fprintf(stderr, "keyrotctl: rollback of %s failed: %s\n", user, msg);
+        }
+        json_object_put(p.event);
+        return r;
+}
+
 static void rollback_done(const RotationReport *rep, void *userdata) {
         int *ret = userdata;
 
@@ -325,6 +741,25 @@ static int cmd_rollback(Runtime *rt, const char *user) {
         sigset_t mask;
         int r, ret = EXIT_FAILED;
 
+        /* One keyrotd per state directory, and only the lock holder may
+         * touch the store: while a daemon holds it, the daemon does the
+         * rollback. Holding the lock ourselves keeps one from starting
+         * until we are done. */
+        r = runtime_lock(rt, false);
+        if (r < 0) {
+                _cleanup_close_ int fd = -1;
+                int k = ctl_connect(arg.socket, &fd);
+
+                if (k >= 0)
+                        return rollback_via_socket(fd, user);
+                if (r == -EBUSY) {
+                        fprintf(stderr, "keyrotctl: keyrotd holds the lock on %s but cannot be reached at %s: %s\n",
+                                rt->state_dir, arg.socket, strerror(-k));
+                        return EXIT_NO_DAEMON;
+                }
+                return fail_with(rt, r, EXIT_FAILED);
+        }
+
         if (runtime_load_inventory(rt) < 0) {
                 for (size_t i = 0; i < rt->inv_errors.n; i++)
                         fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
@@ -338,14 +773,7 @@ static int cmd_rollback(Runtime *rt, const char *user) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = runtime_lock(rt, false);
-        if (r == -EBUSY) {
-                fprintf(stderr, "keyrotctl: keyrotd is running on %s; stop it to roll back (socket rollback comes with the daemon)\n",
-                        rt->state_dir);
-                return EXIT_FAILED;
-        }
-        if (r >= 0)
-                r = runtime_open_store(rt);
+        r = runtime_open_store(rt);
         if (r >= 0)
                 r = runtime_open_aws(rt);
         if (r >= 0)
@@ -362,7 +790,8 @@ static int cmd_rollback(Runtime *rt, const char *user) {
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION };
+        enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION, ARG_JSON, ARG_ALL,
+               ARG_WAIT };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
@@ -371,6 +800,9 @@ int main(int argc, char **argv) {
                 { "from-credentials", required_argument, NULL, ARG_FROM },
                 { "profile", required_argument, NULL, ARG_PROFILE },
                 { "format", required_argument, NULL, ARG_FORMAT },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "wait", no_argument, NULL, ARG_WAIT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -389,6 +821,9 @@ int main(int argc, char **argv) {
                 case ARG_FROM: arg.from_credentials = optarg; break;
                 case ARG_PROFILE: arg.profile = optarg; break;
                 case ARG_FORMAT: arg.format = optarg; break;
+                case ARG_JSON: arg.json = true; break;
+                case ARG_ALL: arg.all = true; break;
+                case ARG_WAIT: arg.wait = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotctl %s\n", PACKAGE_VERSION); return 0;
                 default: return EXIT_USAGE;
@@ -399,12 +834,26 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         harden_process();
+        (void) audit_set_target(AUDIT_TARGET_AUTO);
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
         cmd = argv[optind];
         int nargs = argc - optind - 1;
 
-        if (streq(cmd, "init-store") && nargs == 0)
+        if ((arg.all || arg.wait) && !streq(cmd, "rotate")) {
+                fprintf(stderr, "keyrotctl: --all and --wait only apply to rotate\n");
+                ret = EXIT_USAGE;
+        } else if (arg.json && !streq(cmd, "status") && !streq(cmd, "rotate") && !streq(cmd, "reload") &&
+                   !streq(cmd, "rollback")) {
+                fprintf(stderr, "keyrotctl: --json only applies to status, rotate, reload and rollback\n");
+                ret = EXIT_USAGE;
+        } else if (streq(cmd, "status") && nargs == 0)
+                ret = cmd_status();
+        else if (streq(cmd, "rotate"))
+                ret = cmd_rotate(argv + optind + 1, nargs);
+        else if (streq(cmd, "reload") && nargs == 0)
+                ret = cmd_reload();
+        else if (streq(cmd, "init-store") && nargs == 0)
                 ret = cmd_init_store(&rt);
         else if (streq(cmd, "get") && nargs == 1)
                 ret = cmd_get(&rt, argv[optind + 1]);
@@ -412,8 +861,7 @@ int main(int argc, char **argv) {
                 ret = cmd_adopt(&rt, argv[optind + 1]);
         else if (streq(cmd, "rollback") && nargs == 1)
                 ret = cmd_rollback(&rt, argv[optind + 1]);
-        else if (streq(cmd, "status") || streq(cmd, "rotate") || streq(cmd, "reload") ||
-                 streq(cmd, "provision") || streq(cmd, "audit")) {
+        else if (streq(cmd, "provision") || streq(cmd, "audit")) {
                 fprintf(stderr, "keyrotctl: '%s' is not implemented yet\n", cmd);
                 ret = EXIT_USAGE;
         } else {

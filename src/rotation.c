@@ -86,6 +86,7 @@ struct Rotation {
         unsigned verify_failures;
         char last_verify_error[128];
 
+        char rotation_id[37]; /* kept for the audit after the store clears its copy */
         RotationOutcome outcome;
         bool recovering; /* undoing an interrupted rotation, then deciding afresh */
         bool rotated;    /* this run put a new key in service */
@@ -161,7 +162,7 @@ static void audit(Rotation *r, AuditEvent ev, const char *result, const char *er
         AuditRecord rec = {
                 .event = ev,
                 .user = r->user,
-                .rotation_id = r->su ? r->su->rotation_id : NULL,
+                .rotation_id = r->rotation_id,
                 .old_key_id = r->old_key_id,
                 .new_key_id = r->new_key_id,
                 .trigger = rotation_trigger_to_string(r->trigger),
@@ -288,14 +289,16 @@ static void conclude_failure(Rotation *r) {
         _cleanup_strv_free_ char **env = NULL;
 
         r->outcome = ROTATION_FAILED;
+        /* Audited before counting: audit() judges "critical" by this failure
+         * joining the ones already counted. */
+        audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
+              r->error);
         if (r->su) {
                 r->su->failures++;
                 (void) store_set_text(&r->su->last_error, r->error);
                 (void) store_set_text(&r->su->last_result, "failed");
                 (void) store_commit(r->engine->store);
         }
-        audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
-              r->error);
 
         if (r->iu && r->iu->on_failure && hook_env(r, "failed", &env) >= 0 &&
             hook_run(r->engine->event, r->iu->on_failure, env, r->iu->hook_timeout, hook_output, failure_hook_done, r,
@@ -808,6 +811,7 @@ static void step_create(Rotation *r) {
         int k;
 
         new_rotation_id(su->rotation_id);
+        snprintf(r->rotation_id, sizeof r->rotation_id, "%s", su->rotation_id);
         snprintf(su->trigger, sizeof su->trigger, "%s", rotation_trigger_to_string(r->trigger));
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
         r->new_key_id[0] = 0;
@@ -1386,6 +1390,7 @@ static void rotation_begin(Rotation *r) {
                 }
         }
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s", r->su->current.access_key_id);
+        snprintf(r->rotation_id, sizeof r->rotation_id, "%s", r->su->rotation_id);
         r->step = STEP_INSPECT;
         step(r);
 }
