@@ -2,11 +2,123 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
 
 int secret_init(void) {
         return sodium_init() < 0 ? -EIO : 0;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SECURE_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SECURE_POOL 0
+#endif
+#endif
+#ifndef SECURE_POOL
+#define SECURE_POOL 1
+#endif
+
+#define ARENA_SIZE (64U * 1024U)
+#define N_CLASSES 7U /* 64 .. 4096 bytes per block, header included */
+#define CLASS_LARGE UINT32_MAX
+#define BLOCK_MAGIC 0x6b657972U
+
+/* Every block starts with this; 16 bytes keep the payload aligned. */
+typedef struct BlockHeader {
+        uint32_t magic;
+        uint32_t cls;
+        size_t size; /* usable bytes */
+} BlockHeader;
+
+typedef struct FreeBlock {
+        struct FreeBlock *next;
+} FreeBlock;
+
+static FreeBlock *free_lists[N_CLASSES];
+
+static size_t class_block_size(unsigned cls) {
+        return (size_t) 64 << cls;
+}
+
+static void *large_alloc(size_t size) {
+        size_t total;
+        BlockHeader *h;
+
+        if (size > SIZE_MAX - sizeof(BlockHeader) - 16)
+                return NULL;
+        /* sodium_malloc puts the block flush against the trailing guard page:
+         * a multiple of 16 keeps the header and payload aligned. */
+        total = (sizeof(BlockHeader) + size + 15) & ~(size_t) 15;
+        h = sodium_malloc(total);
+        if (!h)
+                return NULL;
+        sodium_memzero(h, total);
+        *h = (BlockHeader) { .magic = BLOCK_MAGIC, .cls = CLASS_LARGE, .size = total - sizeof(BlockHeader) };
+        return h + 1;
+}
+
+static int refill(unsigned cls) {
+        size_t bs = class_block_size(cls);
+        uint8_t *arena = sodium_malloc(ARENA_SIZE);
+
+        if (!arena)
+                return -ENOMEM;
+        /* Arenas are never returned: the pool is bounded by peak use. */
+        for (size_t off = 0; off + bs <= ARENA_SIZE; off += bs) {
+                FreeBlock *f = (FreeBlock *) (arena + off);
+                f->next = free_lists[cls];
+                free_lists[cls] = f;
+        }
+        return 0;
+}
+
+void *secure_alloc(size_t size) {
+        if (secret_init() < 0)
+                return NULL;
+        if (!SECURE_POOL || size > class_block_size(N_CLASSES - 1) - sizeof(BlockHeader))
+                return large_alloc(size);
+
+        unsigned cls = 0;
+        while (class_block_size(cls) - sizeof(BlockHeader) < size)
+                cls++;
+        if (!free_lists[cls] && refill(cls) < 0)
+                return NULL;
+        FreeBlock *f = free_lists[cls];
+        free_lists[cls] = f->next;
+
+        size_t bs = class_block_size(cls);
+        BlockHeader *h = (BlockHeader *) f;
+        sodium_memzero(h, bs);
+        *h = (BlockHeader) { .magic = BLOCK_MAGIC, .cls = cls, .size = bs - sizeof(BlockHeader) };
+        return h + 1;
+}
+
+size_t secure_size(const void *p) {
+        return p ? ((const BlockHeader *) p - 1)->size : 0;
+}
+
+void secure_free(void *p) {
+        BlockHeader *h;
+
+        if (!p)
+                return;
+        h = (BlockHeader *) p - 1;
+        if (h->magic != BLOCK_MAGIC)
+                abort(); /* not ours, or a double free: never wipe or reuse blindly */
+        if (h->cls == CLASS_LARGE) {
+                h->magic = 0;
+                sodium_free(h); /* wipes before unmapping */
+                return;
+        }
+        unsigned cls = h->cls;
+        sodium_memzero(h, class_block_size(cls));
+        FreeBlock *f = (FreeBlock *) h;
+        f->next = free_lists[cls];
+        free_lists[cls] = f;
 }
 
 Secret *secret_new(size_t cap) {
@@ -15,15 +127,10 @@ Secret *secret_new(size_t cap) {
 
         if (cap > SIZE_MAX - sizeof(Secret) - 32)
                 return NULL;
-        if (secret_init() < 0)
-                return NULL;
-        /* sodium_malloc places the block flush against the trailing guard
-         * page, so only a size that is a multiple of 16 keeps the struct aligned. */
-        size = (sizeof(Secret) + cap + 1 + 15) & ~(size_t) 15;
-        s = sodium_malloc(size);
+        size = sizeof(Secret) + cap + 1;
+        s = secure_alloc(size);
         if (!s)
                 return NULL;
-        sodium_memzero(s, size);
         s->cap = cap;
         return s;
 }
@@ -73,9 +180,7 @@ int secret_append(Secret **s, const void *p, size_t len, size_t max) {
 }
 
 Secret *secret_free(Secret *s) {
-        /* sodium_free wipes the whole allocation before unmapping it. */
-        if (s)
-                sodium_free(s);
+        secure_free(s);
         return NULL;
 }
 

@@ -21,6 +21,21 @@ typedef struct Secret {
 /* Initialise libsodium once; returns 0 or -EIO. Safe to call repeatedly. */
 int secret_init(void);
 
+/*
+ * Raw secure memory for the few places that need bytes rather than a
+ * Secret (expat's buffers, signing-key scratch). Zeroed on allocation,
+ * wiped on release. Small blocks come from pooled sodium_malloc arenas
+ * (mlock'd, excluded from core dumps): one sodium_malloc costs some ten
+ * system calls, and a rotation needs dozens of small secure buffers.
+ * Large blocks, and every block in sanitizer builds (so ASan still sees
+ * overflows), get their own guarded sodium_malloc. Not thread-safe: keyrotd
+ * is single-threaded.
+ */
+void *secure_alloc(size_t size);
+void secure_free(void *p);
+/* Usable size of a block from secure_alloc. */
+size_t secure_size(const void *p);
+
 /* A zeroed secret with room for cap bytes (plus NUL). NULL on ENOMEM. */
 Secret *secret_new(size_t cap);
 /* A copy of len bytes from p. NULL on ENOMEM. */

@@ -258,16 +258,12 @@ static KeyScratch *key_scratch_new(void) {
 
         if (secret_init() < 0)
                 return NULL;
-        s = sodium_malloc(sizeof(KeyScratch));
-        if (s)
-                sodium_memzero(s, sizeof(KeyScratch));
+        s = secure_alloc(sizeof(KeyScratch));
         return s;
 }
 
 static void key_scratch_freep(KeyScratch **s) {
-        /* sodium_free wipes before unmapping. */
-        if (*s)
-                sodium_free(*s);
+        secure_free(*s); /* wipes */
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
@@ -799,19 +795,16 @@ int sigv4_key_cache_new(SigV4KeyCache **ret) {
         if (secret_init() < 0)
                 return -ENOMEM;
         /* Derived keys are as good as the secret for their day: keep them guarded. */
-        c = sodium_malloc(sizeof(SigV4KeyCache));
+        c = secure_alloc(sizeof(SigV4KeyCache));
         if (!c)
                 return -ENOMEM;
-        sodium_memzero(c, sizeof(*c));
         randombytes_buf(c->tag_key, sizeof(c->tag_key));
         *ret = c;
         return 0;
 }
 
 SigV4KeyCache *sigv4_key_cache_free(SigV4KeyCache *c) {
-        /* sodium_free wipes before unmapping. */
-        if (c)
-                sodium_free(c);
+        secure_free(c); /* wipes */
         return NULL;
 }
 

@@ -216,54 +216,36 @@ typedef struct XmlSchema {
  * expat copies the document into its own buffer and decodes character
  * references into others. For CreateAccessKey those buffers hold the new
  * secret, so they must come from guarded, mlock'd memory that is wiped on
- * release, like every Secret. sodium_malloc has no realloc and does not
- * record the size, so a small header does; realloc is allocate-copy-free.
- * sodium_malloc places the block at the end of a page: rounding the size
- * to max_align_t keeps the header and the payload aligned.
+ * release, like every Secret. secure_alloc (secret.h) records the size, so realloc is
+ * allocate-copy-free (or nothing, when the block is already big enough).
  */
-typedef union SecureHeader {
-        size_t size;
-        max_align_t align;
-} SecureHeader;
-
-static void *secure_malloc(size_t n) {
-        const size_t a = alignof(max_align_t);
-        SecureHeader *h;
-        size_t total;
-
-        if (n > SIZE_MAX - sizeof(SecureHeader) - a)
-                return NULL;
-        total = (sizeof(SecureHeader) + n + a - 1) & ~(a - 1);
-        h = sodium_malloc(total);
-        if (!h)
-                return NULL;
-        h->size = n;
-        return h + 1;
+static void *xml_secure_malloc(size_t n) {
+        return secure_alloc(n);
 }
 
-static void secure_free(void *p) {
-        if (p)
-                sodium_free((SecureHeader *) p - 1);
+static void xml_secure_free(void *p) {
+        secure_free(p);
 }
 
-static void *secure_realloc(void *p, size_t n) {
+static void *xml_secure_realloc(void *p, size_t n) {
         void *q;
 
         if (!p)
-                return secure_malloc(n);
-        q = secure_malloc(n);
+                return secure_alloc(n);
+        if (n <= secure_size(p))
+                return p;
+        q = secure_alloc(n);
         if (!q)
                 return NULL;
-        size_t old = ((SecureHeader *) p - 1)->size;
-        memcpy(q, p, old < n ? old : n);
+        memcpy(q, p, secure_size(p));
         secure_free(p);
         return q;
 }
 
 static const XML_Memory_Handling_Suite secure_memory_suite = {
-        .malloc_fcn = secure_malloc,
-        .realloc_fcn = secure_realloc,
-        .free_fcn = secure_free,
+        .malloc_fcn = xml_secure_malloc,
+        .realloc_fcn = xml_secure_realloc,
+        .free_fcn = xml_secure_free,
 };
 
 static inline void xml_parser_freep(XML_Parser *p) {
