@@ -14,8 +14,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "audit.h"
 #include "config.h"
 #include "duration.h"
+#include "manager.h"
 #include "plan.h"
 #include "rotation.h"
 #include "runtime.h"
@@ -94,7 +96,7 @@ static int parse_argv(int argc, char **argv) {
                 fprintf(stderr, "keyrotd: --force and --dry-run only apply to --once\n");
                 return -EINVAL;
         }
-        if (!streq(arg.log_target, "auto") && !streq(arg.log_target, "journal") && !streq(arg.log_target, "stderr")) {
+        if (audit_target_from_string(arg.log_target) < 0) {
                 fprintf(stderr, "keyrotd: --log-target must be auto, journal or stderr\n");
                 return -EINVAL;
         }
@@ -199,6 +201,32 @@ static int run_once(Runtime *rt) {
         return st.failed > 0 ? EXIT_ROTATION_FAILED : 0;
 }
 
+static int run_daemon(Runtime *rt) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        r = runtime_lock(rt, false);
+        if (r >= 0)
+                r = runtime_open_store(rt);
+        if (r >= 0)
+                r = runtime_open_aws(rt);
+        if (r < 0) {
+                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
+                return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
+        }
+        r = manager_new(rt, &(ManagerOptions) { .socket_path = arg.socket }, &m);
+        if (r < 0) {
+                fprintf(stderr, "keyrotd: cannot start: %s\n", strerror(-r));
+                return EXIT_ROTATION_FAILED;
+        }
+        r = manager_run(m);
+        if (r < 0) {
+                fprintf(stderr, "keyrotd: event loop failed: %s\n", strerror(-r));
+                return EXIT_ROTATION_FAILED;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         Runtime rt = RUNTIME_INIT;
         int r, ret;
@@ -208,6 +236,7 @@ int main(int argc, char **argv) {
                 return r < 0 ? EXIT_USAGE : 0;
 
         harden_process();
+        (void) audit_set_target(audit_target_from_string(arg.log_target));
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
 
@@ -239,12 +268,7 @@ int main(int argc, char **argv) {
                 ret = r == 0 ? 0 : EXIT_ROTATION_FAILED;
                 goto out;
         }
-        if (!arg.once) {
-                fprintf(stderr, "keyrotd: the long-running daemon is not implemented yet; use --once\n");
-                ret = EXIT_USAGE;
-                goto out;
-        }
-        ret = run_once(&rt);
+        ret = arg.once ? run_once(&rt) : run_daemon(&rt);
 out:
         runtime_done(&rt);
         return ret;

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager.h — the long-running daemon: one sd-event loop that owns the
+ * scheduler (one timer for the next due user), signals, the control
+ * socket, sd_notify and the watchdog, and feeds the rotation engine.
+ *
+ * Scheduling: a user is due at its current key's creation time plus
+ * max_age plus a per-user random splay; a user in grace is due when grace
+ * ends; a failed user retries with exponential backoff (1 min doubling to
+ * 6 h). Interrupted rotations are recovered at start before anything new.
+ */
+#pragma once
+
+#include "runtime.h"
+
+typedef struct Manager Manager;
+
+typedef struct ManagerOptions {
+        const char *socket_path;
+} ManagerOptions;
+
+/* rt must have its inventory, lock, store and AWS stack open. */
+int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+/* Run until SIGTERM/SIGINT; returns 0 or a negative errno. */
+int manager_run(Manager *m);
+
+/* Backoff after n consecutive failures (n >= 1): 1 min doubling, capped at 6 h. */
+usec_t manager_backoff(unsigned failures);
