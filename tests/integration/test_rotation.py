@@ -68,8 +68,10 @@ class TestRotation(RotationCase):
         self.assert_invariants()
 
     def test_propagation_delay_is_waited_out(self):
-        proxy = self.rig.start_proxy(propagation=4.0, propagation_p=0.5, propagation_always=1.0, seed=3)
-        self.write_inventory(**{USER: {'verify': {'consecutive': 3, 'interval': '1s', 'timeout': '60s'}}})
+        # Up to 20 s of refusals, intermittent after the first 2 s: one
+        # lucky success inside the window must not end verification.
+        proxy = self.rig.start_proxy(propagation=20.0, propagation_p=0.5, propagation_always=2.0, seed=3)
+        self.write_inventory(**{USER: {'verify': {'consecutive': 3, 'interval': '1s', 'timeout': '90s'}}})
         self.adopt()
         p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -78,6 +80,13 @@ class TestRotation(RotationCase):
         self.assertTrue(any(e.fault == 'propagation' for e in s3), 'the new key was refused at first')
         # The last `consecutive` checks with the new key all succeeded.
         self.assertTrue(all(e.status == 200 for e in s3[-3:]), [(e.status, e.fault) for e in s3])
+        # A success inside the window was followed by a refusal: it did not count.
+        statuses = [e.status for e in s3]
+        last_refusal = max(i for i, st in enumerate(statuses) if st != 200)
+        self.assertGreaterEqual(len(statuses) - 1 - last_refusal, 3, 'three in a row after the last refusal')
+        for i, st in enumerate(statuses[:last_refusal]):
+            if st == 200:  # a lucky success inside the window: verification went on
+                self.assertGreater(len(statuses), i + 3, statuses)
 
     def test_verification_timeout_deletes_new_key(self):
         proxy = self.rig.start_proxy(propagation_always=60.0)
