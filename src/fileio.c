@@ -18,20 +18,6 @@
  * that ".NAME.<16 hex>.tmp" stays below NAME_MAX. */
 #define TMP_BASE_MAX 200
 
-_printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_error);
-        *ret_error = s;
-}
-
 /* Split @path into the directory part (malloc'd, "." when there is none)
  * and a pointer to the final component inside @path. */
 static int split_path(const char *path, char **ret_dir, const char **ret_base) {

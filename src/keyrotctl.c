@@ -275,12 +275,7 @@ static int cmd_adopt(Runtime *rt, const char *user) {
                 return EXIT_FAILED;
         S3Options o = { .creds = creds, .bucket = iu->verify.bucket, .key = iu->verify.check_key };
         AwsSync v = {};
-        switch (iu->verify.check) {
-        case VERIFY_CHECK_HEAD: r = s3_head(rt->aws, &o, aws_sync_cb, &v, NULL); break;
-        case VERIFY_CHECK_GET: r = s3_get_object(rt->aws, &o, aws_sync_cb, &v, NULL); break;
-        case VERIFY_CHECK_PUT: r = s3_put_object(rt->aws, &o, "keyrotd adopt\n", 14, aws_sync_cb, &v, NULL); break;
-        default: r = s3_list_objects(rt->aws, &o, 1, aws_sync_cb, &v, NULL); break;
-        }
+        r = verify_check_start(rt->aws, &iu->verify, &o, false, aws_sync_cb, &v, NULL, NULL);
         if (r >= 0)
                 r = aws_sync_wait(rt->aws, &v);
         if (r < 0 || v.result.error < 0) {

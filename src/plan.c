@@ -647,24 +647,7 @@ static void step_s3(PlanUser *u) {
         }
         o.creds = u->creds;
         u->s3_run = true;
-        switch (v->check) {
-        case VERIFY_CHECK_LIST:
-                r = s3_list_objects(u->plan->aws, &o, 1, on_s3_checked, u, &u->call);
-                break;
-        case VERIFY_CHECK_HEAD:
-                r = s3_head(u->plan->aws, &o, on_s3_checked, u, &u->call);
-                break;
-        case VERIFY_CHECK_GET:
-                r = s3_get_object(u->plan->aws, &o, on_s3_checked, u, &u->call);
-                break;
-        case VERIFY_CHECK_PUT:
-                u->s3_substitute = true;
-                o.key = NULL;
-                r = s3_list_objects(u->plan->aws, &o, 1, on_s3_checked, u, &u->call);
-                break;
-        default:
-                r = -EINVAL;
-        }
+        r = verify_check_start(u->plan->aws, v, &o, true, on_s3_checked, u, &u->call, &u->s3_substitute);
         if (r < 0) {
                 u->s3_error = r;
                 snprintf(u->s3_code, sizeof u->s3_code, "%s", strerror(-r));

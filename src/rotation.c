@@ -957,9 +957,36 @@ static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
         verify_retry(r, code);
 }
 
+int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
+                       void *userdata, AwsCall **ret, bool *ret_substituted) {
+        static const char probe_body[] = "keyrotd verification object\n";
+
+        if (ret_substituted)
+                *ret_substituted = false;
+        o->bucket = v->bucket;
+        o->key = v->check_key;
+        switch (v->check) {
+        case VERIFY_CHECK_LIST:
+                return s3_list_objects(aws, o, 1, cb, userdata, ret);
+        case VERIFY_CHECK_HEAD:
+                return s3_head(aws, o, cb, userdata, ret);
+        case VERIFY_CHECK_GET:
+                return s3_get_object(aws, o, cb, userdata, ret);
+        case VERIFY_CHECK_PUT:
+                if (read_only) {
+                        if (ret_substituted)
+                                *ret_substituted = true;
+                        o->key = NULL;
+                        return s3_list_objects(aws, o, 1, cb, userdata, ret);
+                }
+                return s3_put_object(aws, o, probe_body, sizeof probe_body - 1, cb, userdata, ret);
+        default:
+                return -EINVAL;
+        }
+}
+
 static void step_verify(Rotation *r) {
         const InventoryVerify *v = &r->iu->verify;
-        static const char probe_body[] = "keyrotd verification object\n";
         S3Options o = {
                 .creds = r->new_creds,
                 .bucket = v->bucket,
@@ -970,23 +997,7 @@ static void step_verify(Rotation *r) {
         };
         int k;
 
-        switch (v->check) {
-        case VERIFY_CHECK_LIST:
-                k = s3_list_objects(r->engine->aws, &o, 1, on_verify_check, r, &r->call);
-                break;
-        case VERIFY_CHECK_HEAD:
-                k = s3_head(r->engine->aws, &o, on_verify_check, r, &r->call);
-                break;
-        case VERIFY_CHECK_GET:
-                k = s3_get_object(r->engine->aws, &o, on_verify_check, r, &r->call);
-                break;
-        case VERIFY_CHECK_PUT:
-                k = s3_put_object(r->engine->aws, &o, probe_body, sizeof probe_body - 1, on_verify_check, r,
-                                  &r->call);
-                break;
-        default:
-                k = -EINVAL;
-        }
+        k = verify_check_start(r->engine->aws, v, &o, false, on_verify_check, r, &r->call, NULL);
         if (k < 0)
                 fail(r, "cannot start the verify check: %s", strerror(-k));
 }

@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "client.h"
+#include "s3.h"
 #include "inventory.h"
 #include "store.h"
 
@@ -91,6 +92,12 @@ unsigned rotation_engine_busy(const RotationEngine *e);
 /* Park every rotation at its next safe point (never between create and
  * seal) and start no queued one; each reports ROTATION_PARKED. */
 void rotation_engine_stop(RotationEngine *e);
+
+/* Start the user's S3 check (verify.check on verify.bucket) with o->creds.
+ * With read_only, a put:KEY check runs as ListObjectsV2 instead (and
+ * *ret_substituted says so): a dry run writes nothing. */
+int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
+                       void *userdata, AwsCall **ret, bool *ret_substituted);
 
 /* Whether user's current key is due at realtime now (usec). */
 bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now);

@@ -11,8 +11,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-static int set_error(Runtime *rt, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_error(Runtime *rt, int r, const char *fmt, ...) {
+static int rt_error(Runtime *rt, int r, const char *fmt, ...) _printf_(3, 4);
+static int rt_error(Runtime *rt, int r, const char *fmt, ...) {
         va_list ap;
         char *s = NULL;
 
@@ -31,7 +31,7 @@ int runtime_load_inventory(Runtime *rt) {
         inventory_errors_clear(&rt->inv_errors);
         r = inventory_load(rt->config_path, &rt->inv, &rt->inv_errors);
         if (r < 0)
-                return set_error(rt, r, "%s: inventory not loaded", rt->config_path);
+                return rt_error(rt, r, "%s: inventory not loaded", rt->config_path);
         return 0;
 }
 
@@ -44,14 +44,14 @@ int runtime_lock(Runtime *rt, bool wait) {
                 return r;
         fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return set_error(rt, -errno, "cannot open lock file %s: %s", p, strerror(errno));
+                return rt_error(rt, -errno, "cannot open lock file %s: %s", p, strerror(errno));
         /* One keyrotd per state directory: two writers would race on the store. */
         while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
                 if (errno == EINTR)
                         continue;
                 r = errno == EWOULDBLOCK ? -EBUSY : -errno;
                 close(fd);
-                return set_error(rt, r, "state directory %s is in use by another keyrotd", rt->state_dir);
+                return rt_error(rt, r, "state directory %s is in use by another keyrotd", rt->state_dir);
         }
         rt->lock_fd = fd;
         return 0;
@@ -70,7 +70,7 @@ int runtime_open_store(Runtime *rt) {
         if (rt->inv) {
                 r = inventory_store_key_path(rt->inv, &rt->key_path);
                 if (r < 0)
-                        return set_error(rt, r, "cannot determine the store key path");
+                        return rt_error(rt, r, "cannot determine the store key path");
         } else {
                 const char *cd = getenv("CREDENTIALS_DIRECTORY");
                 if (cd)
@@ -82,7 +82,7 @@ int runtime_open_store(Runtime *rt) {
         }
         r = store_open(rt->store_path, rt->key_path, &rt->store, &err);
         if (r < 0)
-                return set_error(rt, r, "%s", err ?: strerror(-r));
+                return rt_error(rt, r, "%s", err ?: strerror(-r));
         if (rt->lock_fd >= 0)
                 (void) remove_stale_temp_files(AT_FDCWD, rt->store_path);
         return 0;
@@ -94,23 +94,23 @@ int runtime_open_aws(Runtime *rt) {
 
         r = sd_event_default(&rt->event);
         if (r < 0)
-                return set_error(rt, r, "cannot create the event loop: %s", strerror(-r));
+                return rt_error(rt, r, "cannot create the event loop: %s", strerror(-r));
         r = http_client_new(rt->event, NULL, &rt->http);
         if (r < 0)
-                return set_error(rt, r, "cannot set up HTTP: %s", strerror(-r));
+                return rt_error(rt, r, "cannot set up HTTP: %s", strerror(-r));
         CredentialsOptions co = {
                 .profile = rt->inv ? rt->inv->aws.profile : NULL,
                 .shared_file = rt->inv ? rt->inv->aws.shared_file : NULL,
         };
         r = credentials_provider_new(rt->http, &co, &rt->identity, &err);
         if (r < 0)
-                return set_error(rt, r, "no AWS credentials for keyrotd itself: %s",
+                return rt_error(rt, r, "no AWS credentials for keyrotd itself: %s",
                                  err ?: (r == -ENOKEY ? "none found in the environment, shared file or IMDS"
                                                       : strerror(-r)));
         r = aws_client_new(rt->http, rt->identity, rt->inv ? rt->inv->aws.region : NULL,
                            rt->inv ? rt->inv->aws.endpoint_url : NULL, &rt->aws, &err);
         if (r < 0)
-                return set_error(rt, r, "%s", err ?: strerror(-r));
+                return rt_error(rt, r, "%s", err ?: strerror(-r));
         return 0;
 }
 

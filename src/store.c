@@ -128,20 +128,6 @@ int store_phase_from_string(const char *s) {
         return -EINVAL;
 }
 
-_printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_error);
-        *ret_error = s;
-}
-
 /* ---- keys and users ---------------------------------------------------- */
 
 void store_key_clear(StoreKey *k) {

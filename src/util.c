@@ -22,3 +22,17 @@ int asprintf_safe(char **ret, const char *fmt, ...) {
         *ret = s;
         return 0;
 }
+
+void set_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        if (!ret_error)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(*ret_error);
+        *ret_error = s;
+}

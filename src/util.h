@@ -89,3 +89,6 @@ static inline usec_t now_usec(clockid_t clock) {
 /* Allocation that never returns NULL without the caller seeing -ENOMEM. */
 char *strdup_or_null(const char *s);
 int asprintf_safe(char **ret, const char *fmt, ...) _printf_(2, 3);
+/* Replace *ret_error (if ret_error is not NULL) with a formatted message;
+ * the error-reporting convention of functions with a char **ret_error. */
+void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);

@@ -42,20 +42,6 @@ static const char *getenv_nonempty(const char *name) {
         return isempty(v) ? NULL : v;
 }
 
-_printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_error);
-        *ret_error = s;
-}
-
 /* The key id goes into the Authorization header's Credential= field,
  * where '/', ',', blanks or line breaks would change its meaning. */
 static bool valid_key_id(const char *s) {
