@@ -706,7 +706,8 @@ static int rollback_via_socket(int fd, const char *user) {
                 sanitize(json_str(p.event, "old_key_id") ?: "", a, sizeof(a));
                 sanitize(json_str(p.event, "new_key_id") ?: "", b, sizeof(b));
                 if (*a && *b)
-                        printf("rolled back %s: %s is current again, %s deleted\n", user, a, b);
+                        /* As in the audit: old = the key replaced (dropped), new = current. */
+                        printf("rolled back %s: %s is current again, %s deleted\n", user, b, a);
                 else
                         printf("rolled back %s\n", user);
         } else if (r == EXIT_FAILED && final && !arg.json) {
@@ -722,8 +723,8 @@ static void rollback_done(const RotationReport *rep, void *userdata) {
         int *ret = userdata;
 
         if (rep->outcome == ROTATION_COMPLETED) {
-                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, rep->old_key_id,
-                       rep->new_key_id);
+                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, rep->new_key_id,
+                       rep->old_key_id);
                 *ret = 0;
         } else {
                 fprintf(stderr, "keyrotctl: rollback of %s failed: %s\n", rep->user, rep->error ?: "unknown error");

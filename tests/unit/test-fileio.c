@@ -422,7 +422,18 @@ static void test_read(void) {
                 free(err);
                 err = NULL;
                 r = read_file_secure(AT_FDCWD, pathf("theirs"), 10, READ_FILE_PRIVATE, &t, &err);
-                ok(r == -EPERM && err && strstr(err, "65534"), "wrong owner refused: %s", err ? err : "(null)");
+                ok(r == 0 && t, "root reads a private file the service user owns");
+                t = secret_free(t);
+                /* Anyone else must own it themselves: check an open fd as uid 1234. */
+                int fd = open(pathf("theirs"), O_RDONLY | O_CLOEXEC);
+                ok(fd >= 0 && seteuid(1234) == 0, "setup: euid 1234 with the file open");
+                free(err);
+                err = NULL;
+                r = check_private_file(fd, pathf("theirs"), &err);
+                ok(seteuid(0) == 0, "setup: back to root");
+                ok(r == -EPERM && err && strstr(err, "65534"), "wrong owner refused for a non-root reader: %s",
+                   err ? err : "(null)");
+                close(fd);
         } else
                 skip("not root: cannot test a foreign owner");
 
