@@ -675,6 +675,27 @@ typedef struct Added {
         bool date, token, content_sha256;
 } Added;
 
+
+/* A header the signature depends on: present with the same value, or added
+ * when add_missing says it belongs (then *ret_added is set). */
+static int ensure_header(HeaderSet *s, const char *name, const char *value, bool add_missing, bool *ret_added) {
+        const Header *h;
+        int r;
+
+        r = header_set_find(s, name, &h);
+        if (r < 0)
+                return r;
+        if (h)
+                return streq(h->value, value) ? 0 : -EINVAL;
+        if (!add_missing)
+                return 0;
+        r = header_set_add_copy(s, name, value);
+        if (r < 0)
+                return r;
+        *ret_added = true;
+        return 0;
+}
+
 static int build_headers(const SigV4Request *req, const SigV4Params *p, const char *amz_date, HeaderSet *s,
                          Added *added) {
         const Header *h;
@@ -718,47 +739,17 @@ static int build_headers(const SigV4Request *req, const SigV4Params *p, const ch
         if (!h || h->value[0] == 0)
                 return -EINVAL;
 
-        r = header_set_find(s, "x-amz-date", &h);
-        if (r < 0)
-                return r;
-        if (h) {
-                if (!streq(h->value, amz_date))
-                        return -EINVAL;
-        } else {
-                r = header_set_add_copy(s, "x-amz-date", amz_date);
-                if (r < 0)
-                        return r;
-                added->date = true;
-        }
-
-        r = header_set_find(s, "x-amz-security-token", &h);
-        if (r < 0)
-                return r;
-        if (token) {
-                if (h) {
-                        if (!streq(h->value, token))
-                                return -EINVAL;
-                } else {
-                        r = header_set_add_copy(s, "x-amz-security-token", token);
-                        if (r < 0)
-                                return r;
-                        added->token = true;
-                }
-        }
-
+        /* Headers the signer supplies: a caller's copy must agree with ours;
+         * a missing one is added (and the caller told to send it). */
+        r = ensure_header(s, "x-amz-date", amz_date, true, &added->date);
+        if (r >= 0 && token)
+                r = ensure_header(s, "x-amz-security-token", token, true, &added->token);
         /* What is signed as the payload hash must be what the header claims. */
-        r = header_set_find(s, "x-amz-content-sha256", &h);
+        if (r >= 0)
+                r = ensure_header(s, "x-amz-content-sha256", req->payload_hash, streq(p->service, "s3"),
+                                  &added->content_sha256);
         if (r < 0)
                 return r;
-        if (h) {
-                if (!streq(h->value, req->payload_hash))
-                        return -EINVAL;
-        } else if (streq(p->service, "s3")) {
-                r = header_set_add_copy(s, "x-amz-content-sha256", req->payload_hash);
-                if (r < 0)
-                        return r;
-                added->content_sha256 = true;
-        }
 
         qsort(s->h, s->n, sizeof(Header), header_cmp);
         return 0;
