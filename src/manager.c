@@ -29,6 +29,7 @@ typedef struct Waiter Waiter;
 /* Scheduling state per inventory user; rebuilt on reload. */
 typedef struct Sched {
         char *name;
+        const InventoryUser *iu; /* in the current inventory; rebuilt on reload */
         usec_t splay;       /* this user's random offset within defaults.splay */
         usec_t next_due;    /* CLOCK_REALTIME; USEC_INFINITY = not scheduled */
         bool in_flight;
@@ -97,7 +98,7 @@ static Sched *sched_find(Manager *m, const char *name) {
 
 /* When is this user next due, judged from the store alone? */
 static usec_t compute_due(Manager *m, const Sched *s) {
-        const InventoryUser *iu = inventory_find_user(m->rt->inv, s->name);
+        const InventoryUser *iu = s->iu;
         const StoreUser *su = store_get_user(m->rt->store, s->name);
         usec_t due;
 
@@ -289,6 +290,7 @@ static int build_sched(Manager *m, const Inventory *inv) {
         for (size_t i = 0; i < inv->n_users; i++) {
                 Sched *old = sched_find(m, inv->users[i].name);
 
+                n[i].iu = &inv->users[i];
                 n[i].name = strdup(inv->users[i].name);
                 if (!n[i].name) {
                         for (size_t j = 0; j < i; j++)
