@@ -42,6 +42,10 @@ static const char *const event_names[_AUDIT_EVENT_MAX] = {
         [AUDIT_RECOVERY] = "recovery",
         [AUDIT_ROLLBACK] = "rollback",
         [AUDIT_KEY_ADOPTED] = "key_adopted",
+        [AUDIT_USER_CREATED] = "user_created",
+        [AUDIT_USER_TAKEN_OVER] = "user_taken_over",
+        [AUDIT_POLICY_PUT] = "policy_put",
+        [AUDIT_PROVISIONED] = "provisioned",
 };
 
 static const char *const message_ids[_AUDIT_EVENT_MAX] = {
@@ -60,6 +64,10 @@ static const char *const message_ids[_AUDIT_EVENT_MAX] = {
         [AUDIT_RECOVERY] = KEYROTD_MESSAGE_RECOVERY,
         [AUDIT_ROLLBACK] = KEYROTD_MESSAGE_ROLLBACK,
         [AUDIT_KEY_ADOPTED] = KEYROTD_MESSAGE_KEY_ADOPTED,
+        [AUDIT_USER_CREATED] = KEYROTD_MESSAGE_USER_CREATED,
+        [AUDIT_USER_TAKEN_OVER] = KEYROTD_MESSAGE_USER_TAKEN_OVER,
+        [AUDIT_POLICY_PUT] = KEYROTD_MESSAGE_POLICY_PUT,
+        [AUDIT_PROVISIONED] = KEYROTD_MESSAGE_PROVISIONED,
 };
 
 /* The start of MESSAGE= for each event: what happened, and what happened
@@ -82,6 +90,10 @@ static const struct {
         [AUDIT_RECOVERY] = { "recovering an interrupted rotation", "recovery failed" },
         [AUDIT_ROLLBACK] = { "rollback", "rollback failed" },
         [AUDIT_KEY_ADOPTED] = { "existing key adopted", NULL },
+        [AUDIT_USER_CREATED] = { "IAM user created", "creating the IAM user failed" },
+        [AUDIT_USER_TAKEN_OVER] = { "existing IAM user taken over", NULL },
+        [AUDIT_POLICY_PUT] = { "inline S3 policy put", "putting the inline S3 policy failed" },
+        [AUDIT_PROVISIONED] = { "user provisioned", "provisioning failed" },
 };
 
 static const char *const target_names[_AUDIT_TARGET_MAX] = {

@@ -70,6 +70,10 @@ typedef enum AuditEvent {
         AUDIT_RECOVERY,
         AUDIT_ROLLBACK,
         AUDIT_KEY_ADOPTED,
+        AUDIT_USER_CREATED,
+        AUDIT_USER_TAKEN_OVER,
+        AUDIT_POLICY_PUT,
+        AUDIT_PROVISIONED,
         _AUDIT_EVENT_MAX,
 } AuditEvent;
 

@@ -28,6 +28,7 @@
 #include "fileio.h"
 #include "iam.h"
 #include "ini.h"
+#include "provision.h"
 #include "runtime.h"
 #include "rotation.h"
 #include "s3.h"
@@ -44,7 +45,10 @@ static struct {
         const char *from_credentials;
         const char *profile;
         const char *format;
-        bool json, all, wait;
+        const char *prefix;
+        char *buckets[64];
+        size_t n_buckets;
+        bool json, all, wait, read_only, print_policy, take_over;
 } arg = {
         .config = KEYROTD_DEFAULT_CONFIG,
         .state_dir = KEYROTD_DEFAULT_STATE_DIR,
@@ -67,7 +71,9 @@ static void help(void) {
                "  get USER [--format credentials|env|json]\n"
                "                                        print USER's current key (json: credential_process)\n"
                "  rollback USER                         within grace: re-activate the old key, restore targets\n"
-               "                                        (through the daemon when one holds the state lock)\n\n"
+               "                                        (through the daemon when one holds the state lock)\n"
+               "  provision USER --bucket NAME... [--read-only] [--prefix P] [--print-policy] [--take-over]\n"
+               "                                        create an S3-only IAM user, its policy and first key\n\n"
                "Options:\n"
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory (default %s)\n"
@@ -192,6 +198,33 @@ static int cmd_get(Runtime *rt, const char *user) {
         if (r < 0 || write_secret(out) < 0)
                 return EXIT_FAILED;
         return 0;
+}
+
+static int cmd_provision(Runtime *rt, const char *user) {
+        ProvisionOptions o = {
+                .user = user,
+                .buckets = arg.buckets,
+                .n_buckets = arg.n_buckets,
+                .prefix = arg.prefix,
+                .read_only = arg.read_only,
+                .take_over = arg.take_over,
+        };
+
+        if (provision_check_options(&o) < 0)
+                return EXIT_USAGE;
+        if (arg.print_policy) {
+                _cleanup_free_ char *doc = NULL;
+
+                if (arg.take_over) {
+                        fprintf(stderr, "keyrotctl: --print-policy calls nothing; --take-over makes no sense with it\n");
+                        return EXIT_USAGE;
+                }
+                if (provision_policy(&o, true, &doc) < 0)
+                        return EXIT_FAILED;
+                puts(doc);
+                return 0;
+        }
+        return provision_run(rt, &o);
 }
 
 static int cmd_adopt(Runtime *rt, const char *user) {
@@ -787,7 +820,7 @@ static int cmd_rollback(Runtime *rt, const char *user) {
 
 int main(int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION, ARG_JSON, ARG_ALL,
-               ARG_WAIT };
+               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
@@ -799,6 +832,11 @@ int main(int argc, char **argv) {
                 { "json", no_argument, NULL, ARG_JSON },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "wait", no_argument, NULL, ARG_WAIT },
+                { "bucket", required_argument, NULL, ARG_BUCKET },
+                { "prefix", required_argument, NULL, ARG_PREFIX },
+                { "read-only", no_argument, NULL, ARG_READ_ONLY },
+                { "print-policy", no_argument, NULL, ARG_PRINT_POLICY },
+                { "take-over", no_argument, NULL, ARG_TAKE_OVER },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -820,6 +858,17 @@ int main(int argc, char **argv) {
                 case ARG_JSON: arg.json = true; break;
                 case ARG_ALL: arg.all = true; break;
                 case ARG_WAIT: arg.wait = true; break;
+                case ARG_BUCKET:
+                        if (arg.n_buckets >= ELEMENTSOF(arg.buckets)) {
+                                fprintf(stderr, "keyrotctl: at most %zu --bucket options\n", ELEMENTSOF(arg.buckets));
+                                return EXIT_USAGE;
+                        }
+                        arg.buckets[arg.n_buckets++] = optarg;
+                        break;
+                case ARG_PREFIX: arg.prefix = optarg; break;
+                case ARG_READ_ONLY: arg.read_only = true; break;
+                case ARG_PRINT_POLICY: arg.print_policy = true; break;
+                case ARG_TAKE_OVER: arg.take_over = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotctl %s\n", PACKAGE_VERSION); return 0;
                 default: return EXIT_USAGE;
@@ -836,7 +885,12 @@ int main(int argc, char **argv) {
         cmd = argv[optind];
         int nargs = argc - optind - 1;
 
-        if ((arg.all || arg.wait) && !streq(cmd, "rotate")) {
+        if ((arg.n_buckets > 0 || arg.prefix || arg.read_only || arg.print_policy || arg.take_over) &&
+            !streq(cmd, "provision")) {
+                fprintf(stderr, "keyrotctl: --bucket, --prefix, --read-only, --print-policy and --take-over only "
+                                "apply to provision\n");
+                ret = EXIT_USAGE;
+        } else if ((arg.all || arg.wait) && !streq(cmd, "rotate")) {
                 fprintf(stderr, "keyrotctl: --all and --wait only apply to rotate\n");
                 ret = EXIT_USAGE;
         } else if (arg.json && !streq(cmd, "status") && !streq(cmd, "rotate") && !streq(cmd, "reload") &&
@@ -857,7 +911,9 @@ int main(int argc, char **argv) {
                 ret = cmd_adopt(&rt, argv[optind + 1]);
         else if (streq(cmd, "rollback") && nargs == 1)
                 ret = cmd_rollback(&rt, argv[optind + 1]);
-        else if (streq(cmd, "provision") || streq(cmd, "audit")) {
+        else if (streq(cmd, "provision") && nargs == 1)
+                ret = cmd_provision(&rt, argv[optind + 1]);
+        else if (streq(cmd, "audit")) {
                 fprintf(stderr, "keyrotctl: '%s' is not implemented yet\n", cmd);
                 ret = EXIT_USAGE;
         } else {

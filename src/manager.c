@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sodium.h>
@@ -663,6 +664,9 @@ int manager_run(Manager *m) {
                 }
         }
         arm_timer(m);
+        /* Parsing the inventory leaves freed heap glibc would keep for
+         * good; an idle daemon should not. */
+        (void) malloc_trim(0);
         sd_notify(false, "READY=1");
 
         for (;;) {

@@ -28,6 +28,9 @@ static const char *const op_names[_AWS_OP_MAX] = {
         [AWS_OP_GET_USER] = "GetUser",
         [AWS_OP_CREATE_USER] = "CreateUser",
         [AWS_OP_PUT_USER_POLICY] = "PutUserPolicy",
+        [AWS_OP_LIST_USER_TAGS] = "ListUserTags",
+        [AWS_OP_TAG_USER] = "TagUser",
+        [AWS_OP_GET_USER_POLICY] = "GetUserPolicy",
         [AWS_OP_S3_LIST_OBJECTS] = "ListObjectsV2",
         [AWS_OP_S3_HEAD] = "HeadObject",
         [AWS_OP_S3_GET_OBJECT] = "GetObject",
@@ -125,6 +128,12 @@ void aws_result_done(AwsResult *r) {
                 break;
         case AWS_OP_S3_LIST_OBJECTS:
                 list_objects_result_done(&r->objects);
+                break;
+        case AWS_OP_LIST_USER_TAGS:
+                list_user_tags_result_done(&r->user_tags);
+                break;
+        case AWS_OP_GET_USER_POLICY:
+                user_policy_result_done(&r->user_policy);
                 break;
         default:
                 break;

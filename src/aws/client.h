@@ -45,6 +45,9 @@ typedef enum AwsOp {
         AWS_OP_GET_USER,
         AWS_OP_CREATE_USER,
         AWS_OP_PUT_USER_POLICY,
+        AWS_OP_LIST_USER_TAGS,
+        AWS_OP_TAG_USER,
+        AWS_OP_GET_USER_POLICY,
         AWS_OP_S3_LIST_OBJECTS,
         AWS_OP_S3_HEAD,
         AWS_OP_S3_GET_OBJECT,
@@ -71,6 +74,8 @@ typedef struct AwsResult {
                 AccessKeyLastUsed last_used;
                 IamUser user;
                 ListObjectsResult objects;
+                ListUserTagsResult user_tags;
+                UserPolicyResult user_policy;
         };
 } AwsResult;
 

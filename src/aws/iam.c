@@ -213,14 +213,15 @@ static int parse_create_user(AwsCall *call, const char *body, size_t len, AwsRes
         return xml_parse_user(body, len, "CreateUserResponse", &res->user);
 }
 
-int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
-                    AwsCall **ret) {
+/* "Action=X&Version=...&UserName=U&Tags.member.N.Key=...": CreateUser, TagUser. */
+static int iam_call_with_tags(AwsClient *c, AwsOp op, aws_parse_t parse, const char *user,
+                              const char *const *tags, aws_callback_t cb, void *userdata, AwsCall **ret) {
         _cleanup_free_ char *body = NULL;
-        AwsCallSpec spec = { .op = AWS_OP_CREATE_USER, .parse = parse_create_user };
+        AwsCallSpec spec = { .op = op, .parse = parse };
         unsigned i = 0;
         int r;
 
-        r = form_add(&body, "Action", "CreateUser");
+        r = form_add(&body, "Action", aws_op_to_string(op));
         if (r >= 0)
                 r = form_add(&body, "Version", IAM_API_VERSION);
         if (r >= 0)
@@ -242,6 +243,11 @@ int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws
         return aws_call_start(c, &spec, cb, userdata, ret);
 }
 
+int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
+                    AwsCall **ret) {
+        return iam_call_with_tags(c, AWS_OP_CREATE_USER, parse_create_user, user, tags, cb, userdata, ret);
+}
+
 static int parse_put_user_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {
         return xml_parse_empty_response(body, len, "PutUserPolicyResponse", res->request_id);
 }
@@ -250,4 +256,32 @@ int iam_put_user_policy(AwsClient *c, const char *user, const char *policy_name,
                         aws_callback_t cb, void *userdata, AwsCall **ret) {
         return iam_call(c, AWS_OP_PUT_USER_POLICY, parse_put_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
                         "UserName", user, "PolicyName", policy_name, "PolicyDocument", document, NULL);
+}
+
+static int parse_list_user_tags(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_user_tags(body, len, &res->user_tags);
+}
+
+int iam_list_user_tags(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret) {
+        return iam_call(c, AWS_OP_LIST_USER_TAGS, parse_list_user_tags, NULL, NULL, 0, false, cb, userdata, ret,
+                        "UserName", user, NULL);
+}
+
+static int parse_tag_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_empty_response(body, len, "TagUserResponse", res->request_id);
+}
+
+int iam_tag_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
+                 AwsCall **ret) {
+        return iam_call_with_tags(c, AWS_OP_TAG_USER, parse_tag_user, user, tags, cb, userdata, ret);
+}
+
+static int parse_get_user_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_user_policy(body, len, &res->user_policy);
+}
+
+int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name, aws_callback_t cb, void *userdata,
+                        AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_USER_POLICY, parse_get_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
+                        "UserName", user, "PolicyName", policy_name, NULL);
 }

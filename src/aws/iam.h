@@ -30,3 +30,11 @@ int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws
                     AwsCall **ret);
 int iam_put_user_policy(AwsClient *c, const char *user, const char *policy_name, const char *document,
                         aws_callback_t cb, void *userdata, AwsCall **ret);
+/* Tags of user (one page: IAM allows at most 50). */
+int iam_list_user_tags(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret);
+/* tags: as for iam_create_user. */
+int iam_tag_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
+                 AwsCall **ret);
+/* NoSuchEntity when the user has no inline policy of that name. */
+int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name, aws_callback_t cb, void *userdata,
+                        AwsCall **ret);

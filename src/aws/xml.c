@@ -933,6 +933,78 @@ int xml_parse_user(const char *doc, size_t len, const char *root, IamUser *ret) 
         return 0;
 }
 
+static const XmlField list_tags_fields[] = {
+        F_SCALAR("#/IsTruncated", FIELD_BOOL, ListUserTagsResult, is_truncated, false),
+        F_STRING("ResponseMetadata/RequestId", ListUserTagsResult, request_id, false),
+};
+
+static const XmlField tag_fields[] = {
+        F_STRING("Key", IamTag, key, true),
+        F_STRING("Value", IamTag, value, false),
+};
+
+static const XmlSchema list_tags_schema = {
+        .root = "ListUserTagsResponse",
+        SCHEMA_FIELDS(list_tags_fields),
+        SCHEMA_ITEMS("#/Tags/member", tag_fields, sizeof(IamTag)),
+};
+
+int xml_parse_list_user_tags(const char *doc, size_t len, ListUserTagsResult *ret) {
+        ListUserTagsResult l = {};
+        const XmlSchema *s;
+        void *items;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, &list_tags_schema, 1, NULL, false, &l, &s, &items, &l.n_tags);
+        if (r < 0)
+                return r;
+        l.tags = items;
+        *ret = l;
+        return 0;
+}
+
+void list_user_tags_result_done(ListUserTagsResult *r) {
+        if (!r)
+                return;
+        free(r->tags);
+        *r = (ListUserTagsResult) {};
+}
+
+static const XmlField user_policy_fields[] = {
+        F_WORD("#/UserName", UserPolicyResult, user_name, CHARSET_USER_NAME, true),
+        F_STRING("#/PolicyName", UserPolicyResult, policy_name, true),
+        F_STRDUP("#/PolicyDocument", UserPolicyResult, document, XML_POLICY_MAX, true),
+        F_STRING("ResponseMetadata/RequestId", UserPolicyResult, request_id, false),
+};
+
+static const XmlSchema user_policy_schema = {
+        .root = "GetUserPolicyResponse",
+        SCHEMA_FIELDS(user_policy_fields),
+};
+
+int xml_parse_user_policy(const char *doc, size_t len, UserPolicyResult *ret) {
+        UserPolicyResult u = {};
+        const XmlSchema *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, &user_policy_schema, 1, NULL, false, &u, &s, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = u;
+        return 0;
+}
+
+void user_policy_result_done(UserPolicyResult *r) {
+        if (!r)
+                return;
+        free(r->document);
+        *r = (UserPolicyResult) {};
+}
+
 static const XmlField list_objects_fields[] = {
         F_SCALAR("KeyCount", FIELD_UINT, ListObjectsResult, key_count, true),
         F_SCALAR("IsTruncated", FIELD_BOOL, ListObjectsResult, is_truncated, true),

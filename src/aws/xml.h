@@ -93,6 +93,30 @@ typedef struct IamUser {
         char request_id[128];
 } IamUser;
 
+/* ListUserTags: IAM allows at most 50 tags per user, and one page holds
+ * 100, so keyrotd never asks for a second page. */
+typedef struct IamTag {
+        char key[129];
+        char value[257];
+} IamTag;
+
+typedef struct ListUserTagsResult {
+        IamTag *tags; /* NULL when n_tags is 0 */
+        size_t n_tags;
+        bool is_truncated;
+        char request_id[128];
+} ListUserTagsResult;
+void list_user_tags_result_done(ListUserTagsResult *r);
+
+/* GetUserPolicy: the document as IAM returns it (URL-encoded JSON). */
+typedef struct UserPolicyResult {
+        char user_name[AWS_USER_NAME_MAX + 1];
+        char policy_name[129];
+        char *document;
+        char request_id[128];
+} UserPolicyResult;
+void user_policy_result_done(UserPolicyResult *r);
+
 typedef struct ListObjectsResult {
         unsigned key_count;
         bool is_truncated;
@@ -131,6 +155,14 @@ int xml_parse_access_key_last_used(const char *doc, size_t len, AccessKeyLastUse
  * ("GetUserResponse"; -EINVAL unless it ends in "Response"). Path,
  * UserName, UserId, Arn and CreateDate required. */
 int xml_parse_user(const char *doc, size_t len, const char *root, IamUser *ret);
+
+/* ListUserTags: each Tags member needs Key (Value may be empty). */
+int xml_parse_list_user_tags(const char *doc, size_t len, ListUserTagsResult *ret);
+
+/* GetUserPolicy: UserName, PolicyName and PolicyDocument required; the
+ * document is returned as sent (URL-encoded), at most XML_POLICY_MAX. */
+#define XML_POLICY_MAX (128U * 1024U)
+int xml_parse_user_policy(const char *doc, size_t len, UserPolicyResult *ret);
 
 /* S3 ListObjectsV2: KeyCount and IsTruncated required; IsTruncated
  * without NextContinuationToken is -EBADMSG; each Contents needs Key.

@@ -86,6 +86,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(r == 0 || r == -EBADMSG);
 
         ListObjectsResult o = {};
+        {
+                ListUserTagsResult t = {};
+                UserPolicyResult up = {};
+
+                if (xml_parse_list_user_tags(doc, size, &t) == 0)
+                        list_user_tags_result_done(&t);
+                if (xml_parse_user_policy(doc, size, &up) == 0)
+                        user_policy_result_done(&up);
+        }
         r = xml_parse_list_objects_v2(doc, size, &o);
         check(r == 0 || r == -EBADMSG);
         if (r == 0) {

@@ -698,6 +698,65 @@ static void test_user(void) {
         ok(xml_parse_user(DOC(other_result), "GetUserResponse", &u) == -EBADMSG, "user: fields under another Result refused");
 }
 
+static void test_user_tags(void) {
+        ListUserTagsResult l;
+
+        static const char two[] =
+                "<ListUserTagsResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ListUserTagsResult>"
+                "<IsTruncated>false</IsTruncated><Tags>"
+                "<member><Key>managed-by</Key><Value>keyrotd</Value></member>"
+                "<member><Key>team</Key><Value></Value></member>"
+                "</Tags></ListUserTagsResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>"
+                "</ListUserTagsResponse>";
+        ok(xml_parse_list_user_tags(DOC(two), &l) == 0 && l.n_tags == 2, "tags: two members");
+        ok(l.n_tags == 2 && streq(l.tags[0].key, "managed-by") && streq(l.tags[0].value, "keyrotd") &&
+           streq(l.tags[1].key, "team") && streq(l.tags[1].value, "") && streq(l.request_id, "r-1"),
+           "tags: keys, values (empty allowed), request id");
+        list_user_tags_result_done(&l);
+
+        static const char none[] =
+                "<ListUserTagsResponse><ListUserTagsResult><Tags/><IsTruncated>false</IsTruncated>"
+                "</ListUserTagsResult></ListUserTagsResponse>";
+        ok(xml_parse_list_user_tags(DOC(none), &l) == 0 && l.n_tags == 0 && !l.tags, "tags: none");
+        list_user_tags_result_done(&l);
+
+        static const char no_key[] =
+                "<ListUserTagsResponse><ListUserTagsResult><Tags><member><Value>v</Value></member></Tags>"
+                "</ListUserTagsResult></ListUserTagsResponse>";
+        memset(&l, 0xA5, sizeof(l));
+        ok(xml_parse_list_user_tags(DOC(no_key), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "tags: member without Key refused");
+        ok(xml_parse_list_user_tags(DOC(moto_get_user), &l) == -EBADMSG, "tags: wrong root refused");
+}
+
+static void test_user_policy(void) {
+        UserPolicyResult p;
+
+        static const char doc[] =
+                "<GetUserPolicyResponse><GetUserPolicyResult><UserName>app-bot</UserName>"
+                "<PolicyName>keyrotd-s3</PolicyName>"
+                "<PolicyDocument>%7B%22Version%22%3A%222012-10-17%22%7D</PolicyDocument>"
+                "</GetUserPolicyResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata>"
+                "</GetUserPolicyResponse>";
+        ok(xml_parse_user_policy(DOC(doc), &p) == 0, "policy: parses");
+        ok_eq_str(p.user_name, "app-bot", "policy: UserName");
+        ok_eq_str(p.policy_name, "keyrotd-s3", "policy: PolicyName");
+        ok_eq_str(p.document, "%7B%22Version%22%3A%222012-10-17%22%7D", "policy: document as sent");
+        user_policy_result_done(&p);
+
+        static const char no_doc[] =
+                "<GetUserPolicyResponse><GetUserPolicyResult><UserName>app-bot</UserName>"
+                "<PolicyName>keyrotd-s3</PolicyName></GetUserPolicyResult></GetUserPolicyResponse>";
+        memset(&p, 0xA5, sizeof(p));
+        ok(xml_parse_user_policy(DOC(no_doc), &p) == -EBADMSG && untouched(&p, sizeof(p)),
+           "policy: missing PolicyDocument refused");
+        static const char bad_user[] =
+                "<GetUserPolicyResponse><GetUserPolicyResult><UserName>a b</UserName><PolicyName>x</PolicyName>"
+                "<PolicyDocument>{}</PolicyDocument></GetUserPolicyResult></GetUserPolicyResponse>";
+        ok(xml_parse_user_policy(DOC(bad_user), &p) == -EBADMSG && untouched(&p, sizeof(p)),
+           "policy: user name outside IAM's alphabet refused");
+}
+
 static void test_list_objects(void) {
         ListObjectsResult o;
 
@@ -907,6 +966,8 @@ int main(void) {
         test_empty_responses();
         test_last_used();
         test_user();
+        test_user_tags();
+        test_user_policy();
         test_list_objects();
         test_errors();
         test_hostile();
