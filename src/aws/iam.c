@@ -91,6 +91,8 @@ static int append_pages(ListAccessKeysResult *acc, ListAccessKeysResult *page) {
 
         if (acc->n_keys + page->n_keys > XML_MAX_ITEMS)
                 return -E2BIG;
+        if (page->n_keys == 0)
+                return 0; /* a user without keys: nothing to copy (and page->keys is NULL) */
         n = realloc(acc->keys, (acc->n_keys + page->n_keys + 1) * sizeof(AccessKeyMeta));
         if (!n)
                 return -ENOMEM;
