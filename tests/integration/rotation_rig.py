@@ -130,6 +130,22 @@ class RotationCase(RigTestCase):
         d = json.loads(p.stdout)
         return Creds(d['AccessKeyId'], d['SecretAccessKey'])
 
+    def write_app_targets(self, user=USER, creds=None):
+        """The application's files as it had them before keyrotd: creds
+        (default: the user's first key) in every target, mode 0600."""
+        c = creds or self.initial[user]
+        t = self.targets_for(user)
+        with open(t[0]['path'], 'w') as f:
+            f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
+                    % (c.access_key_id, c.secret_access_key))
+        with open(t[1]['path'], 'w') as f:
+            f.write('AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' % (c.access_key_id, c.secret_access_key))
+        with open(t[2]['path'], 'w') as f:
+            f.write('{"Version":1,"AccessKeyId":"%s","SecretAccessKey":"%s"}\n'
+                    % (c.access_key_id, c.secret_access_key))
+        for x in t:
+            os.chmod(x['path'], 0o600)
+
     # ------------------------------------------------------------ checks
 
     def target_keys(self, user=USER):

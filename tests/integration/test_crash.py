@@ -36,18 +36,7 @@ class CrashCase(RotationCase):
         """The application already has its first key in every target."""
         self.adopt()
         for user in self.users:
-            c = self.initial[user]
-            t = self.targets_for(user)
-            with open(t[0]['path'], 'w') as f:
-                f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
-                        % (c.access_key_id, c.secret_access_key))
-            with open(t[1]['path'], 'w') as f:
-                f.write('AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' % (c.access_key_id, c.secret_access_key))
-            with open(t[2]['path'], 'w') as f:
-                f.write('{"Version":1,"AccessKeyId":"%s","SecretAccessKey":"%s"}\n'
-                        % (c.access_key_id, c.secret_access_key))
-            for x in t:
-                os.chmod(x['path'], 0o600)
+            self.write_app_targets(user)
 
     def adopt(self, user=None):
         for u in ([user] if user else self.users):

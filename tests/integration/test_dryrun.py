@@ -118,19 +118,7 @@ class DryRunCase(RotationCase):
         return [k['id'] for k in keys if k['id'] != self.initial[USER].access_key_id][0]
 
     def seed_targets(self):
-        c = self.initial[USER]
-        t = self.targets_for(USER)
-        with open(t[0]['path'], 'w') as f:
-            f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
-                    % (c.access_key_id, c.secret_access_key))
-        with open(t[1]['path'], 'w') as f:
-            f.write('AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' % (c.access_key_id, c.secret_access_key))
-        with open(t[2]['path'], 'w') as f:
-            f.write('{"Version":1,"AccessKeyId":"%s","SecretAccessKey":"%s"}\n'
-                    % (c.access_key_id, c.secret_access_key))
-        for x in t:
-            os.chmod(x['path'], 0o600)
-
+        self.write_app_targets()
 
 class TestDryRun(DryRunCase):
     def test_not_due_is_none(self):
