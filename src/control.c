@@ -615,7 +615,7 @@ typedef struct Parsed {
         const char *cmd;
         char **users; /* NULL-terminated; NULL with all */
         size_t n_users;
-        bool all, wait;
+        bool all, wait, replace_lost;
         const char *user; /* rollback; borrowed from the JSON */
 } Parsed;
 
@@ -690,7 +690,8 @@ static int parse_arguments(json_object *o, Parsed *p, char *err, size_t size) {
         }
 
         /* rotate */
-        r = check_members(o, p->cmd, (const char *const[]){ "cmd", "users", "all", "wait", NULL }, err, size);
+        r = check_members(o, p->cmd, (const char *const[]){ "cmd", "users", "all", "wait", "replace_lost", NULL }, err,
+                          size);
         if (r < 0)
                 return r;
         if (json_object_object_get_ex(o, "wait", &v)) {
@@ -699,6 +700,22 @@ static int parse_arguments(json_object *o, Parsed *p, char *err, size_t size) {
                         return -EINVAL;
                 }
                 p->wait = json_object_get_boolean(v);
+        }
+        if (json_object_object_get_ex(o, "replace_lost", &v)) {
+                if (!json_object_is_type(v, json_type_boolean)) {
+                        snprintf(err, size, "rotate: \"replace_lost\" must be true or false");
+                        return -EINVAL;
+                }
+                p->replace_lost = json_object_get_boolean(v);
+        }
+        /* Replacing a lost key is a decision about one user's key, made by
+         * an operator who looked: never in bulk. */
+        if (p->replace_lost) {
+                if (!json_object_object_get_ex(o, "users", &v) || !json_object_is_type(v, json_type_array) ||
+                    json_object_array_length(v) != 1) {
+                        snprintf(err, size, "rotate: \"replace_lost\" needs \"users\" with exactly one user");
+                        return -EINVAL;
+                }
         }
         if (json_object_object_get_ex(o, "all", &v)) {
                 if (!json_object_is_type(v, json_type_boolean)) {
@@ -781,7 +798,7 @@ static void conn_dispatch(ControlConnection *c, const Parsed *p) {
         if (streq(p->cmd, "status") && h->status)
                 r = h->status(req, userdata);
         else if (streq(p->cmd, "rotate") && h->rotate)
-                r = h->rotate(req, p->all ? NULL : p->users, p->wait, userdata);
+                r = h->rotate(req, p->all ? NULL : p->users, p->wait, p->replace_lost, userdata);
         else if (streq(p->cmd, "reload") && h->reload)
                 r = h->reload(req, userdata);
         else if (streq(p->cmd, "rollback") && h->rollback)

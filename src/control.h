@@ -55,6 +55,9 @@
  *   {"cmd":"rotate","users":["a","b"]}         non-empty, no duplicates
  *   {"cmd":"rotate","all":true}                 exactly one of users / all:true
  *       optional "wait":true|false (default false)
+ *   {"cmd":"rotate","users":["a"],"replace_lost":true}
+ *       one user only: replace the Active key keyrotd holds no secret for
+ *       (ROTATION_REPLACE_LOST in rotation.h)
  *   {"cmd":"reload"}
  *   {"cmd":"rollback","user":"a"}
  *
@@ -139,7 +142,7 @@ typedef struct ControlHandlers {
         int (*status)(ControlRequest *req, void *userdata);
         /* users: NULL-terminated, validated, without duplicates; NULL = all.
          * users and user (rollback) are valid during the call only. */
-        int (*rotate)(ControlRequest *req, char *const *users, bool wait, void *userdata);
+        int (*rotate)(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata);
         int (*reload)(ControlRequest *req, void *userdata);
         int (*rollback)(ControlRequest *req, const char *user, void *userdata);
 } ControlHandlers;

@@ -48,7 +48,7 @@ static struct {
         const char *prefix;
         char *buckets[64];
         size_t n_buckets;
-        bool json, all, wait, read_only, print_policy, take_over;
+        bool json, all, wait, read_only, print_policy, take_over, replace_lost;
 } arg = {
         .config = KEYROTD_DEFAULT_CONFIG,
         .state_dir = KEYROTD_DEFAULT_STATE_DIR,
@@ -64,6 +64,8 @@ static void help(void) {
                "  status [--json]                       the daemon's view of every user\n"
                "  rotate (USER... | --all) [--wait] [--json]\n"
                "                                        rotate now; --wait: until done, exit 1 if one failed\n"
+               "  rotate USER --replace-lost            replace USER's key whose secret keyrotd does not hold\n"
+               "                                        (lost store); the lost key goes once the new one works\n"
                "  reload                                make the daemon re-read its inventory\n"
                "  init-store [--key-file FILE]          create the store's 32-byte master key (0600)\n"
                "  adopt USER --from-credentials FILE [--profile NAME]\n"
@@ -765,29 +767,51 @@ static void rollback_done(const RotationReport *rep, void *userdata) {
         }
 }
 
-static int cmd_rollback(Runtime *rt, const char *user) {
+static void replace_lost_done(const RotationReport *rep, void *userdata) {
+        int *ret = userdata;
+
+        if (rep->outcome == ROTATION_COMPLETED) {
+                printf("%s: %s replaced by %s%s\n", rep->user, *rep->old_key_id ? rep->old_key_id : "no key",
+                       rep->new_key_id, rep->in_grace ? " (the old key is Inactive until its grace ends)" : "");
+                *ret = 0;
+        } else {
+                fprintf(stderr, "keyrotctl: replacing the lost key of %s failed: %s\n", rep->user,
+                        rep->error ?: "unknown error");
+                *ret = EXIT_FAILED;
+        }
+}
+
+/*
+ * One keyrotd per state directory, and only the lock holder may touch the
+ * store: while a daemon holds the lock, the daemon does the work (*via_daemon
+ * set, the socket in *ret_fd). Otherwise we hold the lock ourselves, which
+ * keeps a daemon from starting until we are done. Returns 0 to go on
+ * locally, else an exit code.
+ */
+static int lock_or_daemon(Runtime *rt, bool *via_daemon, int *ret_fd) {
+        int r = runtime_lock(rt, false);
+
+        *via_daemon = false;
+        if (r >= 0)
+                return 0;
+        int k = ctl_connect(arg.socket, ret_fd);
+        if (k >= 0) {
+                *via_daemon = true;
+                return 0;
+        }
+        if (r == -EBUSY) {
+                fprintf(stderr, "keyrotctl: keyrotd holds the lock on %s but cannot be reached at %s: %s\n",
+                        rt->state_dir, arg.socket, strerror(-k));
+                return EXIT_NO_DAEMON;
+        }
+        return fail_with(rt, r, EXIT_FAILED);
+}
+
+/* Run one rotation of user with flags in this process (lock held). */
+static int run_locally(Runtime *rt, const char *user, unsigned flags, rotation_done_t done) {
         _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
         sigset_t mask;
         int r, ret = EXIT_FAILED;
-
-        /* One keyrotd per state directory, and only the lock holder may
-         * touch the store: while a daemon holds it, the daemon does the
-         * rollback. Holding the lock ourselves keeps one from starting
-         * until we are done. */
-        r = runtime_lock(rt, false);
-        if (r < 0) {
-                _cleanup_close_ int fd = -1;
-                int k = ctl_connect(arg.socket, &fd);
-
-                if (k >= 0)
-                        return rollback_via_socket(fd, user);
-                if (r == -EBUSY) {
-                        fprintf(stderr, "keyrotctl: keyrotd holds the lock on %s but cannot be reached at %s: %s\n",
-                                rt->state_dir, arg.socket, strerror(-k));
-                        return EXIT_NO_DAEMON;
-                }
-                return fail_with(rt, r, EXIT_FAILED);
-        }
 
         if (runtime_load_inventory(rt) < 0) {
                 for (size_t i = 0; i < rt->inv_errors.n; i++)
@@ -809,7 +833,7 @@ static int cmd_rollback(Runtime *rt, const char *user) {
                 r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &engine);
         if (r < 0)
                 return fail_with(rt, r, EXIT_FAILED);
-        r = rotation_engine_submit(engine, user, TRIGGER_MANUAL, ROTATION_ROLLBACK, rollback_done, &ret);
+        r = rotation_engine_submit(engine, user, TRIGGER_MANUAL, flags, done, &ret);
         if (r < 0)
                 return EXIT_FAILED;
         while (rotation_engine_busy(engine) > 0)
@@ -818,9 +842,62 @@ static int cmd_rollback(Runtime *rt, const char *user) {
         return ret;
 }
 
+static int cmd_rollback(Runtime *rt, const char *user) {
+        _cleanup_close_ int fd = -1;
+        bool via_daemon;
+        int r = lock_or_daemon(rt, &via_daemon, &fd);
+
+        if (r != 0)
+                return r;
+        if (via_daemon)
+                return rollback_via_socket(fd, user);
+        return run_locally(rt, user, ROTATION_ROLLBACK, rollback_done);
+}
+
+static int replace_lost_via_socket(int fd, const char *user) {
+        _cleanup_(json_putp) json_object *req = request_new("rotate"), *final = NULL;
+        json_object *users = json_object_new_array();
+        RotateProgress p = {};
+        int r;
+
+        if (!req || !users)
+                return EXIT_FAILED;
+        json_object_array_add(users, json_object_new_string(user));
+        json_object_object_add(req, "users", users);
+        json_object_object_add(req, "replace_lost", json_object_new_boolean(true));
+        json_object_object_add(req, "wait", json_object_new_boolean(true));
+        r = daemon_call_fd(fd, req, USEC_INFINITY, on_rotate_event, &p, &final);
+        if (r == EXIT_FAILED && final && p.failed == 0)
+                print_daemon_error("rotate --replace-lost", final);
+        return r != 0 || p.failed > 0 ? (r == EXIT_NO_DAEMON ? r : EXIT_FAILED) : 0;
+}
+
+/* The seed's "lost keys": a new key replaces the one whose secret keyrotd
+ * does not hold; the lost one goes only after the new one verified. */
+static int cmd_replace_lost(Runtime *rt, char **users, int n) {
+        _cleanup_close_ int fd = -1;
+        bool via_daemon;
+        int r;
+
+        if (arg.all || n != 1) {
+                fprintf(stderr, "keyrotctl: rotate --replace-lost takes exactly one USER\n");
+                return EXIT_USAGE;
+        }
+        if (!control_user_name_valid(users[0])) {
+                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[0]);
+                return EXIT_USAGE;
+        }
+        r = lock_or_daemon(rt, &via_daemon, &fd);
+        if (r != 0)
+                return r;
+        if (via_daemon)
+                return replace_lost_via_socket(fd, users[0]);
+        return run_locally(rt, users[0], ROTATION_REPLACE_LOST, replace_lost_done);
+}
+
 int main(int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION, ARG_JSON, ARG_ALL,
-               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER };
+               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER, ARG_REPLACE_LOST };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
@@ -837,6 +914,7 @@ int main(int argc, char **argv) {
                 { "read-only", no_argument, NULL, ARG_READ_ONLY },
                 { "print-policy", no_argument, NULL, ARG_PRINT_POLICY },
                 { "take-over", no_argument, NULL, ARG_TAKE_OVER },
+                { "replace-lost", no_argument, NULL, ARG_REPLACE_LOST },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -869,6 +947,7 @@ int main(int argc, char **argv) {
                 case ARG_READ_ONLY: arg.read_only = true; break;
                 case ARG_PRINT_POLICY: arg.print_policy = true; break;
                 case ARG_TAKE_OVER: arg.take_over = true; break;
+                case ARG_REPLACE_LOST: arg.replace_lost = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotctl %s\n", PACKAGE_VERSION); return 0;
                 default: return EXIT_USAGE;
@@ -890,8 +969,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "keyrotctl: --bucket, --prefix, --read-only, --print-policy and --take-over only "
                                 "apply to provision\n");
                 ret = EXIT_USAGE;
-        } else if ((arg.all || arg.wait) && !streq(cmd, "rotate")) {
-                fprintf(stderr, "keyrotctl: --all and --wait only apply to rotate\n");
+        } else if ((arg.all || arg.wait || arg.replace_lost) && !streq(cmd, "rotate")) {
+                fprintf(stderr, "keyrotctl: --all, --wait and --replace-lost only apply to rotate\n");
                 ret = EXIT_USAGE;
         } else if (arg.json && !streq(cmd, "status") && !streq(cmd, "rotate") && !streq(cmd, "reload") &&
                    !streq(cmd, "rollback")) {
@@ -899,6 +978,8 @@ int main(int argc, char **argv) {
                 ret = EXIT_USAGE;
         } else if (streq(cmd, "status") && nargs == 0)
                 ret = cmd_status();
+        else if (streq(cmd, "rotate") && arg.replace_lost)
+                ret = cmd_replace_lost(&rt, argv + optind + 1, nargs);
         else if (streq(cmd, "rotate"))
                 ret = cmd_rotate(argv + optind + 1, nargs);
         else if (streq(cmd, "reload") && nargs == 0)

@@ -471,7 +471,7 @@ static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsign
         return r;
 }
 
-static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, void *userdata) {
+static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata) {
         Manager *m = userdata;
         Waiter *w = NULL;
         int r = 0;
@@ -496,7 +496,8 @@ static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, void *
         }
         if (users) {
                 for (char *const *u = users; *u && r >= 0; u++)
-                        r = submit_or_watch(m, sched_find(m, *u), TRIGGER_SOCKET, ROTATION_FORCE, w);
+                        r = submit_or_watch(m, sched_find(m, *u), TRIGGER_SOCKET,
+                                            replace_lost ? ROTATION_REPLACE_LOST : ROTATION_FORCE, w);
         } else
                 r = rotate_all(m, TRIGGER_SOCKET, w);
         arm_timer(m);

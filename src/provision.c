@@ -396,10 +396,31 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
                 return 0;
         }
 
+        /* Record the intent first, as a rotation does (store.h): should we
+         * die between IAM creating the key and the commit below, recovery
+         * (keyrotd, phase creating) finds the key nobody holds and deletes it. */
+        if (!su) {
+                r = store_add_user(rt->store, o->user, &su);
+                if (r < 0)
+                        return call_failed(o->user, "the store", r, &s);
+        }
+        su->phase = STORE_PHASE_CREATING;
+        su->phase_since = (int64_t) now_usec(CLOCK_REALTIME);
+        r = store_commit(rt->store);
+        if (r < 0) {
+                su->phase = STORE_PHASE_IDLE;
+                return call_failed(o->user, "committing the store", r, &s);
+        }
+
         /* provision_run() refused keys keyrotd does not hold already. */
         r = wait_call(rt, iam_create_access_key(rt->aws, o->user, aws_sync_cb, &s, NULL), &s);
-        if (r < 0 || s.result.error < 0)
-                return call_failed(o->user, "CreateAccessKey", r, &s);
+        if (r < 0 || s.result.error < 0) {
+                int k = call_failed(o->user, "CreateAccessKey", r, &s);
+
+                su->phase = STORE_PHASE_IDLE;
+                (void) store_commit(rt->store);
+                return k;
+        }
         secret = TAKE_PTR(s.result.create_key.secret_access_key);
         snprintf(created_id, size, "%s", s.result.create_key.meta.access_key_id);
         int64_t created = (int64_t) s.result.create_key.meta.create_date * (int64_t) USEC_PER_SEC;
@@ -407,10 +428,8 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
         snprintf(request_id, sizeof request_id, "%s", s.result.request_id);
         aws_result_done(&s.result);
 
-        if (!su)
-                r = store_add_user(rt->store, o->user, &su);
-        if (r >= 0)
-                r = store_key_set(&su->current, created_id, secret->data, secret->len, created);
+        r = store_key_set(&su->current, created_id, secret->data, secret->len, created);
+        su->phase = STORE_PHASE_IDLE;
         /* The only copy of the secret: retry the commit before giving up. */
         for (unsigned i = 0; r >= 0 && i < 3; i++) {
                 int k = store_commit(rt->store);
@@ -650,6 +669,12 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
         if (held && held->phase != STORE_PHASE_IDLE) {
                 fprintf(stderr, "keyrotctl: a rotation of %s is in progress (%s); run keyrotd --once to finish it\n",
                         o->user, store_phase_to_string(held->phase));
+                return 1;
+        }
+        if (held && store_key_is_set(&held->current) && (!held->current.secret || held->current.secret->len == 0)) {
+                fprintf(stderr, "keyrotctl: keyrotd holds no secret for %s's key %s; replace it with "
+                                "'keyrotctl rotate %s --replace-lost'\n",
+                        o->user, held->current.access_key_id, o->user);
                 return 1;
         }
         r = inspect_user(rt, o, &state);

@@ -358,8 +358,19 @@ static bool held(const StoreUser *su, const char *id) {
                streq(su->previous.access_key_id, id);
 }
 
+/* A slot can name a key whose secret keyrotd never had: the lost key that
+ * --replace-lost replaces, or a create interrupted before sealing. */
+static bool key_has_secret(const StoreKey *k) {
+        return store_key_is_set(k) && k->secret && k->secret->len > 0;
+}
+
 static void write_targets_with(Rotation *r, const StoreKey *key, char *err, size_t err_size, int *ret) {
         *ret = 0;
+        if (r->iu->n_targets > 0 && !key_has_secret(key)) {
+                snprintf(err, err_size, "keyrotd holds no secret for key %s", key->access_key_id);
+                *ret = -ENOKEY;
+                return;
+        }
         for (size_t i = 0; i < r->iu->n_targets; i++) {
                 const InventoryTarget *t = &r->iu->targets[i];
                 TargetSpec spec = {
@@ -392,6 +403,52 @@ static void step_inspect(Rotation *r) {
         int k = iam_list_access_keys(r->engine->aws, NULL, r->user, on_inspected, r, &r->call);
         if (k < 0)
                 fail(r, "cannot list access keys: %s", strerror(-k));
+}
+
+/*
+ * --replace-lost: the one Active key keyrotd has no secret for becomes the
+ * "current" key, without a secret, so that the ordinary steps replace it
+ * and touch it only after the new key verified and reached every target.
+ * No Active key at all: the new key is simply the user's first.
+ */
+static int take_lost_key(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+        const AccessKeyMeta *cur = find_key(l, su->current.access_key_id), *lost = NULL;
+        unsigned n_lost = 0;
+        int k;
+
+        if (cur && key_has_secret(&su->current)) {
+                fail(r, "nothing is lost: keyrotd holds the secret of %s's key %s (rotate without --replace-lost)",
+                     r->user, su->current.access_key_id);
+                return -EEXIST;
+        }
+        for (size_t i = 0; i < l->n_keys; i++) {
+                const AccessKeyMeta *key = &l->keys[i];
+
+                if (key->status == KEY_STATUS_ACTIVE &&
+                    (streq(key->access_key_id, su->current.access_key_id) || !held(su, key->access_key_id))) {
+                        lost = key;
+                        n_lost++;
+                }
+        }
+        if (n_lost > 1) {
+                /* IAM has no room for a third key, and which of the two the
+                 * applications use is not ours to guess. */
+                fail(r, "%s has %u Active keys keyrotd holds no secret for; delete the one no application uses, "
+                        "then run --replace-lost again", r->user, n_lost);
+                return -ENOSPC;
+        }
+        if (!lost) {
+                store_key_clear(&su->current);
+                return 0;
+        }
+        k = store_key_set(&su->current, lost->access_key_id, NULL, 0, lost->create_date * (int64_t) USEC_PER_SEC);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return k;
+        }
+        return 0;
 }
 
 /* IDLE (or just brought back to it): is there work, and is it safe? */
@@ -427,20 +484,33 @@ static void decide(Rotation *r) {
                 return;
         }
 
-        if (!store_key_is_set(&su->current)) {
-                fail(r, "keyrotd holds no key for %s: hand it the current one with 'keyrotctl adopt'", r->user);
+        if (r->flags & ROTATION_REPLACE_LOST) {
+                if (take_lost_key(r) < 0)
+                        return;
+        } else if (!store_key_is_set(&su->current)) {
+                fail(r,
+                     "keyrotd holds no key for %s: hand it the current one with 'keyrotctl adopt', "
+                     "or replace a lost one with 'keyrotctl rotate %s --replace-lost'",
+                     r->user, r->user);
+                return;
+        } else if (!key_has_secret(&su->current)) {
+                fail(r, "keyrotd holds no secret for %s's key %s: replace it with 'keyrotctl rotate %s --replace-lost'",
+                     r->user, su->current.access_key_id, r->user);
                 return;
         }
-        const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
-        if (!cur) {
-                fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
-                return;
+        if (store_key_is_set(&su->current)) {
+                const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+
+                if (!cur) {
+                        fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
+                        return;
+                }
+                if (cur->status != KEY_STATUS_ACTIVE) {
+                        fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
+                        return;
+                }
         }
-        if (cur->status != KEY_STATUS_ACTIVE) {
-                fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
-                return;
-        }
-        if (!(r->flags & ROTATION_FORCE) && !rotation_is_due(r->iu, su, now_realtime())) {
+        if (!(r->flags & (ROTATION_FORCE | ROTATION_REPLACE_LOST)) && !rotation_is_due(r->iu, su, now_realtime())) {
                 succeed(r, ROTATION_NOT_DUE);
                 return;
         }
@@ -492,6 +562,11 @@ static void start_rollback(Rotation *r) {
                 }
                 if (!store_key_is_set(&su->previous) || !find_key(&r->keys, su->previous.access_key_id)) {
                         fail(r, "cannot roll back: the old key is gone from IAM");
+                        return;
+                }
+                if (!key_has_secret(&su->previous)) {
+                        fail(r, "cannot roll back: keyrotd never held the secret of the old key %s (it replaced a "
+                                "lost key)", su->previous.access_key_id);
                         return;
                 }
                 k = commit(r, STORE_PHASE_ROLLING_BACK);
@@ -815,7 +890,8 @@ static void step_create(Rotation *r) {
         snprintf(su->trigger, sizeof su->trigger, "%s", rotation_trigger_to_string(r->trigger));
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
         r->new_key_id[0] = 0;
-        audit(r, AUDIT_ROTATION_STARTED, NULL, NULL, NULL, NULL);
+        audit(r, AUDIT_ROTATION_STARTED, NULL, NULL, NULL,
+              (r->flags & ROTATION_REPLACE_LOST) ? "replacing a key whose secret keyrotd does not hold" : NULL);
 
         /* Record the intent first: if we die after IAM created the key but
          * before we sealed it, recovery knows to look for it. */
@@ -1077,6 +1153,18 @@ static void step_distribute(Rotation *r) {
         }
 
         write_targets_with(r, &su->pending, err, sizeof err, &k);
+        if (k < 0 && !key_has_secret(&su->current)) {
+                /* Replacing a lost key: there is nothing to put back, and the
+                 * targets written so far depend on the new key. It stays,
+                 * verified, beside the untouched old key; the next attempt
+                 * resumes the distribution (reconcile, phase verified). */
+                snprintf(r->error, sizeof r->error,
+                         "cannot write a target: %s; the verified new key is kept and distribution resumes "
+                         "at the next attempt",
+                         err);
+                conclude_failure(r);
+                return;
+        }
         if (k < 0) {
                 /* Targets written so far hold the new key: put the old one back
                  * before the new key is deleted. */

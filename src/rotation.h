@@ -44,6 +44,11 @@ typedef enum RotationFlags {
         ROTATION_FORCE = 1 << 0,        /* rotate even when the key is not due */
         ROTATION_RECOVER_ONLY = 1 << 1, /* finish/undo an interrupted rotation, start nothing new */
         ROTATION_ROLLBACK = 1 << 2,     /* within grace: re-activate the old key, restore targets, drop the new */
+        /* keyrotctl rotate --replace-lost: the store does not hold the secret
+         * of the user's Active key (lost store, or never adopted). That key
+         * is replaced like a current one, deactivated and deleted only after
+         * the new key verified and reached every target; no rollback to it. */
+        ROTATION_REPLACE_LOST = 1 << 3,
 } RotationFlags;
 
 typedef enum RotationOutcome {

@@ -39,7 +39,7 @@ static sd_event *loop;
 static struct {
         unsigned status, rotate, reload, rollback; /* handler calls */
         char users[256];                           /* the last rotate's users, "a,b" or "(all)" */
-        bool wait;
+        bool wait, replace_lost;
         char rollback_user[80];
         unsigned streams_dead;      /* streaming requests whose client went away */
         unsigned streams_completed; /* streaming requests that ran to their final response */
@@ -128,11 +128,12 @@ static int stub_status(ControlRequest *req, void *userdata) {
         return 0;
 }
 
-static int stub_rotate(ControlRequest *req, char *const *users, bool wait, void *userdata) {
+static int stub_rotate(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata) {
         json_object *o;
 
         calls.rotate++;
         calls.wait = wait;
+        calls.replace_lost = replace_lost;
         calls.users[0] = 0;
         if (!users)
                 snprintf(calls.users, sizeof(calls.users), "(all)");
@@ -540,6 +541,9 @@ static const struct {
         { "{\"cmd\":\"rotate\",\"users\":[1]}", "must be a string" },
         { "{\"cmd\":\"rotate\",\"users\":[null]}", "must be a string" },
         { "{\"cmd\":\"rotate\",\"users\":[]}", "empty" },
+        { "{\"cmd\":\"rotate\",\"all\":true,\"replace_lost\":true}", "exactly one user" },
+        { "{\"cmd\":\"rotate\",\"users\":[\"a\",\"b\"],\"replace_lost\":true}", "exactly one user" },
+        { "{\"cmd\":\"rotate\",\"users\":[\"a\"],\"replace_lost\":1}", "must be true or false" },
         { "{\"cmd\":\"rotate\",\"users\":[\"bad name\"]}", "invalid user name \"bad name\"" },
         { "{\"cmd\":\"rotate\",\"users\":[\"a\\u0000b\"]}", "invalid user name" },
         { "{\"cmd\":\"rotate\",\"users\":[\"\"]}", "invalid user name" },
@@ -989,6 +993,10 @@ int main(void) {
         ok(run_client(client_request, "{\"cmd\":\"rotate\",\"users\":[\"a\",\"b\"]}") == 0, "rotate users answered");
         ok_eq_str(calls.users, "a,b", "rotate: users parsed in order");
         ok(!calls.wait, "rotate: wait defaults to false");
+        ok(!calls.replace_lost, "rotate: replace_lost defaults to false");
+        ok(run_client(client_request, "{\"cmd\":\"rotate\",\"users\":[\"a\"],\"replace_lost\":true}") == 0 &&
+                   calls.replace_lost && streq(calls.users, "a"),
+           "rotate: replace_lost with one user reaches the handler");
         ok(run_client(client_request, "{\"cmd\":\"rotate\",\"all\":true,\"wait\":false}") == 0 &&
                    streq(calls.users, "(all)"),
            "rotate all: users NULL");
