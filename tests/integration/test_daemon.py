@@ -8,6 +8,7 @@ import concurrent.futures
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import threading
@@ -287,6 +288,57 @@ class TestShutdown(DaemonCase):
         for s in secrets:
             for b in blobs:
                 self.assertNotIn(s, b)
+
+
+class TestSocketActivation(DaemonCase):
+    """keyrotd.socket's way: the socket exists before the daemon, the first
+    client starts it, and it serves the descriptor named "control" it was
+    handed. systemd-socket-activate plays systemd: it listens, and on the
+    first connection execs keyrotd with LISTEN_FDS/LISTEN_FDNAMES."""
+    users = ('bot-a',)
+
+    @unittest.skipUnless(shutil.which('systemd-socket-activate'), 'systemd-socket-activate missing')
+    def test_first_client_starts_the_daemon_on_the_passed_socket(self):
+        self.adopt_all()
+        # keyrotd's own identity from a file: the activator passes only the
+        # variables it is told to, and a secret has no place in argv.
+        creds = os.path.join(self.rig.tmp, 'aws-credentials')
+        with open(creds, 'w') as f:
+            f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
+                    % (self.rig.admin.access_key_id, self.rig.admin.secret_access_key))
+        os.chmod(creds, 0o600)
+        env = self.env(AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None, AWS_SHARED_CREDENTIALS_FILE=creds,
+                       NOTIFY_SOCKET=self.notify.path)
+        passed = [k for k in env if k.startswith(('AWS_', 'ASAN_', 'UBSAN_', 'LSAN_'))] + ['NOTIFY_SOCKET', 'HOME']
+        # No --socket: without the passed descriptor keyrotd would make
+        # /run/keyrotd/control.sock, and nothing would answer below.
+        argv = ['systemd-socket-activate', '-l', self.sock_path, '--fdname=control']
+        for k in passed:
+            argv += ['-E', '%s=%s' % (k, env[k])]
+        argv += [self.rig.build_path('src/keyrotd'), '--config', self.inventory, '--state-dir', self.state,
+                 '--log-target', 'stderr']
+        self.daemon = self.rig.spawn(argv, env=env, name='keyrotd')
+        wait_until(lambda: os.path.exists(self.sock_path), timeout=10, message='the activator listening')
+        inode = os.stat(self.sock_path).st_ino
+        self.assertFalse(self.notify.seen('READY=1'), 'not started before a client comes')
+
+        # The first client's request waits in the backlog while keyrotd
+        # starts, and is answered by it.
+        p = self.ctl_socket('status', '--json')
+        self.assertEqual(p.returncode, 0, p.stderr + self.stderr())
+        self.assertEqual([u['name'] for u in json.loads(p.stdout)['users']], ['bot-a'])
+        self.assertTrue(self.notify.seen('READY=1'))
+        self.assertEqual(os.stat(self.sock_path).st_ino, inode, 'keyrotd serves the socket it was handed')
+
+        before = self.key_of('bot-a')
+        p = self.ctl_socket('rotate', 'bot-a', '--wait')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotEqual(self.key_of('bot-a'), before)
+
+        self.stop_daemon()
+        # The socket is systemd's (RemoveOnStop=): keyrotd leaves it alone.
+        self.assertTrue(os.path.exists(self.sock_path))
+        self.assertEqual(os.stat(self.sock_path).st_ino, inode)
 
 
 if __name__ == '__main__':
