@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,6 +247,21 @@ int remove_stale_temp_files(int dirfd, const char *path) {
                 r = -errno;
         closedir(d);
         return r < 0 ? r : n;
+}
+
+void inherit_owner(const char *path, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_free_ char *copy = NULL;
+        struct stat st;
+
+        *ret_uid = (uid_t) -1;
+        *ret_gid = (gid_t) -1;
+        if (geteuid() != 0)
+                return;
+        copy = strdup(path);
+        if (!copy || stat(dirname(copy), &st) < 0)
+                return;
+        *ret_uid = st.st_uid;
+        *ret_gid = st.st_gid;
 }
 
 int check_private_file(int fd, const char *path, char **ret_error) {

@@ -37,6 +37,18 @@ typedef struct WriteOptions {
                          .refuse_symlink = true, .no_replace = false, .sync = true })
 
 /**
+ * inherit_owner() - the owner root should give a file it writes for a service.
+ *
+ * Run as root beside the service (keyrotctl adopt, provision, keyrotd --once),
+ * a new 0600 file owned by root would lock the service user out of its own
+ * state. So, for root only: the owner of the directory @path is in
+ * (StateDirectory= gives that to the service user; whoever owns a directory
+ * can replace its files anyway). Anyone else, or on error: (uid_t) -1 /
+ * (gid_t) -1, i.e. our own, as WriteOptions understands them.
+ */
+void inherit_owner(const char *path, uid_t *ret_uid, gid_t *ret_gid);
+
+/**
  * write_file_atomic() - replace @path with @len bytes of @data, atomically.
  * @dirfd: directory that a relative @path starts from, or AT_FDCWD.
  * @path: the file to write; its parent directory must exist (never created).

@@ -37,14 +37,23 @@ int runtime_load_inventory(Runtime *rt) {
 
 int runtime_lock(Runtime *rt, bool wait) {
         _cleanup_free_ char *p = NULL;
+        uid_t uid;
+        gid_t gid;
         int fd, r;
 
         r = asprintf_safe(&p, "%s/lock", rt->state_dir);
         if (r < 0)
                 return r;
+        inherit_owner(p, &uid, &gid);
         fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return rt_error(rt, -errno, "cannot open lock file %s: %s", p, strerror(errno));
+        /* Opened (perhaps created) by root: the service must still be able to. */
+        if (uid != (uid_t) -1 && fchown(fd, uid, gid) < 0) {
+                r = -errno;
+                close(fd);
+                return rt_error(rt, r, "cannot chown lock file %s: %s", p, strerror(-r));
+        }
         /* One keyrotd per state directory: two writers would race on the store. */
         while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
                 if (errno == EINTR)

@@ -878,6 +878,7 @@ int store_commit(Store *s) {
         o.mode = 0600;
         o.refuse_symlink = true;
         o.sync = true;
+        inherit_owner(s->path, &o.uid, &o.gid);
         r = write_file_atomic(AT_FDCWD, s->path, out, out_len, &o);
         if (r < 0)
                 return r;

@@ -4,12 +4,14 @@ machine of DESIGN.md §1, outcomes checked with boto3."""
 
 import json
 import os
+import pwd
 import signal
 import stat
+import subprocess
 import time
 import unittest
 
-from rig import Creds, wait_until
+from rig import Creds, build_path, wait_until
 from faultproxy import Next, Rate
 from rotation_rig import RotationCase, USER, BUCKET
 
@@ -338,6 +340,40 @@ class TestStoreFailures(RotationCase):
         # The failure left the store idle: the next run rotates.
         self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
         self.assert_invariants()
+
+
+class TestRootBesideTheService(RotationCase):
+    """The service runs as its own user; the operator's commands run as root
+    beside it. What root writes into the state directory must stay usable
+    by the service: here "nobody" plays the keyrotd user."""
+
+    def test_root_adopt_leaves_the_store_to_the_service_user(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root')
+        nobody = pwd.getpwnam('nobody')
+        os.chmod(self.rig.tmp, 0o755)
+        for path in (self.state, self.key_file, self.appdir):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        self.adopt()  # as root
+        for name in ('store.sealed', 'lock'):
+            st = os.stat(os.path.join(self.state, name))
+            self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid), name)
+            self.assertEqual(st.st_mode & 0o777, 0o600, name)
+
+        def as_nobody():
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        argv = [build_path('src/keyrotd'), '--config', self.inventory, '--state-dir', self.state,
+                '--log-target', 'stderr', '--once', '--force']
+        p = subprocess.run(argv, env=self.env(HOME=self.state), preexec_fn=as_nobody, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotEqual(self.assert_invariants().access_key_id, self.initial[USER].access_key_id)
+        # And root again (keyrotd --once), after the service user wrote it.
+        r = self.keyrotd('--once', '--force')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = os.stat(os.path.join(self.state, 'store.sealed'))
+        self.assertEqual(st.st_uid, nobody.pw_uid)
 
 
 class TestCheckConfig(RotationCase):
