@@ -30,6 +30,9 @@
 #define VERIFY_BACKOFF_MIN (250 * USEC_PER_MSEC)
 #define VERIFY_BACKOFF_MAX (8 * USEC_PER_SEC)
 #define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
+/* How long a phase change may wait for other rotations' changes to share
+ * its store write: small beside a rotation's seconds of verification. */
+#define COMMIT_WINDOW (5 * USEC_PER_MSEC)
 
 typedef enum Step {
         STEP_INSPECT,
@@ -60,7 +63,14 @@ struct RotationEngine {
         Rotation *queue_head, *queue_tail;
         unsigned n_running, n_queued;
         bool stopping;
+        /* Group commit: rotations waiting for their phase to be durable. */
+        Rotation *commit_head, *commit_tail;
+        unsigned n_committing;
+        sd_event_source *commit_flush;
 };
+
+typedef void (*committed_t)(Rotation *r);
+typedef void (*commit_failed_t)(Rotation *r, int error);
 
 struct Rotation {
         RotationEngine *engine;
@@ -75,6 +85,12 @@ struct Rotation {
 
         Step step;
         AwsCall *call;
+        /* While waiting in the engine's commit queue (commit_then()). */
+        Rotation *commit_next;
+        StorePhase commit_phase;
+        committed_t committed;
+        commit_failed_t commit_failed;
+        char request_id[128]; /* of the AWS call whose outcome is being committed */
         sd_event_source *timer;
         Hook *hook;
 
@@ -188,24 +204,92 @@ static void new_rotation_id(char id[static 37]) {
                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/* One store commit; crash points "before-commit-PHASE" and
- * "after-commit-PHASE" bracket it in test builds. */
-static int commit(Rotation *r, StorePhase phase) {
+/*
+ * Group commit. A step that changes the store does not write it: it enters
+ * the new phase in memory, queues itself, and continues in `then` only once
+ * a commit that includes the change has returned. One store_commit() flushes
+ * the queue: at once when every running rotation is in it (nobody else can
+ * join), else after at most COMMIT_WINDOW, at idle priority, so that the
+ * answers of other rotations arriving meanwhile queue their changes too.
+ * Concurrent rotations share one write and its fsyncs instead of one each.
+ * Nothing external happens between a change and its commit, so the crash
+ * argument is unchanged: each step still follows a durable record of the
+ * one before.
+ *
+ * Test builds: crash points "before-commit-PHASE" and "after-commit-PHASE"
+ * bracket the flush for each rotation in it; KEYROTD_FAIL_AT naming one
+ * fails the whole flush, as a full filesystem would.
+ */
+static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
+        RotationEngine *e = userdata;
+        Rotation *batch = e->commit_head;
         char point[64];
-        int k;
+        int k = 0;
+
+        e->commit_head = e->commit_tail = NULL;
+        e->n_committing = 0;
+        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
+        for (Rotation *r = batch; r; r = r->commit_next) {
+                snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(r->commit_phase));
+                crash_point(point);
+                if (k >= 0)
+                        k = fail_point(point);
+        }
+        if (k >= 0)
+                k = store_commit(e->store);
+        while (batch) {
+                Rotation *r = batch;
+
+                batch = r->commit_next;
+                r->commit_next = NULL;
+                if (k < 0) {
+                        r->commit_failed(r, k);
+                        continue;
+                }
+                snprintf(point, sizeof point, "after-commit-%s", store_phase_to_string(r->commit_phase));
+                crash_point(point);
+                r->committed(r);
+        }
+        return 0;
+}
+
+static void commit_failed_default(Rotation *r, int error) {
+        fail(r, "cannot commit the store: %s", strerror(-error));
+}
+
+/* Enter phase and continue in then once it is durable; on a failed commit
+ * failed (NULL: fail the rotation, deleting a pending new key). */
+static void commit_then(Rotation *r, StorePhase phase, committed_t then, commit_failed_t failed) {
+        RotationEngine *e = r->engine;
 
         r->su->phase = phase;
         r->su->phase_since = (int64_t) now_realtime();
-        snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(phase));
-        crash_point(point);
-        k = fail_point(point);
-        if (k >= 0)
-                k = store_commit(r->engine->store);
-        if (k < 0)
-                return k;
-        snprintf(point, sizeof point, "after-commit-%s", store_phase_to_string(phase));
-        crash_point(point);
-        return 0;
+        r->commit_phase = phase;
+        r->committed = then;
+        r->commit_failed = failed ?: commit_failed_default;
+        r->commit_next = NULL;
+        if (e->commit_tail)
+                e->commit_tail->commit_next = r;
+        else
+                e->commit_head = r;
+        e->commit_tail = r;
+        e->n_committing++;
+
+        /* 0: already due, i.e. at the next iteration of the loop. */
+        usec_t when = e->n_committing >= e->n_running ? 0 : now_usec(CLOCK_MONOTONIC) + COMMIT_WINDOW;
+        if (e->commit_flush) {
+                if (when == 0 && sd_event_source_set_time(e->commit_flush, 0) < 0)
+                        goto alone;
+                return;
+        }
+        if (sd_event_add_time(e->event, &e->commit_flush, CLOCK_MONOTONIC, when, 1, flush_commits, e) < 0 ||
+            sd_event_source_set_priority(e->commit_flush, SD_EVENT_PRIORITY_IDLE) < 0)
+                goto alone;
+        return;
+alone:
+        /* Cannot wait for company: commit now. */
+        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
+        (void) flush_commits(NULL, 0, e);
 }
 
 static void rotation_free(Rotation *r) {
@@ -469,12 +553,9 @@ static void decide(Rotation *r) {
         }
         if (r->recovering) {
                 /* Persist what recovery cleaned up before deciding anything new. */
-                int k = commit(r, STORE_PHASE_IDLE);
-                if (k < 0) {
-                        fail(r, "cannot commit the store: %s", strerror(-k));
-                        return;
-                }
                 r->recovering = false;
+                commit_then(r, STORE_PHASE_IDLE, decide, NULL);
+                return;
         }
         if (r->flags & ROTATION_RECOVER_ONLY) {
                 if (r->outcome == ROTATION_FAILED)
@@ -546,9 +627,18 @@ static void decide(Rotation *r) {
  * to it, and only then delete the new key; each step is idempotent, so a
  * crash anywhere is finished by running the same steps again.
  */
+static void rollback_begin(Rotation *r);
+
+/* On failure paths whose error is already in r->error. */
+static void conclude_failure_uncommitted(Rotation *r, int error) {
+        size_t n = strlen(r->error);
+
+        snprintf(r->error + n, sizeof r->error - n, " (and the store commit failed: %s)", strerror(-error));
+        conclude_failure(r);
+}
+
 static void start_rollback(Rotation *r) {
         StoreUser *su = r->su;
-        int k;
 
         if (su->phase != STORE_PHASE_ROLLING_BACK) {
                 if (su->phase != STORE_PHASE_DISTRIBUTED && su->phase != STORE_PHASE_NOTIFIED &&
@@ -569,11 +659,8 @@ static void start_rollback(Rotation *r) {
                                 "lost key)", su->previous.access_key_id);
                         return;
                 }
-                k = commit(r, STORE_PHASE_ROLLING_BACK);
-                if (k < 0) {
-                        fail(r, "cannot commit the store: %s", strerror(-k));
-                        return;
-                }
+                commit_then(r, STORE_PHASE_ROLLING_BACK, rollback_begin, NULL);
+                return;
         } else if (!store_key_is_set(&su->previous)) {
                 /* Interrupted after the old key took over: only the end remains. */
                 r->step = STEP_ROLLBACK_DELETE_NEW;
@@ -583,12 +670,17 @@ static void start_rollback(Rotation *r) {
                 /* The old key vanished mid-rollback: the new key stays current. */
                 store_key_clear(&su->previous);
                 su->rotation_id[0] = 0;
-                k = commit(r, STORE_PHASE_IDLE);
-                snprintf(r->error, sizeof r->error, "rollback impossible: the old key is gone from IAM; %s stays current%s",
-                         su->current.access_key_id, k < 0 ? " (and the store commit failed)" : "");
-                conclude_failure(r);
+                snprintf(r->error, sizeof r->error, "rollback impossible: the old key is gone from IAM; %s stays current",
+                         su->current.access_key_id);
+                commit_then(r, STORE_PHASE_IDLE, conclude_failure, conclude_failure_uncommitted);
                 return;
         }
+        rollback_begin(r);
+}
+
+static void rollback_begin(Rotation *r) {
+        StoreUser *su = r->su;
+
         /* The rollback's "new" key is the one being dropped. */
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
         snprintf(r->new_key_id, sizeof r->new_key_id, "%s", su->previous.access_key_id);
@@ -617,6 +709,12 @@ static void step_rollback_activate(Rotation *r) {
                 conclude_failure(r);
 }
 
+/* A failed commit that must not delete the key in pending (a rollback's). */
+static void conclude_commit_failure(Rotation *r, int error) {
+        snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-error));
+        conclude_failure(r);
+}
+
 static void step_rollback_restore(Rotation *r) {
         StoreUser *su = r->su;
         StoreKey dropped = {};
@@ -636,20 +734,18 @@ static void step_rollback_restore(Rotation *r) {
         store_key_move(&su->current, &su->previous);
         store_key_clear(&su->pending);
         store_key_move(&su->pending, &dropped);
-        k = commit(r, STORE_PHASE_ROLLING_BACK);
-        if (k < 0) {
-                snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-k));
-                conclude_failure(r);
-                return;
-        }
         r->step = STEP_ROLLBACK_DELETE_NEW;
-        step(r);
+        commit_then(r, STORE_PHASE_ROLLING_BACK, step, conclude_commit_failure);
+}
+
+static void rollback_completed(Rotation *r) {
+        audit(r, AUDIT_ROLLBACK, "ok", NULL, NULL, "rollback completed");
+        succeed(r, ROTATION_COMPLETED);
 }
 
 static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
         StoreUser *su = r->su;
-        int k;
 
         r->call = NULL;
         if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
@@ -663,14 +759,7 @@ static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         su->rotation_id[0] = 0;
         su->grace_until = 0;
         (void) store_set_text(&su->last_result, "rolled back");
-        k = commit(r, STORE_PHASE_IDLE);
-        if (k < 0) {
-                snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-k));
-                conclude_failure(r);
-                return;
-        }
-        audit(r, AUDIT_ROLLBACK, "ok", NULL, NULL, "rollback completed");
-        succeed(r, ROTATION_COMPLETED);
+        commit_then(r, STORE_PHASE_IDLE, rollback_completed, conclude_commit_failure);
 }
 
 static void step_rollback_delete_new(Rotation *r) {
@@ -881,9 +970,11 @@ static void step_delete_stale(Rotation *r) {
 
 static void on_created(AwsCall *call, AwsResult *res, void *userdata);
 
+static void create_key(Rotation *r);
+static void create_intent_failed(Rotation *r, int error);
+
 static void step_create(Rotation *r) {
         StoreUser *su = r->su;
-        int k;
 
         new_rotation_id(su->rotation_id);
         snprintf(r->rotation_id, sizeof r->rotation_id, "%s", su->rotation_id);
@@ -895,15 +986,21 @@ static void step_create(Rotation *r) {
 
         /* Record the intent first: if we die after IAM created the key but
          * before we sealed it, recovery knows to look for it. */
-        k = commit(r, STORE_PHASE_CREATING);
-        if (k < 0) {
-                fail(r, "cannot commit the store before creating a key: %s", strerror(-k));
-                return;
-        }
-        k = iam_create_access_key(r->engine->aws, r->user, on_created, r, &r->call);
+        commit_then(r, STORE_PHASE_CREATING, create_key, create_intent_failed);
+}
+
+static void create_intent_failed(Rotation *r, int error) {
+        fail(r, "cannot commit the store before creating a key: %s", strerror(-error));
+}
+
+static void create_key(Rotation *r) {
+        int k = iam_create_access_key(r->engine->aws, r->user, on_created, r, &r->call);
         if (k < 0)
                 fail(r, "cannot request a new key: %s", strerror(-k));
 }
+
+static void sealed(Rotation *r);
+static void seal_failed(Rotation *r, int error);
 
 static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
@@ -935,16 +1032,25 @@ static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
         k = store_key_set(&su->pending, ck->meta.access_key_id, secret_str(ck->secret_access_key),
                           ck->secret_access_key->len, ck->meta.create_date * (int64_t) USEC_PER_SEC);
         snprintf(r->new_key_id, sizeof r->new_key_id, "%s", ck->meta.access_key_id);
-        if (k >= 0)
-                k = commit(r, STORE_PHASE_PENDING);
+        snprintf(r->request_id, sizeof r->request_id, "%s", res->request_id);
         if (k < 0) {
-                fail(r, "cannot seal the new key into the store: %s", strerror(-k));
+                seal_failed(r, k);
                 return;
         }
-        audit(r, AUDIT_KEY_CREATED, "ok", NULL, res->request_id, "new key created and sealed");
+        commit_then(r, STORE_PHASE_PENDING, sealed, seal_failed);
+}
 
-        k = aws_credentials_new(ck->meta.access_key_id, secret_str(ck->secret_access_key),
-                                ck->secret_access_key->len, NULL, 0, "new-key", &r->new_creds);
+static void seal_failed(Rotation *r, int error) {
+        fail(r, "cannot seal the new key into the store: %s", strerror(-error));
+}
+
+static void sealed(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        audit(r, AUDIT_KEY_CREATED, "ok", NULL, r->request_id, "new key created and sealed");
+        k = aws_credentials_new(su->pending.access_key_id, secret_str(su->pending.secret), su->pending.secret->len,
+                                NULL, 0, "new-key", &r->new_creds);
         if (k < 0) {
                 fail(r, "out of memory");
                 return;
@@ -1138,6 +1244,8 @@ static void step_probe_bucket(Rotation *r) {
                 fail(r, "cannot start the bucket deny probe: %s", strerror(-k));
 }
 
+static void distributed(Rotation *r);
+
 static void step_distribute(Rotation *r) {
         StoreUser *su = r->su;
         char err[256];
@@ -1145,11 +1253,8 @@ static void step_distribute(Rotation *r) {
 
         if (su->phase != STORE_PHASE_VERIFIED) {
                 audit(r, AUDIT_KEY_VERIFIED, "ok", NULL, NULL, NULL);
-                k = commit(r, STORE_PHASE_VERIFIED);
-                if (k < 0) {
-                        fail(r, "cannot commit the store: %s", strerror(-k));
-                        return;
-                }
+                commit_then(r, STORE_PHASE_VERIFIED, step_distribute, NULL);
+                return;
         }
 
         write_targets_with(r, &su->pending, err, sizeof err, &k);
@@ -1181,11 +1286,10 @@ static void step_distribute(Rotation *r) {
         store_key_clear(&su->previous);
         store_key_move(&su->previous, &su->current);
         store_key_move(&su->current, &su->pending);
-        k = commit(r, STORE_PHASE_DISTRIBUTED);
-        if (k < 0) {
-                fail(r, "cannot commit the store: %s", strerror(-k));
-                return;
-        }
+        commit_then(r, STORE_PHASE_DISTRIBUTED, distributed, NULL);
+}
+
+static void distributed(Rotation *r) {
         audit(r, AUDIT_TARGETS_WRITTEN, "ok", NULL, NULL, NULL);
         r->rotated = true;
         r->step = STEP_NOTIFY;
@@ -1194,7 +1298,6 @@ static void step_distribute(Rotation *r) {
 
 static void on_rotate_done(const HookResult *res, void *userdata) {
         Rotation *r = userdata;
-        int k;
 
         r->hook = NULL;
         if (!hook_result_ok(res)) {
@@ -1217,13 +1320,8 @@ static void on_rotate_done(const HookResult *res, void *userdata) {
         }
         if (r->iu->on_rotate)
                 audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
-        k = commit(r, STORE_PHASE_NOTIFIED);
-        if (k < 0) {
-                fail(r, "cannot commit the store: %s", strerror(-k));
-                return;
-        }
         r->step = STEP_DEACTIVATE;
-        step(r);
+        commit_then(r, STORE_PHASE_NOTIFIED, step, NULL);
 }
 
 static void step_notify(Rotation *r) {
@@ -1245,10 +1343,11 @@ static void step_notify(Rotation *r) {
         }
 }
 
+static void deactivated(Rotation *r);
+
 static void on_deactivated(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
         StoreUser *su = r->su;
-        int k;
 
         r->call = NULL;
         crash_point("after-deactivate");
@@ -1258,12 +1357,12 @@ static void on_deactivated(AwsCall *call, AwsResult *res, void *userdata) {
                 return;
         }
         su->grace_until = (int64_t) (now_realtime() + r->iu->grace);
-        k = commit(r, STORE_PHASE_DEACTIVATED);
-        if (k < 0) {
-                fail(r, "cannot commit the store: %s", strerror(-k));
-                return;
-        }
-        audit(r, AUDIT_OLD_KEY_DEACTIVATED, "ok", NULL, res->request_id, NULL);
+        snprintf(r->request_id, sizeof r->request_id, "%s", res->request_id);
+        commit_then(r, STORE_PHASE_DEACTIVATED, deactivated, NULL);
+}
+
+static void deactivated(Rotation *r) {
+        audit(r, AUDIT_OLD_KEY_DEACTIVATED, "ok", NULL, r->request_id, NULL);
         r->step = STEP_DELETE_OLD;
         step(r);
 }
@@ -1288,9 +1387,10 @@ static void step_deactivate(Rotation *r) {
                 fail(r, "cannot deactivate the old key: %s", strerror(-k));
 }
 
+static void completed_committed(Rotation *r);
+
 static void rotation_completed(Rotation *r) {
         StoreUser *su = r->su;
-        int k;
 
         su->rotation_id[0] = 0;
         su->grace_until = 0;
@@ -1298,11 +1398,10 @@ static void rotation_completed(Rotation *r) {
         su->last_rotation = (int64_t) now_realtime();
         (void) store_set_text(&su->last_error, NULL);
         (void) store_set_text(&su->last_result, "rotated");
-        k = commit(r, STORE_PHASE_IDLE);
-        if (k < 0) {
-                fail(r, "cannot commit the store: %s", strerror(-k));
-                return;
-        }
+        commit_then(r, STORE_PHASE_IDLE, completed_committed, NULL);
+}
+
+static void completed_committed(Rotation *r) {
         audit(r, AUDIT_ROTATION_COMPLETED, "ok", NULL, NULL, NULL);
         succeed(r, ROTATION_COMPLETED);
 }
@@ -1458,6 +1557,9 @@ RotationEngine *rotation_engine_free(RotationEngine *e) {
                 e->queue_head = r->next;
                 rotation_free(r);
         }
+        /* Waiting rotations were all running: freed above. */
+        e->commit_head = e->commit_tail = NULL;
+        sd_event_source_disable_unref(e->commit_flush);
         free(e);
         return NULL;
 }
