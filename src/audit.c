@@ -46,6 +46,8 @@ static const char *const event_names[_AUDIT_EVENT_MAX] = {
         [AUDIT_USER_TAKEN_OVER] = "user_taken_over",
         [AUDIT_POLICY_PUT] = "policy_put",
         [AUDIT_PROVISIONED] = "provisioned",
+        [AUDIT_AUDIT_FINDING] = "audit_finding",
+        [AUDIT_AUDIT_SUMMARY] = "audit_summary",
 };
 
 static const char *const message_ids[_AUDIT_EVENT_MAX] = {
@@ -68,6 +70,8 @@ static const char *const message_ids[_AUDIT_EVENT_MAX] = {
         [AUDIT_USER_TAKEN_OVER] = KEYROTD_MESSAGE_USER_TAKEN_OVER,
         [AUDIT_POLICY_PUT] = KEYROTD_MESSAGE_POLICY_PUT,
         [AUDIT_PROVISIONED] = KEYROTD_MESSAGE_PROVISIONED,
+        [AUDIT_AUDIT_FINDING] = KEYROTD_MESSAGE_AUDIT_FINDING,
+        [AUDIT_AUDIT_SUMMARY] = KEYROTD_MESSAGE_AUDIT_SUMMARY,
 };
 
 /* The start of MESSAGE= for each event: what happened, and what happened
@@ -94,6 +98,8 @@ static const struct {
         [AUDIT_USER_TAKEN_OVER] = { "existing IAM user taken over", NULL },
         [AUDIT_POLICY_PUT] = { "inline S3 policy put", "putting the inline S3 policy failed" },
         [AUDIT_PROVISIONED] = { "user provisioned", "provisioning failed" },
+        [AUDIT_AUDIT_FINDING] = { "audit finding", NULL },
+        [AUDIT_AUDIT_SUMMARY] = { "audit", "audit incomplete" },
 };
 
 static const char *const target_names[_AUDIT_TARGET_MAX] = {
@@ -309,6 +315,8 @@ static void append(char *buf, unsigned size, unsigned *pos, const char *key, con
 }
 
 static int record_priority(const AuditRecord *r) {
+        if (r->priority > 0 && r->priority <= 7)
+                return r->priority;
         return r->critical ? 2 : r->failure ? 3 : 6;
 }
 
@@ -328,6 +336,7 @@ void audit_format(const AuditRecord *r, char *buf, unsigned size) {
         append(buf, size, &pos, "result", r->result);
         append(buf, size, &pos, "error", r->error);
         append(buf, size, &pos, "request_id", r->request_id);
+        append(buf, size, &pos, "finding", r->finding);
         append(buf, size, &pos, "priority", priority);
         append(buf, size, &pos, "msg", r->message);
 }
@@ -433,6 +442,7 @@ static int emit_journal(const AuditRecord *r) {
         entry_add(&e, "KEYROTD_RESULT", r->result, VALUE_MAX);
         entry_add(&e, "KEYROTD_ERROR", r->error, VALUE_MAX);
         entry_add(&e, "KEYROTD_REQUEST_ID", r->request_id, VALUE_MAX);
+        entry_add(&e, "KEYROTD_FINDING", r->finding, VALUE_MAX);
         return sd_journal_sendv(e.iov, (int) e.n);
 }
 

@@ -7,7 +7,7 @@
  * audit-ids.h (explained by systemd/keyrotd.catalog), SYSLOG_IDENTIFIER=
  * keyrotd, PRIORITY 6 (2 critical, 3 failure) and the fields KEYROTD_USER,
  * _ROTATION_ID, _EVENT, _OLD_KEY_ID, _NEW_KEY_ID, _TRIGGER, _RESULT, _ERROR,
- * _REQUEST_ID (empty ones left out).
+ * _REQUEST_ID, _FINDING (empty ones left out).
  * stderr: one logfmt line per record: event=… user=… rotation_id=…
  * old_key_id=… new_key_id=… trigger=… result=… error=… request_id=…
  * priority=… msg="…".
@@ -74,6 +74,8 @@ typedef enum AuditEvent {
         AUDIT_USER_TAKEN_OVER,
         AUDIT_POLICY_PUT,
         AUDIT_PROVISIONED,
+        AUDIT_AUDIT_FINDING, /* keyrotctl audit / the daemon's audit: one finding */
+        AUDIT_AUDIT_SUMMARY, /* ... and one per audit run */
         _AUDIT_EVENT_MAX,
 } AuditEvent;
 
@@ -90,8 +92,10 @@ typedef struct AuditRecord {
         const char *error;      /* the AWS error code or a short cause */
         const char *request_id; /* the AWS request id, when there is one */
         const char *message;    /* one human sentence */
+        const char *finding;    /* audit findings: the finding's code (KEYROTD_FINDING) */
         bool failure;           /* PRIORITY=3 */
         bool critical;          /* PRIORITY=2: alert_after consecutive failures */
+        int priority;           /* > 0: this PRIORITY instead (audit findings: 4, 5) */
 } AuditRecord;
 
 /* The journald MESSAGE_ID (32 hex digits) of @e, or NULL. */

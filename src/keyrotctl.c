@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_cmd.h"
 #include "config.h"
 #include "control.h"
 #include "ctlclient.h"
@@ -49,6 +50,7 @@ static struct {
         char *buckets[64];
         size_t n_buckets;
         bool json, all, wait, read_only, print_policy, take_over, replace_lost;
+        bool all_users;
 } arg = {
         .config = KEYROTD_DEFAULT_CONFIG,
         .state_dir = KEYROTD_DEFAULT_STATE_DIR,
@@ -75,7 +77,9 @@ static void help(void) {
                "  rollback USER                         within grace: re-activate the old key, restore targets\n"
                "                                        (through the daemon when one holds the state lock)\n"
                "  provision USER --bucket NAME... [--read-only] [--prefix P] [--print-policy] [--take-over]\n"
-               "                                        create an S3-only IAM user, its policy and first key\n\n"
+               "                                        create an S3-only IAM user, its policy and first key\n"
+               "  audit [--json] [--all-users]          check the policies and keys of every inventory user\n"
+               "                                        (--all-users: every IAM user); exit 1 with findings\n\n"
                "Options:\n"
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory (default %s)\n"
@@ -897,7 +901,8 @@ static int cmd_replace_lost(Runtime *rt, char **users, int n) {
 
 int main(int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION, ARG_JSON, ARG_ALL,
-               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER, ARG_REPLACE_LOST };
+               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER, ARG_REPLACE_LOST,
+               ARG_ALL_USERS };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
@@ -915,6 +920,7 @@ int main(int argc, char **argv) {
                 { "print-policy", no_argument, NULL, ARG_PRINT_POLICY },
                 { "take-over", no_argument, NULL, ARG_TAKE_OVER },
                 { "replace-lost", no_argument, NULL, ARG_REPLACE_LOST },
+                { "all-users", no_argument, NULL, ARG_ALL_USERS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -948,6 +954,7 @@ int main(int argc, char **argv) {
                 case ARG_PRINT_POLICY: arg.print_policy = true; break;
                 case ARG_TAKE_OVER: arg.take_over = true; break;
                 case ARG_REPLACE_LOST: arg.replace_lost = true; break;
+                case ARG_ALL_USERS: arg.all_users = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotctl %s\n", PACKAGE_VERSION); return 0;
                 default: return EXIT_USAGE;
@@ -972,9 +979,12 @@ int main(int argc, char **argv) {
         } else if ((arg.all || arg.wait || arg.replace_lost) && !streq(cmd, "rotate")) {
                 fprintf(stderr, "keyrotctl: --all, --wait and --replace-lost only apply to rotate\n");
                 ret = EXIT_USAGE;
+        } else if (arg.all_users && !streq(cmd, "audit")) {
+                fprintf(stderr, "keyrotctl: --all-users only applies to audit\n");
+                ret = EXIT_USAGE;
         } else if (arg.json && !streq(cmd, "status") && !streq(cmd, "rotate") && !streq(cmd, "reload") &&
-                   !streq(cmd, "rollback")) {
-                fprintf(stderr, "keyrotctl: --json only applies to status, rotate, reload and rollback\n");
+                   !streq(cmd, "rollback") && !streq(cmd, "audit")) {
+                fprintf(stderr, "keyrotctl: --json only applies to status, rotate, reload, rollback and audit\n");
                 ret = EXIT_USAGE;
         } else if (streq(cmd, "status") && nargs == 0)
                 ret = cmd_status();
@@ -994,10 +1004,9 @@ int main(int argc, char **argv) {
                 ret = cmd_rollback(&rt, argv[optind + 1]);
         else if (streq(cmd, "provision") && nargs == 1)
                 ret = cmd_provision(&rt, argv[optind + 1]);
-        else if (streq(cmd, "audit")) {
-                fprintf(stderr, "keyrotctl: '%s' is not implemented yet\n", cmd);
-                ret = EXIT_USAGE;
-        } else {
+        else if (streq(cmd, "audit") && nargs == 0)
+                ret = audit_cmd_run(&rt, arg.json, arg.all_users);
+        else {
                 fprintf(stderr, "keyrotctl: unknown command or wrong arguments: %s (see --help)\n", cmd);
                 ret = EXIT_USAGE;
         }

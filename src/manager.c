@@ -2,7 +2,8 @@
 /*
  * The daemon's manager. Everything happens on one sd-event loop; the only
  * periodic wakeup is the watchdog: while nothing is due, one timer waits
- * for the earliest due user.
+ * for the earliest due user, and one more for the next scheduled audit
+ * (defaults.audit_every).
  */
 #include "manager.h"
 
@@ -20,12 +21,14 @@
 #include "config.h"
 #include "control.h"
 #include "duration.h"
+#include "iam_audit.h"
 #include "rotation.h"
 
 #define BACKOFF_MIN USEC_PER_MINUTE
 #define BACKOFF_MAX (6 * USEC_PER_HOUR)
 
 typedef struct Waiter Waiter;
+typedef struct AuditRun AuditRun;
 
 /* Scheduling state per inventory user; rebuilt on reload. */
 typedef struct Sched {
@@ -49,6 +52,9 @@ struct Manager {
         Inventory **retired; /* old inventories in-flight rotations may still point into */
         size_t n_retired;
         Waiter *waiters;
+        sd_event_source *audit_timer; /* CLOCK_BOOTTIME: every audit_every, suspend included */
+        usec_t audit_base;            /* when the timer was last armed from */
+        AuditRun *audits;             /* in flight */
         unsigned recovering;
         usec_t started;
         bool stopping;
@@ -66,6 +72,16 @@ typedef struct Submission {
         Manager *m;
         Waiter *waiter; /* may be NULL */
 } Submission;
+
+/* An audit in flight: of every user (the schedule), or of one user after
+ * its rotation. */
+struct AuditRun {
+        AuditRun *next;
+        Manager *m;
+        IamAudit *audit;
+        char *user;          /* NULL: every inventory user */
+        const char *trigger; /* "schedule", "rotation" */
+};
 
 usec_t manager_backoff(unsigned failures) {
         usec_t b = BACKOFF_MIN;
@@ -222,6 +238,81 @@ static void release_retired(Manager *m) {
         m->n_retired = 0;
 }
 
+static void audit_run_free(AuditRun *run) {
+        for (AuditRun **p = &run->m->audits; *p; p = &(*p)->next)
+                if (*p == run) {
+                        *p = run->next;
+                        break;
+                }
+        free(run->user);
+        free(run);
+}
+
+static void audit_done(AuditReport *report, void *userdata) {
+        AuditRun *run = userdata;
+
+        audit_report_journal(report, run->user, run->trigger);
+        audit_report_free(report);
+        audit_run_free(run);
+}
+
+/* The audit of issue 5, read-only, beside whatever rotations run: its
+ * findings go to the journal, one entry each. */
+static int start_audit(Manager *m, const char *user, const char *trigger) {
+        const char *users[] = { user, NULL };
+        AuditRun *run;
+        int r;
+
+        for (run = m->audits; run; run = run->next)
+                if (streq_ptr(run->user, user))
+                        return -EBUSY; /* the one in flight will tell */
+        run = calloc(1, sizeof *run);
+        if (!run)
+                return -ENOMEM;
+        *run = (AuditRun) { .m = m, .trigger = trigger, .user = user ? strdup(user) : NULL };
+        if (user && !run->user) {
+                free(run);
+                return -ENOMEM;
+        }
+        IamAuditOptions o = {
+                .inv = m->rt->inv,
+                .store = m->rt->store,
+                .users = user ? users : NULL,
+        };
+        r = iam_audit_start(m->rt->aws, &o, audit_done, run, &run->audit);
+        if (r < 0) {
+                free(run->user);
+                free(run);
+                return r;
+        }
+        run->next = m->audits;
+        m->audits = run;
+        return 0;
+}
+
+static void arm_audit_timer(Manager *m) {
+        usec_t every = m->rt->inv->defaults.audit_every;
+
+        (void) sd_event_source_set_time(m->audit_timer, m->audit_base + every);
+        (void) sd_event_source_set_enabled(m->audit_timer, m->stopping ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+static int audit_timer_fired(sd_event_source *src, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->stopping)
+                return 0;
+        r = start_audit(m, NULL, "schedule");
+        if (r < 0 && r != -EBUSY)
+                log_message(3, "cannot start the scheduled audit: %s", strerror(-r));
+        /* The next one counts from now, whether this one started or the
+         * last is still busy: one wakeup per audit_every, never a burst. */
+        m->audit_base = now_usec(CLOCK_BOOTTIME);
+        arm_audit_timer(m);
+        return 0;
+}
+
 static void rotation_done(const RotationReport *rep, void *userdata) {
         Submission *sub = userdata;
         Manager *m = sub->m;
@@ -273,6 +364,13 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
                         w->failed++;
                 if (--w->pending == 0)
                         waiter_done(m, w);
+        }
+        /* A new key is in service: check that the user still has nothing
+         * beyond its S3 job, while the rotation is fresh in the journal. */
+        if (rep->outcome == ROTATION_COMPLETED && s && !m->stopping) {
+                int k = start_audit(m, rep->user, "rotation");
+                if (k < 0 && k != -EBUSY)
+                        log_message(3, "cannot start the audit of %s: %s", rep->user, strerror(-k));
         }
         if (sub->m->recovering > 0 && s && s->trigger == TRIGGER_RECOVERY)
                 m->recovering--;
@@ -363,6 +461,7 @@ static int reload(Manager *m, char **ret_error) {
         r = build_sched(m, inv);
         release_retired(m);
         arm_timer(m);
+        arm_audit_timer(m); /* audit_every may have changed */
         log_message(6, "inventory reloaded: %zu users", inv->n_users);
         sd_notify(false, "READY=1");
         return r;
@@ -402,6 +501,12 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         log_message(6, "signal %u: stopping at the next safe point", si->ssi_signo);
         m->stopping = true;
         rotation_engine_stop(m->engine);
+        /* An audit changes nothing: stop it rather than wait for it. */
+        while (m->audits) {
+                iam_audit_cancel(m->audits->audit);
+                audit_run_free(m->audits);
+        }
+        (void) sd_event_source_set_enabled(m->audit_timer, SD_EVENT_OFF);
         arm_timer(m);
         return 0;
 }
@@ -608,6 +713,12 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                 r = sd_event_add_time(rt->event, &m->due_timer, CLOCK_REALTIME, USEC_INFINITY, USEC_PER_SEC,
                                       due_timer_fired, m);
         if (r >= 0)
+                r = sd_event_add_time(rt->event, &m->audit_timer, CLOCK_BOOTTIME, USEC_INFINITY,
+                                      USEC_PER_MINUTE < rt->inv->defaults.audit_every / 20
+                                              ? USEC_PER_MINUTE
+                                              : rt->inv->defaults.audit_every / 20 ?: 1,
+                                      audit_timer_fired, m);
+        if (r >= 0)
                 r = sd_event_set_watchdog(rt->event, true);
         if (r >= 0)
                 r = control_server_new(rt->event, control_fd_from_systemd(), opts->socket_path, &handlers, m,
@@ -637,6 +748,11 @@ Manager *manager_free(Manager *m) {
                         control_request_end(w->req);
                 free(w);
         }
+        while (m->audits) {
+                iam_audit_cancel(m->audits->audit);
+                audit_run_free(m->audits);
+        }
+        sd_event_source_disable_unref(m->audit_timer);
         control_server_free(m->control);
         rotation_engine_free(m->engine);
         sd_event_source_disable_unref(m->due_timer);
@@ -665,6 +781,10 @@ int manager_run(Manager *m) {
                 }
         }
         arm_timer(m);
+        /* The first scheduled audit comes one audit_every after the start;
+         * `keyrotctl audit` is there for one now. */
+        m->audit_base = now_usec(CLOCK_BOOTTIME);
+        arm_audit_timer(m);
         /* Parsing the inventory leaves freed heap glibc would keep for
          * good; an idle daemon should not. */
         (void) malloc_trim(0);

@@ -31,6 +31,15 @@ static const char *const op_names[_AWS_OP_MAX] = {
         [AWS_OP_LIST_USER_TAGS] = "ListUserTags",
         [AWS_OP_TAG_USER] = "TagUser",
         [AWS_OP_GET_USER_POLICY] = "GetUserPolicy",
+        [AWS_OP_LIST_USERS] = "ListUsers",
+        [AWS_OP_LIST_USER_POLICIES] = "ListUserPolicies",
+        [AWS_OP_LIST_ATTACHED_USER_POLICIES] = "ListAttachedUserPolicies",
+        [AWS_OP_LIST_GROUPS_FOR_USER] = "ListGroupsForUser",
+        [AWS_OP_LIST_GROUP_POLICIES] = "ListGroupPolicies",
+        [AWS_OP_GET_GROUP_POLICY] = "GetGroupPolicy",
+        [AWS_OP_LIST_ATTACHED_GROUP_POLICIES] = "ListAttachedGroupPolicies",
+        [AWS_OP_GET_POLICY] = "GetPolicy",
+        [AWS_OP_GET_POLICY_VERSION] = "GetPolicyVersion",
         [AWS_OP_S3_LIST_OBJECTS] = "ListObjectsV2",
         [AWS_OP_S3_HEAD] = "HeadObject",
         [AWS_OP_S3_GET_OBJECT] = "GetObject",
@@ -134,6 +143,22 @@ void aws_result_done(AwsResult *r) {
                 break;
         case AWS_OP_GET_USER_POLICY:
                 user_policy_result_done(&r->user_policy);
+                break;
+        case AWS_OP_LIST_USERS:
+        case AWS_OP_LIST_USER_POLICIES:
+        case AWS_OP_LIST_GROUPS_FOR_USER:
+        case AWS_OP_LIST_GROUP_POLICIES:
+                iam_name_list_done(&r->names);
+                break;
+        case AWS_OP_LIST_ATTACHED_USER_POLICIES:
+        case AWS_OP_LIST_ATTACHED_GROUP_POLICIES:
+                list_attached_policies_result_done(&r->attached);
+                break;
+        case AWS_OP_GET_GROUP_POLICY:
+                group_policy_result_done(&r->group_policy);
+                break;
+        case AWS_OP_GET_POLICY_VERSION:
+                policy_version_result_done(&r->policy_version);
                 break;
         default:
                 break;

@@ -48,6 +48,15 @@ typedef enum AwsOp {
         AWS_OP_LIST_USER_TAGS,
         AWS_OP_TAG_USER,
         AWS_OP_GET_USER_POLICY,
+        AWS_OP_LIST_USERS,
+        AWS_OP_LIST_USER_POLICIES,
+        AWS_OP_LIST_ATTACHED_USER_POLICIES,
+        AWS_OP_LIST_GROUPS_FOR_USER,
+        AWS_OP_LIST_GROUP_POLICIES,
+        AWS_OP_GET_GROUP_POLICY,
+        AWS_OP_LIST_ATTACHED_GROUP_POLICIES,
+        AWS_OP_GET_POLICY,
+        AWS_OP_GET_POLICY_VERSION,
         AWS_OP_S3_LIST_OBJECTS,
         AWS_OP_S3_HEAD,
         AWS_OP_S3_GET_OBJECT,
@@ -76,6 +85,11 @@ typedef struct AwsResult {
                 ListObjectsResult objects;
                 ListUserTagsResult user_tags;
                 UserPolicyResult user_policy;
+                IamNameList names; /* ListUsers, List{User,Group}Policies, ListGroupsForUser */
+                ListAttachedPoliciesResult attached;
+                GroupPolicyResult group_policy;
+                IamPolicy policy;
+                PolicyVersionResult policy_version;
         };
 } AwsResult;
 

@@ -287,3 +287,113 @@ int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name,
         return iam_call(c, AWS_OP_GET_USER_POLICY, parse_get_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
                         "UserName", user, "PolicyName", policy_name, NULL);
 }
+
+/* ---- the audit's calls ---------------------------------------------------- */
+
+/* MaxItems as the client asks (tests use small pages), or IAM's default. */
+static const char *page_size(AwsClient *c, char buf[static 16]) {
+        if (c->list_page_size == 0)
+                return NULL;
+        snprintf(buf, 16, "%u", c->list_page_size);
+        return buf;
+}
+
+static int parse_list_users(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_users(body, len, &res->names);
+}
+
+int iam_list_users(AwsClient *c, const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_USERS, parse_list_users, NULL, NULL, 0, false, cb, userdata, ret, "Marker",
+                        marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_list_user_policies(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_user_policies(body, len, &res->names);
+}
+
+int iam_list_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
+                           AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_USER_POLICIES, parse_list_user_policies, NULL, NULL, 0, false, cb, userdata,
+                        ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_list_attached_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_attached_user_policies(body, len, &res->attached);
+}
+
+int iam_list_attached_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb,
+                                    void *userdata, AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_ATTACHED_USER_POLICIES, parse_list_attached_user, NULL, NULL, 0, false, cb,
+                        userdata, ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_list_groups_for_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_groups_for_user(body, len, &res->names);
+}
+
+int iam_list_groups_for_user(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
+                             AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_GROUPS_FOR_USER, parse_list_groups_for_user, NULL, NULL, 0, false, cb,
+                        userdata, ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_list_group_policies(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_group_policies(body, len, &res->names);
+}
+
+int iam_list_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb, void *userdata,
+                            AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_GROUP_POLICIES, parse_list_group_policies, NULL, NULL, 0, false, cb,
+                        userdata, ret, "GroupName", group, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_list_attached_group(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_list_attached_group_policies(body, len, &res->attached);
+}
+
+int iam_list_attached_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb,
+                                     void *userdata, AwsCall **ret) {
+        char n[16];
+
+        return iam_call(c, AWS_OP_LIST_ATTACHED_GROUP_POLICIES, parse_list_attached_group, NULL, NULL, 0, false, cb,
+                        userdata, ret, "GroupName", group, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+}
+
+static int parse_get_group_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_group_policy(body, len, &res->group_policy);
+}
+
+int iam_get_group_policy(AwsClient *c, const char *group, const char *policy_name, aws_callback_t cb,
+                         void *userdata, AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_GROUP_POLICY, parse_get_group_policy, NULL, NULL, 0, false, cb, userdata, ret,
+                        "GroupName", group, "PolicyName", policy_name, NULL);
+}
+
+static int parse_get_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_policy(body, len, &res->policy);
+}
+
+int iam_get_policy(AwsClient *c, const char *policy_arn, aws_callback_t cb, void *userdata, AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_POLICY, parse_get_policy, NULL, NULL, 0, false, cb, userdata, ret, "PolicyArn",
+                        policy_arn, NULL);
+}
+
+static int parse_get_policy_version(AwsCall *call, const char *body, size_t len, AwsResult *res) {
+        return xml_parse_policy_version(body, len, &res->policy_version);
+}
+
+int iam_get_policy_version(AwsClient *c, const char *policy_arn, const char *version_id, aws_callback_t cb,
+                           void *userdata, AwsCall **ret) {
+        return iam_call(c, AWS_OP_GET_POLICY_VERSION, parse_get_policy_version, NULL, NULL, 0, false, cb, userdata,
+                        ret, "PolicyArn", policy_arn, "VersionId", version_id, NULL);
+}

@@ -38,3 +38,26 @@ int iam_tag_user(AwsClient *c, const char *user, const char *const *tags, aws_ca
 /* NoSuchEntity when the user has no inline policy of that name. */
 int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name, aws_callback_t cb, void *userdata,
                         AwsCall **ret);
+
+/*
+ * The audit's read-only calls. The list calls return one page each: when
+ * the result says is_truncated, call again with its marker (NULL for the
+ * first page). Names and ARNs come back checked against IAM's alphabets
+ * (xml.h); policy documents as IAM sends them (policy_check.h decodes).
+ */
+int iam_list_users(AwsClient *c, const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret);
+int iam_list_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
+                           AwsCall **ret);
+int iam_list_attached_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb,
+                                    void *userdata, AwsCall **ret);
+int iam_list_groups_for_user(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
+                             AwsCall **ret);
+int iam_list_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb, void *userdata,
+                            AwsCall **ret);
+int iam_list_attached_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb,
+                                     void *userdata, AwsCall **ret);
+int iam_get_group_policy(AwsClient *c, const char *group, const char *policy_name, aws_callback_t cb,
+                         void *userdata, AwsCall **ret);
+int iam_get_policy(AwsClient *c, const char *policy_arn, aws_callback_t cb, void *userdata, AwsCall **ret);
+int iam_get_policy_version(AwsClient *c, const char *policy_arn, const char *version_id, aws_callback_t cb,
+                           void *userdata, AwsCall **ret);

@@ -282,6 +282,10 @@ typedef struct XmlParse {
 
         /* The leaf being read. */
         const XmlField *field;
+        /* FIELD_STRDUP text grows here: a policy document is far longer
+         * than any other leaf, and the stack is no place for it. */
+        char *heap;
+        size_t heap_len, heap_cap;
         uint8_t *field_base;
         unsigned field_depth;
         size_t text_len;
@@ -342,8 +346,9 @@ static size_t text_bound(const XmlField *f) {
         switch (f->kind) {
         case FIELD_STRING:
         case FIELD_STRING_TRUNCATE:
-        case FIELD_STRDUP:
                 return f->size - 1 < XML_TEXT_MAX ? f->size - 1 : XML_TEXT_MAX;
+        case FIELD_STRDUP:
+                return f->size - 1;
         case FIELD_SECRET:
                 return f->size;
         default:
@@ -382,6 +387,7 @@ static void begin_field(XmlParse *x, const XmlField *fields, size_t n, size_t i,
         x->field = f;
         x->field_base = base;
         x->field_depth = x->depth;
+        x->heap_len = 0;
         x->text_len = 0;
         x->text_cut = false;
 }
@@ -417,9 +423,9 @@ static int store_field(XmlParse *x) {
         case FIELD_STRDUP: {
                 char **p = dst;
 
-                if (f->required && x->text_len == 0)
+                if (f->required && x->heap_len == 0)
                         return -EBADMSG;
-                *p = strndup(x->text, x->text_len);
+                *p = strndup(x->heap ?: "", x->heap_len);
                 return *p ? 0 : -ENOMEM;
         }
         case FIELD_BOOL:
@@ -563,6 +569,11 @@ static void XMLCALL on_start(void *userdata, const XML_Char *name, const XML_Cha
                         x->n_items++;
                         x->item_depth = x->depth;
                         x->item_seen = 0;
+                        /* A list of plain values: the item is the leaf. */
+                        f = match(s->item_fields, s->n_item_fields, "", &i);
+                        if (f)
+                                begin_field(x, s->item_fields, s->n_item_fields, i, &x->item_seen,
+                                            x->items + (x->n_items - 1) * s->item_size);
                         return;
                 }
                 if (x->item_depth > 0 && strncmp(x->path, s->item_path, ilen) == 0 && x->path[ilen] == '/') {
@@ -591,7 +602,9 @@ static void XMLCALL on_end(void *userdata, const XML_Char *name) {
                 x->field = NULL;
                 if (r < 0)
                         return fail(x, r);
-        } else if (x->item_depth > 0 && x->depth == x->item_depth) {
+        }
+        /* (An item that is its own leaf ends both at once.) */
+        if (x->item_depth > 0 && x->depth == x->item_depth) {
                 if (!all_required_seen(x->schema->item_fields, x->schema->n_item_fields, x->item_seen))
                         return fail(x, -EBADMSG);
                 x->item_depth = 0;
@@ -617,6 +630,27 @@ static void XMLCALL on_text(void *userdata, const XML_Char *s, int len) {
         }
 
         bound = text_bound(f);
+        if (f->kind == FIELD_STRDUP) {
+                if (n > bound - x->heap_len)
+                        return fail(x, -EBADMSG);
+                if (x->heap_len + n + 1 > x->heap_cap) {
+                        size_t cap = x->heap_cap ? x->heap_cap : 256;
+                        char *p;
+
+                        while (cap < x->heap_len + n + 1)
+                                cap *= 2;
+                        if (cap > bound + 1)
+                                cap = bound + 1;
+                        p = realloc(x->heap, cap);
+                        if (!p)
+                                return fail(x, -ENOMEM);
+                        x->heap = p;
+                        x->heap_cap = cap;
+                }
+                memcpy(x->heap + x->heap_len, s, n);
+                x->heap_len += n;
+                return;
+        }
         if (n > bound - x->text_len) {
                 if (f->kind != FIELD_STRING_TRUNCATE)
                         return fail(x, -EBADMSG);
@@ -701,6 +735,8 @@ static int xml_parse_doc(const char *doc, size_t len, const XmlSchema *schemas, 
                 r = -EBADMSG;
         else
                 r = 0;
+        free(x->heap);
+        x->heap = NULL;
 
         if (r < 0) {
                 if (x->schema) {
@@ -1003,6 +1039,260 @@ void user_policy_result_done(UserPolicyResult *r) {
                 return;
         free(r->document);
         *r = (UserPolicyResult) {};
+}
+
+/* ---- the audit's IAM documents ------------------------------------------ */
+
+#define CHARSET_VERSION_ID CHARSET_WORD ".-"
+
+static const XmlField name_list_fields[] = {
+        F_SCALAR("#/IsTruncated", FIELD_BOOL, IamNameList, is_truncated, false),
+        F_STRDUP("#/Marker", IamNameList, marker, XML_MARKER_MAX, false),
+        F_STRING("ResponseMetadata/RequestId", IamNameList, request_id, false),
+};
+
+/* Names go back into requests and into journal fields: IAM's alphabet only. */
+static const XmlField user_name_item[] = {
+        { "UserName", FIELD_STRING, offsetof(IamName, name), AWS_USER_NAME_MAX + 1, true, CHARSET_USER_NAME },
+};
+static const XmlField group_name_item[] = {
+        { "GroupName", FIELD_STRING, offsetof(IamName, name), AWS_NAME_MAX + 1, true, CHARSET_USER_NAME },
+};
+static const XmlField policy_name_item[] = {
+        { "", FIELD_STRING, offsetof(IamName, name), AWS_NAME_MAX + 1, true, CHARSET_USER_NAME },
+};
+
+static const XmlSchema list_users_schema = {
+        .root = "ListUsersResponse",
+        SCHEMA_FIELDS(name_list_fields),
+        SCHEMA_ITEMS("#/Users/member", user_name_item, sizeof(IamName)),
+};
+static const XmlSchema list_user_policies_schema = {
+        .root = "ListUserPoliciesResponse",
+        SCHEMA_FIELDS(name_list_fields),
+        SCHEMA_ITEMS("#/PolicyNames/member", policy_name_item, sizeof(IamName)),
+};
+static const XmlSchema list_group_policies_schema = {
+        .root = "ListGroupPoliciesResponse",
+        SCHEMA_FIELDS(name_list_fields),
+        SCHEMA_ITEMS("#/PolicyNames/member", policy_name_item, sizeof(IamName)),
+};
+static const XmlSchema list_groups_for_user_schema = {
+        .root = "ListGroupsForUserResponse",
+        SCHEMA_FIELDS(name_list_fields),
+        SCHEMA_ITEMS("#/Groups/member", group_name_item, sizeof(IamName)),
+};
+
+static int parse_name_list(const char *doc, size_t len, const XmlSchema *schema, IamNameList *ret) {
+        IamNameList l = {};
+        const XmlSchema *s;
+        void *items;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, schema, 1, NULL, false, &l, &s, &items, &l.n_names);
+        if (r < 0)
+                return r;
+        if (l.is_truncated && (!l.marker || !l.marker[0])) {
+                discard(s, &l, items, l.n_names);
+                return -EBADMSG;
+        }
+        if (!l.is_truncated)
+                l.marker = mfree(l.marker);
+        l.names = items;
+        *ret = l;
+        return 0;
+}
+
+int xml_parse_list_users(const char *doc, size_t len, IamNameList *ret) {
+        return parse_name_list(doc, len, &list_users_schema, ret);
+}
+
+int xml_parse_list_user_policies(const char *doc, size_t len, IamNameList *ret) {
+        return parse_name_list(doc, len, &list_user_policies_schema, ret);
+}
+
+int xml_parse_list_group_policies(const char *doc, size_t len, IamNameList *ret) {
+        return parse_name_list(doc, len, &list_group_policies_schema, ret);
+}
+
+int xml_parse_list_groups_for_user(const char *doc, size_t len, IamNameList *ret) {
+        return parse_name_list(doc, len, &list_groups_for_user_schema, ret);
+}
+
+void iam_name_list_done(IamNameList *l) {
+        if (!l)
+                return;
+        free(l->names);
+        free(l->marker);
+        *l = (IamNameList) {};
+}
+
+static const XmlField attached_list_fields[] = {
+        F_SCALAR("#/IsTruncated", FIELD_BOOL, ListAttachedPoliciesResult, is_truncated, false),
+        F_STRDUP("#/Marker", ListAttachedPoliciesResult, marker, XML_MARKER_MAX, false),
+        F_STRING("ResponseMetadata/RequestId", ListAttachedPoliciesResult, request_id, false),
+};
+
+static const XmlField attached_policy_fields[] = {
+        F_WORD("PolicyName", AttachedPolicy, policy_name, CHARSET_USER_NAME, false),
+        F_STRDUP("PolicyArn", AttachedPolicy, policy_arn, XML_ARN_MAX, true),
+};
+
+static const XmlSchema list_attached_user_schema = {
+        .root = "ListAttachedUserPoliciesResponse",
+        SCHEMA_FIELDS(attached_list_fields),
+        SCHEMA_ITEMS("#/AttachedPolicies/member", attached_policy_fields, sizeof(AttachedPolicy)),
+};
+static const XmlSchema list_attached_group_schema = {
+        .root = "ListAttachedGroupPoliciesResponse",
+        SCHEMA_FIELDS(attached_list_fields),
+        SCHEMA_ITEMS("#/AttachedPolicies/member", attached_policy_fields, sizeof(AttachedPolicy)),
+};
+
+static bool arn_valid(const char *arn) {
+        /* It goes back into a request and into findings: printable ASCII. */
+        if (!startswith(arn, "arn:"))
+                return false;
+        for (; *arn; arn++)
+                if ((unsigned char) *arn < 0x21 || (unsigned char) *arn > 0x7e)
+                        return false;
+        return true;
+}
+
+static int parse_attached(const char *doc, size_t len, const XmlSchema *schema, ListAttachedPoliciesResult *ret) {
+        ListAttachedPoliciesResult l = {};
+        const XmlSchema *s;
+        AttachedPolicy *items;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, schema, 1, NULL, false, &l, &s, (void **) &items, &l.n_policies);
+        if (r < 0)
+                return r;
+        bool bad = l.is_truncated && (!l.marker || !l.marker[0]);
+        for (size_t i = 0; !bad && i < l.n_policies; i++)
+                bad = !arn_valid(items[i].policy_arn);
+        if (bad) {
+                discard(s, &l, items, l.n_policies);
+                return -EBADMSG;
+        }
+        if (!l.is_truncated)
+                l.marker = mfree(l.marker);
+        l.policies = items;
+        *ret = l;
+        return 0;
+}
+
+int xml_parse_list_attached_user_policies(const char *doc, size_t len, ListAttachedPoliciesResult *ret) {
+        return parse_attached(doc, len, &list_attached_user_schema, ret);
+}
+
+int xml_parse_list_attached_group_policies(const char *doc, size_t len, ListAttachedPoliciesResult *ret) {
+        return parse_attached(doc, len, &list_attached_group_schema, ret);
+}
+
+void list_attached_policies_result_done(ListAttachedPoliciesResult *r) {
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_policies; i++)
+                free(r->policies[i].policy_arn);
+        free(r->policies);
+        free(r->marker);
+        *r = (ListAttachedPoliciesResult) {};
+}
+
+static const XmlField group_policy_fields[] = {
+        F_WORD("#/GroupName", GroupPolicyResult, group_name, CHARSET_USER_NAME, true),
+        F_WORD("#/PolicyName", GroupPolicyResult, policy_name, CHARSET_USER_NAME, true),
+        F_STRDUP("#/PolicyDocument", GroupPolicyResult, document, XML_POLICY_MAX, true),
+        F_STRING("ResponseMetadata/RequestId", GroupPolicyResult, request_id, false),
+};
+
+static const XmlSchema group_policy_schema = {
+        .root = "GetGroupPolicyResponse",
+        SCHEMA_FIELDS(group_policy_fields),
+};
+
+int xml_parse_group_policy(const char *doc, size_t len, GroupPolicyResult *ret) {
+        GroupPolicyResult g = {};
+        const XmlSchema *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, &group_policy_schema, 1, NULL, false, &g, &s, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = g;
+        return 0;
+}
+
+void group_policy_result_done(GroupPolicyResult *r) {
+        if (!r)
+                return;
+        free(r->document);
+        *r = (GroupPolicyResult) {};
+}
+
+static const XmlField policy_fields[] = {
+        F_WORD("#/Policy/PolicyName", IamPolicy, policy_name, CHARSET_USER_NAME, true),
+        F_WORD("#/Policy/DefaultVersionId", IamPolicy, default_version_id, CHARSET_VERSION_ID, true),
+        F_STRING("ResponseMetadata/RequestId", IamPolicy, request_id, false),
+};
+
+static const XmlSchema policy_schema = {
+        .root = "GetPolicyResponse",
+        SCHEMA_FIELDS(policy_fields),
+};
+
+int xml_parse_policy(const char *doc, size_t len, IamPolicy *ret) {
+        IamPolicy p = {};
+        const XmlSchema *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, &policy_schema, 1, NULL, false, &p, &s, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = p;
+        return 0;
+}
+
+static const XmlField policy_version_fields[] = {
+        F_STRDUP("#/PolicyVersion/Document", PolicyVersionResult, document, XML_POLICY_MAX, true),
+        F_WORD("#/PolicyVersion/VersionId", PolicyVersionResult, version_id, CHARSET_VERSION_ID, true),
+        F_SCALAR("#/PolicyVersion/IsDefaultVersion", FIELD_BOOL, PolicyVersionResult, is_default, false),
+        F_STRING("ResponseMetadata/RequestId", PolicyVersionResult, request_id, false),
+};
+
+static const XmlSchema policy_version_schema = {
+        .root = "GetPolicyVersionResponse",
+        SCHEMA_FIELDS(policy_version_fields),
+};
+
+int xml_parse_policy_version(const char *doc, size_t len, PolicyVersionResult *ret) {
+        PolicyVersionResult v = {};
+        const XmlSchema *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = xml_parse_doc(doc, len, &policy_version_schema, 1, NULL, false, &v, &s, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
+void policy_version_result_done(PolicyVersionResult *r) {
+        if (!r)
+                return;
+        free(r->document);
+        *r = (PolicyVersionResult) {};
 }
 
 static const XmlField list_objects_fields[] = {

@@ -117,6 +117,81 @@ typedef struct UserPolicyResult {
 } UserPolicyResult;
 void user_policy_result_done(UserPolicyResult *r);
 
+/* IAM group, policy and version names (AWS limits: 128 characters of
+ * [\w+=,.@-]; version ids "v1"). */
+#define AWS_NAME_MAX 128
+
+/* ListUsers (each member's UserName), ListUserPolicies and
+ * ListGroupPolicies (the PolicyNames members), ListGroupsForUser (each
+ * member's GroupName): one page of names. marker is NULL unless
+ * is_truncated; IsTruncated without a non-empty Marker is -EBADMSG. */
+typedef struct IamName {
+        char name[AWS_NAME_MAX + 1];
+} IamName;
+
+typedef struct IamNameList {
+        IamName *names; /* NULL when n_names is 0 */
+        size_t n_names;
+        bool is_truncated;
+        char *marker;
+        char request_id[128];
+} IamNameList;
+void iam_name_list_done(IamNameList *l);
+
+int xml_parse_list_users(const char *doc, size_t len, IamNameList *ret);
+int xml_parse_list_user_policies(const char *doc, size_t len, IamNameList *ret);
+int xml_parse_list_group_policies(const char *doc, size_t len, IamNameList *ret);
+int xml_parse_list_groups_for_user(const char *doc, size_t len, IamNameList *ret);
+
+/* ListAttachedUserPolicies / ListAttachedGroupPolicies: one page; each
+ * member needs PolicyArn (at most XML_ARN_MAX bytes). */
+#define XML_ARN_MAX 2048U
+typedef struct AttachedPolicy {
+        char policy_name[AWS_NAME_MAX + 1];
+        char *policy_arn;
+} AttachedPolicy;
+
+typedef struct ListAttachedPoliciesResult {
+        AttachedPolicy *policies; /* NULL when n_policies is 0 */
+        size_t n_policies;
+        bool is_truncated;
+        char *marker;
+        char request_id[128];
+} ListAttachedPoliciesResult;
+void list_attached_policies_result_done(ListAttachedPoliciesResult *r);
+
+int xml_parse_list_attached_user_policies(const char *doc, size_t len, ListAttachedPoliciesResult *ret);
+int xml_parse_list_attached_group_policies(const char *doc, size_t len, ListAttachedPoliciesResult *ret);
+
+/* GetGroupPolicy: like GetUserPolicy, for a group. */
+typedef struct GroupPolicyResult {
+        char group_name[AWS_NAME_MAX + 1];
+        char policy_name[AWS_NAME_MAX + 1];
+        char *document;
+        char request_id[128];
+} GroupPolicyResult;
+void group_policy_result_done(GroupPolicyResult *r);
+int xml_parse_group_policy(const char *doc, size_t len, GroupPolicyResult *ret);
+
+/* GetPolicy: PolicyName and DefaultVersionId required. */
+typedef struct IamPolicy {
+        char policy_name[AWS_NAME_MAX + 1];
+        char default_version_id[AWS_NAME_MAX + 1];
+        char request_id[128];
+} IamPolicy;
+int xml_parse_policy(const char *doc, size_t len, IamPolicy *ret);
+
+/* GetPolicyVersion: Document (URL-encoded on AWS, plain JSON on moto; at
+ * most XML_POLICY_MAX) and VersionId required. */
+typedef struct PolicyVersionResult {
+        char *document;
+        char version_id[AWS_NAME_MAX + 1];
+        bool is_default;
+        char request_id[128];
+} PolicyVersionResult;
+void policy_version_result_done(PolicyVersionResult *r);
+int xml_parse_policy_version(const char *doc, size_t len, PolicyVersionResult *ret);
+
 typedef struct ListObjectsResult {
         unsigned key_count;
         bool is_truncated;

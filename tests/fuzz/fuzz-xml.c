@@ -95,6 +95,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (xml_parse_user_policy(doc, size, &up) == 0)
                         user_policy_result_done(&up);
         }
+        /* The audit's documents. */
+        IamNameList nl = {};
+        int (*const name_parsers[])(const char *, size_t, IamNameList *) = {
+                xml_parse_list_users, xml_parse_list_user_policies, xml_parse_list_group_policies,
+                xml_parse_list_groups_for_user,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(name_parsers); i++) {
+                r = name_parsers[i](doc, size, &nl);
+                check(r == 0 || r == -EBADMSG);
+                if (r == 0) {
+                        check((nl.n_names == 0) == (nl.names == NULL));
+                        check(nl.is_truncated == (nl.marker != NULL));
+                        for (size_t j = 0; j < nl.n_names; j++)
+                                check(nl.names[j].name[0] != 0);
+                }
+                iam_name_list_done(&nl);
+        }
+        ListAttachedPoliciesResult ap = {};
+        r = xml_parse_list_attached_user_policies(doc, size, &ap);
+        check(r == 0 || r == -EBADMSG);
+        if (r == 0)
+                for (size_t j = 0; j < ap.n_policies; j++)
+                        check(ap.policies[j].policy_arn && startswith(ap.policies[j].policy_arn, "arn:"));
+        list_attached_policies_result_done(&ap);
+        r = xml_parse_list_attached_group_policies(doc, size, &ap);
+        check(r == 0 || r == -EBADMSG);
+        list_attached_policies_result_done(&ap);
+        {
+                GroupPolicyResult gp = {};
+                PolicyVersionResult pv = {};
+                IamPolicy pol;
+
+                r = xml_parse_group_policy(doc, size, &gp);
+                check(r == 0 || r == -EBADMSG);
+                check(r < 0 || (gp.document && gp.document[0]));
+                group_policy_result_done(&gp);
+                r = xml_parse_policy_version(doc, size, &pv);
+                check(r == 0 || r == -EBADMSG);
+                check(r < 0 || (pv.document && pv.document[0]));
+                policy_version_result_done(&pv);
+                r = xml_parse_policy(doc, size, &pol);
+                check(r == 0 || r == -EBADMSG);
+        }
+
         r = xml_parse_list_objects_v2(doc, size, &o);
         check(r == 0 || r == -EBADMSG);
         if (r == 0) {

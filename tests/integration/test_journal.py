@@ -320,7 +320,7 @@ class TestCatalog(unittest.TestCase):
         self.assertEqual(sorted(entries), sorted(ids.values()), 'one catalog entry per MESSAGE_ID')
         fields = {'KEYROTD_USER', 'KEYROTD_ROTATION_ID', 'KEYROTD_EVENT', 'KEYROTD_OLD_KEY_ID',
                   'KEYROTD_NEW_KEY_ID', 'KEYROTD_TRIGGER', 'KEYROTD_RESULT', 'KEYROTD_ERROR',
-                  'KEYROTD_REQUEST_ID'}
+                  'KEYROTD_REQUEST_ID', 'KEYROTD_FINDING'}
         for mid, e in entries.items():
             with self.subTest(id=mid):
                 self.assertTrue(e['header'].get('Subject'))

@@ -100,6 +100,9 @@ ADMIN_ACTIONS = [
         'iam:ListUserPolicies',
         'iam:ListAttachedUserPolicies',
         'iam:ListGroupsForUser',
+        'iam:ListGroupPolicies',      # keyrotctl audit: group policies
+        'iam:GetGroupPolicy',
+        'iam:ListAttachedGroupPolicies',
         'iam:GetPolicy',
         'iam:GetPolicyVersion',
         'iam:ListUsers',

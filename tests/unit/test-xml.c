@@ -296,6 +296,11 @@ static void refused_by_all(const char *doc, size_t len, const char *name) {
         AccessKeyLastUsed u;
         IamUser iu;
         ListObjectsResult o;
+        IamNameList nl;
+        ListAttachedPoliciesResult ap;
+        GroupPolicyResult gp;
+        IamPolicy pol;
+        PolicyVersionResult pv;
         char rid[128];
         bool all = true;
 
@@ -306,7 +311,21 @@ static void refused_by_all(const char *doc, size_t len, const char *name) {
         memset(&iu, 0xA5, sizeof(iu));
         memset(&o, 0xA5, sizeof(o));
         memset(rid, 0xA5, sizeof(rid));
+        memset(&nl, 0xA5, sizeof(nl));
+        memset(&ap, 0xA5, sizeof(ap));
+        memset(&gp, 0xA5, sizeof(gp));
+        memset(&pol, 0xA5, sizeof(pol));
+        memset(&pv, 0xA5, sizeof(pv));
 
+        all &= xml_parse_list_users(doc, len, &nl) == -EBADMSG && untouched(&nl, sizeof(nl));
+        all &= xml_parse_list_user_policies(doc, len, &nl) == -EBADMSG && untouched(&nl, sizeof(nl));
+        all &= xml_parse_list_group_policies(doc, len, &nl) == -EBADMSG && untouched(&nl, sizeof(nl));
+        all &= xml_parse_list_groups_for_user(doc, len, &nl) == -EBADMSG && untouched(&nl, sizeof(nl));
+        all &= xml_parse_list_attached_user_policies(doc, len, &ap) == -EBADMSG && untouched(&ap, sizeof(ap));
+        all &= xml_parse_list_attached_group_policies(doc, len, &ap) == -EBADMSG && untouched(&ap, sizeof(ap));
+        all &= xml_parse_group_policy(doc, len, &gp) == -EBADMSG && untouched(&gp, sizeof(gp));
+        all &= xml_parse_policy(doc, len, &pol) == -EBADMSG && untouched(&pol, sizeof(pol));
+        all &= xml_parse_policy_version(doc, len, &pv) == -EBADMSG && untouched(&pv, sizeof(pv));
         all &= xml_parse_error(doc, len, &e) == -EBADMSG && untouched(&e, sizeof(e));
         all &= xml_parse_list_access_keys(doc, len, &l) == -EBADMSG && untouched(&l, sizeof(l));
         all &= xml_parse_create_access_key(doc, len, &c) == -EBADMSG && untouched(&c, sizeof(c));
@@ -757,6 +776,255 @@ static void test_user_policy(void) {
            "policy: user name outside IAM's alphabet refused");
 }
 
+/* ---- the audit's documents (moto 5.2.1 shapes) ---- */
+
+#define RID "<ResponseMetadata><RequestId>r-9</RequestId></ResponseMetadata>"
+
+static void test_user_policy_long(void) {
+        UserPolicyResult p;
+        _cleanup_free_ char *body = repeat("%20", 10000), *doc = NULL, *over = NULL,
+                            *too_long = repeat("x", XML_POLICY_MAX + 1);
+
+        /* A URL-encoded policy of a few thousand characters is ordinary. */
+        ok(asprintf_safe(&doc,
+                         "<GetUserPolicyResponse><GetUserPolicyResult><UserName>u</UserName><PolicyName>p</PolicyName>"
+                         "<PolicyDocument>%%7B%s%%7D</PolicyDocument></GetUserPolicyResult></GetUserPolicyResponse>",
+                         body) == 0 &&
+                   xml_parse_user_policy(doc, strlen(doc), &p) == 0 && strlen(p.document) == 30006,
+           "policy: a 30006-byte document (beyond any other leaf's bound) accepted whole");
+        user_policy_result_done(&p);
+        ok(asprintf_safe(&over,
+                         "<GetUserPolicyResponse><GetUserPolicyResult><UserName>u</UserName><PolicyName>p</PolicyName>"
+                         "<PolicyDocument>%s</PolicyDocument></GetUserPolicyResult></GetUserPolicyResponse>",
+                         too_long) == 0,
+           "policy: build an oversized one");
+        memset(&p, 0xA5, sizeof(p));
+        ok(xml_parse_user_policy(over, strlen(over), &p) == -EBADMSG && untouched(&p, sizeof(p)),
+           "policy: a document over XML_POLICY_MAX refused");
+}
+
+static void test_name_lists(void) {
+        IamNameList l;
+
+        static const char users[] =
+                "<ListUsersResponse xmlns=\"" IAM_NS "\"><ListUsersResult><Users><member><Path>/</Path>"
+                "<UserName>u1</UserName><UserId>jdr9hz6d4w66etgqmn8w</UserId>"
+                "<Arn>arn:aws:iam::123456789012:user/u1</Arn><CreateDate>2026-11-28T09:43:41.495766Z</CreateDate>"
+                "</member><member><Path>/</Path><UserName>app.bot@x</UserName><UserId>x</UserId>"
+                "<Arn>arn:aws:iam::123456789012:user/app.bot@x</Arn><CreateDate>2026-11-28T09:43:41Z</CreateDate>"
+                "</member></Users><IsTruncated>false</IsTruncated></ListUsersResult>" RID "</ListUsersResponse>";
+        ok(xml_parse_list_users(DOC(users), &l) == 0 && l.n_names == 2 && streq(l.names[0].name, "u1") &&
+                   streq(l.names[1].name, "app.bot@x") && !l.is_truncated && !l.marker && streq(l.request_id, "r-9"),
+           "users: moto's ListUsers");
+        iam_name_list_done(&l);
+
+        static const char users_page[] =
+                "<ListUsersResponse><ListUsersResult><Users><member><UserName>u1</UserName></member></Users>"
+                "<IsTruncated>true</IsTruncated><Marker>m-2</Marker></ListUsersResult></ListUsersResponse>";
+        ok(xml_parse_list_users(DOC(users_page), &l) == 0 && l.n_names == 1 && l.is_truncated &&
+                   streq(l.marker, "m-2"),
+           "users: a truncated page carries its marker");
+        iam_name_list_done(&l);
+
+        static const char users_no_marker[] =
+                "<ListUsersResponse><ListUsersResult><Users><member><UserName>u1</UserName></member></Users>"
+                "<IsTruncated>true</IsTruncated></ListUsersResult></ListUsersResponse>";
+        memset(&l, 0xA5, sizeof(l));
+        ok(xml_parse_list_users(DOC(users_no_marker), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "users: truncated without a marker refused");
+        static const char users_bad[] =
+                "<ListUsersResponse><ListUsersResult><Users><member><UserName>u 1</UserName></member></Users>"
+                "</ListUsersResult></ListUsersResponse>";
+        ok(xml_parse_list_users(DOC(users_bad), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "users: a name outside IAM's alphabet refused");
+        _cleanup_free_ char *long_name = repeat("u", AWS_USER_NAME_MAX + 1), *users_long = NULL;
+        ok(asprintf_safe(&users_long, "<ListUsersResponse><ListUsersResult><Users><member><UserName>%s</UserName>"
+                                      "</member></Users></ListUsersResult></ListUsersResponse>", long_name) == 0 &&
+                   xml_parse_list_users(users_long, strlen(users_long), &l) == -EBADMSG,
+           "users: a 65-character user name refused");
+        static const char users_no_name[] =
+                "<ListUsersResponse><ListUsersResult><Users><member><Path>/</Path></member></Users>"
+                "</ListUsersResult></ListUsersResponse>";
+        ok(xml_parse_list_users(DOC(users_no_name), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "users: a member without UserName refused");
+
+        static const char policies[] =
+                "<ListUserPoliciesResponse xmlns=\"" IAM_NS "\"><ListUserPoliciesResult><PolicyNames>"
+                "<member>p1</member><member>keyrotd-s3</member></PolicyNames><IsTruncated>false</IsTruncated>"
+                "</ListUserPoliciesResult>" RID "</ListUserPoliciesResponse>";
+        ok(xml_parse_list_user_policies(DOC(policies), &l) == 0 && l.n_names == 2 && streq(l.names[0].name, "p1") &&
+                   streq(l.names[1].name, "keyrotd-s3") && streq(l.request_id, "r-9"),
+           "user policies: plain-value members");
+        iam_name_list_done(&l);
+        static const char no_policies[] =
+                "<ListUserPoliciesResponse><ListUserPoliciesResult><PolicyNames/><IsTruncated>false</IsTruncated>"
+                "</ListUserPoliciesResult></ListUserPoliciesResponse>";
+        ok(xml_parse_list_user_policies(DOC(no_policies), &l) == 0 && l.n_names == 0 && !l.names,
+           "user policies: none");
+        iam_name_list_done(&l);
+        static const char empty_member[] =
+                "<ListUserPoliciesResponse><ListUserPoliciesResult><PolicyNames><member></member></PolicyNames>"
+                "</ListUserPoliciesResult></ListUserPoliciesResponse>";
+        memset(&l, 0xA5, sizeof(l));
+        ok(xml_parse_list_user_policies(DOC(empty_member), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "user policies: an empty member refused");
+        static const char nested_member[] =
+                "<ListUserPoliciesResponse><ListUserPoliciesResult><PolicyNames><member>p<b>x</b></member>"
+                "</PolicyNames></ListUserPoliciesResult></ListUserPoliciesResponse>";
+        ok(xml_parse_list_user_policies(DOC(nested_member), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "user policies: markup inside a member refused");
+        static const char bad_name[] =
+                "<ListUserPoliciesResponse><ListUserPoliciesResult><PolicyNames><member>a\nb</member>"
+                "</PolicyNames></ListUserPoliciesResult></ListUserPoliciesResponse>";
+        ok(xml_parse_list_user_policies(DOC(bad_name), &l) == -EBADMSG && untouched(&l, sizeof(l)),
+           "user policies: a newline in a name refused");
+        ok(xml_parse_list_group_policies(DOC(policies), &l) == -EBADMSG, "user policies: not a group's answer");
+
+        static const char group_policies[] =
+                "<ListGroupPoliciesResponse xmlns=\"" IAM_NS "\"><ListGroupPoliciesResult><PolicyNames>"
+                "<member>gp</member></PolicyNames></ListGroupPoliciesResult>" RID "</ListGroupPoliciesResponse>";
+        ok(xml_parse_list_group_policies(DOC(group_policies), &l) == 0 && l.n_names == 1 &&
+                   streq(l.names[0].name, "gp") && !l.is_truncated,
+           "group policies: moto omits IsTruncated");
+        iam_name_list_done(&l);
+
+        static const char groups[] =
+                "<ListGroupsForUserResponse xmlns=\"" IAM_NS "\"><ListGroupsForUserResult><Groups><member>"
+                "<Path>/</Path><GroupName>g1</GroupName><GroupId>w5wu08lefx05x62uasuq</GroupId>"
+                "<Arn>arn:aws:iam::123456789012:group/g1</Arn><CreateDate>2026-11-28T09:43:41.515794Z</CreateDate>"
+                "</member></Groups><IsTruncated>false</IsTruncated></ListGroupsForUserResult>" RID
+                "</ListGroupsForUserResponse>";
+        ok(xml_parse_list_groups_for_user(DOC(groups), &l) == 0 && l.n_names == 1 && streq(l.names[0].name, "g1"),
+           "groups: moto's ListGroupsForUser");
+        iam_name_list_done(&l);
+        _cleanup_free_ char *group_128 = repeat("g", 128), *group_129 = repeat("g", 129), *d1 = NULL, *d2 = NULL;
+        ok(asprintf_safe(&d1, "<ListGroupsForUserResponse><ListGroupsForUserResult><Groups><member><GroupName>%s"
+                              "</GroupName></member></Groups></ListGroupsForUserResult></ListGroupsForUserResponse>",
+                         group_128) == 0 &&
+                   asprintf_safe(&d2, "<ListGroupsForUserResponse><ListGroupsForUserResult><Groups><member><GroupName>%s"
+                                      "</GroupName></member></Groups></ListGroupsForUserResult></ListGroupsForUserResponse>",
+                                 group_129) == 0,
+           "groups: build long names");
+        ok(xml_parse_list_groups_for_user(d1, strlen(d1), &l) == 0 && strlen(l.names[0].name) == 128,
+           "groups: a 128-character name accepted");
+        iam_name_list_done(&l);
+        ok(xml_parse_list_groups_for_user(d2, strlen(d2), &l) == -EBADMSG, "groups: a 129-character name refused");
+}
+
+static void test_attached(void) {
+        ListAttachedPoliciesResult a;
+
+        static const char user_doc[] =
+                "<ListAttachedUserPoliciesResponse xmlns=\"" IAM_NS "\"><ListAttachedUserPoliciesResult>"
+                "<AttachedPolicies><member><PolicyName>mp</PolicyName>"
+                "<PolicyArn>arn:aws:iam::123456789012:policy/mp</PolicyArn></member><member>"
+                "<PolicyName>AmazonS3FullAccess</PolicyName><PolicyArn>arn:aws:iam::aws:policy/AmazonS3FullAccess"
+                "</PolicyArn></member></AttachedPolicies><IsTruncated>false</IsTruncated>"
+                "</ListAttachedUserPoliciesResult>" RID "</ListAttachedUserPoliciesResponse>";
+        ok(xml_parse_list_attached_user_policies(DOC(user_doc), &a) == 0 && a.n_policies == 2 &&
+                   streq(a.policies[0].policy_name, "mp") &&
+                   streq(a.policies[1].policy_arn, "arn:aws:iam::aws:policy/AmazonS3FullAccess") &&
+                   streq(a.request_id, "r-9"),
+           "attached: moto's ListAttachedUserPolicies");
+        list_attached_policies_result_done(&a);
+        ok(xml_parse_list_attached_group_policies(DOC(user_doc), &a) == -EBADMSG, "attached: not a group's answer");
+
+        static const char group_doc[] =
+                "<ListAttachedGroupPoliciesResponse><ListAttachedGroupPoliciesResult><AttachedPolicies/>"
+                "<IsTruncated>true</IsTruncated><Marker>next</Marker></ListAttachedGroupPoliciesResult>"
+                "</ListAttachedGroupPoliciesResponse>";
+        ok(xml_parse_list_attached_group_policies(DOC(group_doc), &a) == 0 && a.n_policies == 0 && !a.policies &&
+                   a.is_truncated && streq(a.marker, "next"),
+           "attached: an empty truncated page");
+        list_attached_policies_result_done(&a);
+
+        static const char no_arn[] =
+                "<ListAttachedUserPoliciesResponse><ListAttachedUserPoliciesResult><AttachedPolicies><member>"
+                "<PolicyName>mp</PolicyName></member></AttachedPolicies></ListAttachedUserPoliciesResult>"
+                "</ListAttachedUserPoliciesResponse>";
+        memset(&a, 0xA5, sizeof(a));
+        ok(xml_parse_list_attached_user_policies(DOC(no_arn), &a) == -EBADMSG && untouched(&a, sizeof(a)),
+           "attached: a member without PolicyArn refused");
+        static const char bad_arn[] =
+                "<ListAttachedUserPoliciesResponse><ListAttachedUserPoliciesResult><AttachedPolicies><member>"
+                "<PolicyArn>arn:aws:iam::1:policy/a b</PolicyArn></member><member><PolicyArn>x</PolicyArn></member>"
+                "</AttachedPolicies></ListAttachedUserPoliciesResult></ListAttachedUserPoliciesResponse>";
+        ok(xml_parse_list_attached_user_policies(DOC(bad_arn), &a) == -EBADMSG && untouched(&a, sizeof(a)),
+           "attached: an ARN with a space refused, nothing leaks");
+        static const char not_arn[] =
+                "<ListAttachedUserPoliciesResponse><ListAttachedUserPoliciesResult><AttachedPolicies><member>"
+                "<PolicyArn>policy/x</PolicyArn></member></AttachedPolicies></ListAttachedUserPoliciesResult>"
+                "</ListAttachedUserPoliciesResponse>";
+        ok(xml_parse_list_attached_user_policies(DOC(not_arn), &a) == -EBADMSG && untouched(&a, sizeof(a)),
+           "attached: a PolicyArn that is no ARN refused");
+}
+
+static void test_group_and_managed_policies(void) {
+        GroupPolicyResult g;
+        IamPolicy p;
+        PolicyVersionResult v;
+
+        static const char group_policy[] =
+                "<GetGroupPolicyResponse xmlns=\"" IAM_NS "\"><GetGroupPolicyResult><GroupName>g1</GroupName>"
+                "<PolicyName>gp</PolicyName><PolicyDocument>%7B%22Version%22%3A%20%222012-10-17%22%7D"
+                "</PolicyDocument></GetGroupPolicyResult>" RID "</GetGroupPolicyResponse>";
+        ok(xml_parse_group_policy(DOC(group_policy), &g) == 0 && streq(g.group_name, "g1") &&
+                   streq(g.policy_name, "gp") && streq(g.document, "%7B%22Version%22%3A%20%222012-10-17%22%7D") &&
+                   streq(g.request_id, "r-9"),
+           "group policy: moto's GetGroupPolicy");
+        group_policy_result_done(&g);
+        static const char group_no_doc[] =
+                "<GetGroupPolicyResponse><GetGroupPolicyResult><GroupName>g1</GroupName><PolicyName>gp</PolicyName>"
+                "<PolicyDocument></PolicyDocument></GetGroupPolicyResult></GetGroupPolicyResponse>";
+        memset(&g, 0xA5, sizeof(g));
+        ok(xml_parse_group_policy(DOC(group_no_doc), &g) == -EBADMSG && untouched(&g, sizeof(g)),
+           "group policy: an empty document refused");
+
+        static const char policy[] =
+                "<GetPolicyResponse xmlns=\"" IAM_NS "\"><GetPolicyResult><Policy><PolicyName>mp</PolicyName>"
+                "<PolicyId>AZ5QUESK62RS9ILYY22WN</PolicyId><Arn>arn:aws:iam::123456789012:policy/mp</Arn>"
+                "<Path>/</Path><DefaultVersionId>v1</DefaultVersionId><AttachmentCount>2</AttachmentCount>"
+                "<IsAttachable>true</IsAttachable><CreateDate>2026-11-28T09:43:41.541408Z</CreateDate>"
+                "<UpdateDate>2026-11-28T09:43:41.541412Z</UpdateDate><Tags/></Policy></GetPolicyResult>" RID
+                "</GetPolicyResponse>";
+        ok(xml_parse_policy(DOC(policy), &p) == 0 && streq(p.policy_name, "mp") && streq(p.default_version_id, "v1"),
+           "managed policy: moto's GetPolicy");
+        static const char policy_bad_version[] =
+                "<GetPolicyResponse><GetPolicyResult><Policy><PolicyName>mp</PolicyName>"
+                "<DefaultVersionId>v1&amp;x=1</DefaultVersionId></Policy></GetPolicyResult></GetPolicyResponse>";
+        memset(&p, 0xA5, sizeof(p));
+        ok(xml_parse_policy(DOC(policy_bad_version), &p) == -EBADMSG && untouched(&p, sizeof(p)),
+           "managed policy: a version id that would smuggle a parameter refused");
+        static const char policy_no_version[] =
+                "<GetPolicyResponse><GetPolicyResult><Policy><PolicyName>mp</PolicyName></Policy>"
+                "</GetPolicyResult></GetPolicyResponse>";
+        ok(xml_parse_policy(DOC(policy_no_version), &p) == -EBADMSG && untouched(&p, sizeof(p)),
+           "managed policy: no DefaultVersionId refused");
+
+        static const char version[] =
+                "<GetPolicyVersionResponse xmlns=\"" IAM_NS "\"><GetPolicyVersionResult><PolicyVersion>"
+                "<Document>{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", "
+                "\"NotAction\": \"iam:*\", \"Resource\": \"*\"}]}</Document><VersionId>v1</VersionId>"
+                "<IsDefaultVersion>true</IsDefaultVersion><CreateDate>2026-11-28T09:43:41.541395Z</CreateDate>"
+                "</PolicyVersion></GetPolicyVersionResult>" RID "</GetPolicyVersionResponse>";
+        ok(xml_parse_policy_version(DOC(version), &v) == 0 && v.is_default && streq(v.version_id, "v1") &&
+                   startswith(v.document, "{\"Version\": \"2012-10-17\"") && strstr(v.document, "NotAction"),
+           "policy version: moto sends the document as plain JSON");
+        policy_version_result_done(&v);
+        static const char version_no_doc[] =
+                "<GetPolicyVersionResponse><GetPolicyVersionResult><PolicyVersion><VersionId>v1</VersionId>"
+                "</PolicyVersion></GetPolicyVersionResult></GetPolicyVersionResponse>";
+        memset(&v, 0xA5, sizeof(v));
+        ok(xml_parse_policy_version(DOC(version_no_doc), &v) == -EBADMSG && untouched(&v, sizeof(v)),
+           "policy version: no Document refused");
+        static const char version_two_docs[] =
+                "<GetPolicyVersionResponse><GetPolicyVersionResult><PolicyVersion><Document>{}</Document>"
+                "<Document>{}</Document><VersionId>v1</VersionId></PolicyVersion></GetPolicyVersionResult>"
+                "</GetPolicyVersionResponse>";
+        ok(xml_parse_policy_version(DOC(version_two_docs), &v) == -EBADMSG && untouched(&v, sizeof(v)),
+           "policy version: two Documents refused, the first not leaked");
+}
+
 static void test_list_objects(void) {
         ListObjectsResult o;
 
@@ -968,6 +1236,10 @@ int main(void) {
         test_user();
         test_user_tags();
         test_user_policy();
+        test_user_policy_long();
+        test_name_lists();
+        test_attached();
+        test_group_and_managed_policies();
         test_list_objects();
         test_errors();
         test_hostile();
