@@ -63,6 +63,7 @@ typedef enum AuditEvent {
         AUDIT_NEW_KEY_DELETED,
         AUDIT_TARGETS_WRITTEN,
         AUDIT_HOOK_RUN,
+        AUDIT_DRAIN, /* drain: whether consumers use the new key before the old one stops */
         AUDIT_OLD_KEY_DEACTIVATED,
         AUDIT_OLD_KEY_DELETED,
         AUDIT_ROTATION_COMPLETED,

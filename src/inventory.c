@@ -874,6 +874,25 @@ static void parse_bool(Ctx *c, const Field *f, const Node *n, void *dst) {
                 problem_at(c, n->line, n->column, "%s must be true or false, not '%s'", f->key, Q(n));
 }
 
+/* drain: true (INVENTORY_DRAIN_DEFAULT), false, or how long to wait. */
+static void parse_drain(Ctx *c, const Field *f, const Node *n, void *dst) {
+        const char *v = scalar_string(c, f->key, n);
+        usec_t u;
+        int r;
+
+        if (!v)
+                return;
+        if (n->plain && (streq(v, "true") || streq(v, "True") || streq(v, "TRUE")))
+                *(usec_t *) dst = INVENTORY_DRAIN_DEFAULT;
+        else if (n->plain && (streq(v, "false") || streq(v, "False") || streq(v, "FALSE")))
+                *(usec_t *) dst = 0;
+        else if ((r = parse_duration(v, &u)) >= 0 && u > 0 && u <= DURATION_FIELD_MAX)
+                *(usec_t *) dst = u;
+        else
+                problem_at(c, n->line, n->column, "%s must be true, false or a duration (e.g. 30m), not '%s'", f->key,
+                           Q(n));
+}
+
 static void parse_mapping(Ctx *c, const Field *f, const Node *n, void *dst) {
         walk_mapping(c, f->table, f->table->name, n, dst);
 }
@@ -1253,7 +1272,7 @@ static const Field defaults_fields[] = {
         UNSIGNED("alert_after", InventoryDefaults, alert_after, 1, 1000),
         DURATION("audit_every", InventoryDefaults, audit_every, 1),
         DURATION("hook_timeout", InventoryDefaults, hook_timeout, 1),
-        FIELD("drain", parse_bool, InventoryDefaults, drain),
+        FIELD("drain", parse_drain, InventoryDefaults, drain),
         { .key = "verify", .parse = parse_mapping, .offset = offsetof(InventoryDefaults, verify),
           .table = &defaults_verify_table },
 };
@@ -1293,7 +1312,7 @@ static const Field user_fields[] = {
         DURATION("max_age", InventoryUser, max_age, 1),
         DURATION("grace", InventoryUser, grace, 0),
         DURATION("hook_timeout", InventoryUser, hook_timeout, 1),
-        FIELD("drain", parse_bool, InventoryUser, drain),
+        FIELD("drain", parse_drain, InventoryUser, drain),
         { .key = "verify", .parse = parse_mapping, .offset = offsetof(InventoryUser, verify),
           .table = &user_verify_table },
         { .key = "targets", .parse = parse_targets, .offset = 0 },
@@ -1605,7 +1624,7 @@ static int inventory_new(const char *name, Inventory **ret) {
                 .max_age = INVENTORY_DEFAULT_MAX_AGE,
                 .grace = INVENTORY_DEFAULT_GRACE,
                 .hook_timeout = INVENTORY_DEFAULT_HOOK_TIMEOUT,
-                .drain = false,
+                .drain = 0,
                 .verify = {
                         .timeout = INVENTORY_DEFAULT_VERIFY_TIMEOUT,
                         .consecutive = INVENTORY_DEFAULT_VERIFY_CONSECUTIVE,

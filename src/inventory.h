@@ -95,6 +95,9 @@ typedef struct InventoryVerify {
         char *check_key;      /* object key for get/put; NULL for list/head */
 } InventoryVerify;
 
+/* drain: true — how long to wait for consumers to move to a new key. */
+#define INVENTORY_DRAIN_DEFAULT (15 * USEC_PER_MINUTE)
+
 typedef struct InventoryTarget {
         TargetType type;
         char *path;    /* absolute, no "." or ".." components */
@@ -110,7 +113,7 @@ typedef struct InventoryUser {
         usec_t max_age;      /* > 0 */
         usec_t grace;        /* 0 = delete the old key at once */
         usec_t hook_timeout; /* > 0 */
-        bool drain;
+        usec_t drain;        /* 0 = off; else wait up to this long for consumers to use the new key */
         InventoryVerify verify;
         InventoryTarget *targets; /* may be empty: `keyrotctl get` still works */
         size_t n_targets;
@@ -128,7 +131,7 @@ typedef struct InventoryDefaults {
         usec_t max_age;
         usec_t grace;
         usec_t hook_timeout;
-        bool drain;
+        usec_t drain;
         InventoryVerify verify; /* bucket and check_key NULL */
 } InventoryDefaults;
 

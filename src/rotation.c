@@ -33,6 +33,9 @@
 /* How long a phase change may wait for other rotations' changes to share
  * its store write: small beside a rotation's seconds of verification. */
 #define COMMIT_WINDOW (5 * USEC_PER_MSEC)
+/* drain: GetAccessKeyLastUsed is polled this often (doubling), up to iu->drain. */
+#define DRAIN_POLL_MIN (5 * USEC_PER_SEC)
+#define DRAIN_POLL_MAX (60 * USEC_PER_SEC)
 
 typedef enum Step {
         STEP_INSPECT,
@@ -43,6 +46,7 @@ typedef enum Step {
         STEP_PROBE_BUCKET,
         STEP_DISTRIBUTE,
         STEP_NOTIFY,
+        STEP_DRAIN,
         STEP_DEACTIVATE,
         STEP_DELETE_OLD,
         STEP_UNDO_DELETE_NEW,
@@ -98,6 +102,8 @@ struct Rotation {
         size_t stale_index;
         AwsCredentials *new_creds;
         usec_t verify_deadline;
+        usec_t drain_deadline, drain_poll;
+        int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
         unsigned verify_streak;
         unsigned verify_failures;
         char last_verify_error[128];
@@ -187,6 +193,7 @@ static void audit(Rotation *r, AuditEvent ev, const char *result, const char *er
                 .request_id = request_id,
                 .message = message,
                 .failure = result && streq(result, "failed"),
+                .priority = result && streq(result, "warning") ? 4 : 0,
         };
         if (rec.failure && r->su && r->engine->inv->defaults.alert_after > 0 &&
             r->su->failures + 1 >= r->engine->inv->defaults.alert_after)
@@ -893,9 +900,9 @@ static void reconcile(Rotation *r) {
                         return;
                 }
                 if (su->phase == STORE_PHASE_NOTIFIED) {
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at deactivate");
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming after notify");
                         r->rotated = true;
-                        r->step = STEP_DEACTIVATE;
+                        r->step = STEP_DRAIN;
                         step(r);
                         return;
                 }
@@ -1290,6 +1297,7 @@ static void step_distribute(Rotation *r) {
 }
 
 static void distributed(Rotation *r) {
+        r->distributed_at = r->su->phase_since;
         audit(r, AUDIT_TARGETS_WRITTEN, "ok", NULL, NULL, NULL);
         r->rotated = true;
         r->step = STEP_NOTIFY;
@@ -1320,7 +1328,7 @@ static void on_rotate_done(const HookResult *res, void *userdata) {
         }
         if (r->iu->on_rotate)
                 audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
-        r->step = STEP_DEACTIVATE;
+        r->step = STEP_DRAIN;
         commit_then(r, STORE_PHASE_NOTIFIED, step, NULL);
 }
 
@@ -1341,6 +1349,91 @@ static void step_notify(Rotation *r) {
                 HookResult bad = { .exit_status = -1, .error = k };
                 on_rotate_done(&bad, r);
         }
+}
+
+/*
+ * drain: the targets hold the new key and on_rotate has run. Before the old
+ * key stops working, wait (up to iu->drain) for GetAccessKeyLastUsed to show
+ * the new key in use. Only a use in a later second than the distribution
+ * counts: keyrotd's own checks used it just before. Not seen in time (IAM's
+ * record lags, on AWS by minutes to hours): warn, saying whether the old
+ * key is still in use, and go on; the old key stays Inactive for `grace`,
+ * so rollback remains possible. The drain is advice, never a failure.
+ */
+static void drain_done(Rotation *r, const char *result, const char *code, const char *message) {
+        audit(r, AUDIT_DRAIN, result, code, NULL, message);
+        r->step = STEP_DEACTIVATE;
+        step(r);
+}
+
+static bool used_after_distribution(const Rotation *r, const AwsResult *res) {
+        return res->error >= 0 && res->last_used.last_used_date > 0 &&
+               (int64_t) res->last_used.last_used_date > r->distributed_at / (int64_t) USEC_PER_SEC;
+}
+
+static void on_drain_old_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        char msg[160];
+
+        r->call = NULL;
+        snprintf(msg, sizeof msg, "no use of the new key seen within %llus%s",
+                 (unsigned long long) (r->iu->drain / USEC_PER_SEC),
+                 used_after_distribution(r, res) ? "; consumers still use the old key" : "");
+        drain_done(r, "warning", used_after_distribution(r, res) ? "OldKeyInUse" : "NewKeyUnused", msg);
+}
+
+static void on_drain_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        int k;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                drain_done(r, "warning", aws_result_error_code(res), "cannot tell whether consumers use the new key");
+                return;
+        }
+        if (used_after_distribution(r, res)) {
+                drain_done(r, "ok", NULL, "consumers use the new key");
+                return;
+        }
+        if (now >= r->drain_deadline) {
+                k = iam_get_access_key_last_used(r->engine->aws, r->su->previous.access_key_id, on_drain_old_checked, r,
+                                                 &r->call);
+                if (k < 0)
+                        drain_done(r, "warning", NULL, "no use of the new key seen");
+                return;
+        }
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        schedule(r, MIN(r->drain_poll, r->drain_deadline - now));
+        r->drain_poll = MIN(r->drain_poll * 2, DRAIN_POLL_MAX);
+}
+
+static void step_drain(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (!r->iu->drain || !store_key_is_set(&su->previous)) {
+                r->step = STEP_DEACTIVATE;
+                step(r);
+                return;
+        }
+        if (r->engine->stopping) {
+                /* Notified and committed: a safe point; the next start drains again. */
+                park(r);
+                return;
+        }
+        if (r->drain_deadline == 0) {
+                r->drain_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->drain;
+                r->drain_poll = DRAIN_POLL_MIN;
+                if (r->distributed_at == 0)
+                        r->distributed_at = su->phase_since; /* resumed: no earlier than the notify commit */
+        }
+        k = iam_get_access_key_last_used(r->engine->aws, su->current.access_key_id, on_drain_checked, r, &r->call);
+        if (k < 0)
+                drain_done(r, "warning", NULL, "cannot tell whether consumers use the new key");
 }
 
 static void deactivated(Rotation *r);
@@ -1504,6 +1597,9 @@ static void step(Rotation *r) {
                 break;
         case STEP_NOTIFY:
                 step_notify(r);
+                break;
+        case STEP_DRAIN:
+                step_drain(r);
                 break;
         case STEP_DEACTIVATE:
                 step_deactivate(r);
@@ -1674,4 +1770,12 @@ unsigned rotation_engine_busy(const RotationEngine *e) {
 void rotation_engine_stop(RotationEngine *e) {
         e->stopping = true;
         engine_start_queued(e);
+        /* A drain may poll for minutes: park it now, not at its next poll. */
+        for (Rotation *r = e->running, *next; r; r = next) {
+                next = r->next;
+                if (r->step == STEP_DRAIN && r->timer) {
+                        r->timer = sd_event_source_disable_unref(r->timer);
+                        park(r);
+                }
+        }
 }

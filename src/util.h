@@ -19,6 +19,7 @@
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Hand ownership of a pointer to the caller and forget it here. */
 #define TAKE_PTR(p)                          \

@@ -8,6 +8,7 @@ import pwd
 import signal
 import stat
 import subprocess
+import threading
 import time
 import unittest
 
@@ -340,6 +341,105 @@ class TestStoreFailures(RotationCase):
         # The failure left the store idle: the next run rotates.
         self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
         self.assert_invariants()
+
+
+class Consumer(threading.Thread):
+    """An application at work: lists the bucket every 0.3 s with the key
+    its credentials file holds now (or always with one fixed key)."""
+
+    def __init__(self, case, creds=None):
+        super().__init__(daemon=True)
+        self.case, self.fixed, self.stop = case, creds, threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.3):
+            try:
+                c = self.fixed or self.case.target_keys()[0]
+                self.case.rig.key_works_on_s3(c, BUCKET)
+            except Exception:  # a file being replaced, a deleted key: try again
+                pass
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(5)
+
+
+class TestDrain(RotationCase):
+    """drain: before the old key is deactivated, GetAccessKeyLastUsed must
+    show the new key in use (moto records a use at once)."""
+
+    def drain_event(self, stderr):
+        events = self.audit_events(stderr)
+        names = [e['event'] for e in events]
+        self.assertIn('drain', names)
+        self.assertLess(names.index('hook_run') if 'hook_run' in names else names.index('targets_written'),
+                        names.index('drain'))
+        self.assertLess(names.index('drain'), names.index('old_key_deactivated'))
+        return events[names.index('drain')]
+
+    def test_waits_until_consumers_use_the_new_key(self):
+        self.write_inventory(**{USER: {'drain': '60s'}})
+        self.adopt()
+        self.write_app_targets()
+        with Consumer(self):
+            p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = self.drain_event(p.stderr)
+        self.assertEqual((e['result'], e.get('error')), ('ok', None), e)
+        self.assertIn('consumers use the new key', p.stderr)
+        self.assert_invariants()
+
+    def test_old_key_still_in_use_is_warned_and_rotation_goes_on(self):
+        self.write_inventory(**{USER: {'drain': '3s'}})
+        self.adopt()
+        self.write_app_targets()
+        start = time.monotonic()
+        with Consumer(self, creds=self.initial[USER]):  # never reads the new file
+            p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertGreaterEqual(time.monotonic() - start, 3, 'waited for the drain')
+        e = self.drain_event(p.stderr)
+        self.assertEqual((e['result'], e.get('error')), ('warning', 'OldKeyInUse'), e)
+        self.assertIn('consumers still use the old key', p.stderr)
+        self.assert_invariants()
+
+    def test_nobody_uses_either_key(self):
+        self.write_inventory(**{USER: {'drain': '2s'}})
+        self.adopt()
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = self.drain_event(p.stderr)
+        self.assertEqual((e['result'], e.get('error')), ('warning', 'NewKeyUnused'), e)
+
+    def test_sigterm_during_drain_parks_and_the_next_run_finishes(self):
+        self.write_inventory(**{USER: {'drain': '10m'}})
+        self.adopt()
+        self.write_app_targets()
+        argv = [build_path('src/keyrotd'), '--config', self.inventory, '--state-dir', self.state,
+                '--log-target', 'stderr', '--once', '--force']
+        proc = self.rig.spawn(argv, env=self.env(), name='keyrotd-drain')
+        wait_until(lambda: self._seen(proc, 'event=targets_written'), timeout=60,
+                   message='the rotation reaching its drain')
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=20), 0)
+        with open(proc.out_path) as f:
+            self.assertIn('stopped at a safe point', f.read())
+        # Both keys Active, the targets on the new one: then a run without
+        # drain finishes the rotation.
+        self.assertEqual(len([k for k in self.rig.list_keys(USER) if k['status'] == 'Active']), 2)
+        self.write_inventory()
+        p = self.keyrotd('--once')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assert_invariants()
+
+    @staticmethod
+    def _seen(proc, text):
+        with open(proc.err_path) as f:
+            return text in f.read()
 
 
 class TestRootBesideTheService(RotationCase):

@@ -361,6 +361,11 @@ static void test_builtin_defaults(void) {
         ok(u->n_targets == 0 && !u->targets && !u->on_rotate && !u->on_failure, "no targets, no hooks");
 
         inventory_free(TAKE_PTR(inv));
+        {
+                const InventoryUser *d = expect_ok(HEAD "users:\n" USER_A "    drain: 30m\n", &inv, "drain as a duration");
+                ok(d && d->drain == 30 * USEC_PER_MINUTE, "drain: 30m waits up to 30 minutes");
+                inventory_free(TAKE_PTR(inv));
+        }
         expect_ok(HEAD, &inv, "an inventory without users");
         ok(inv && inv->n_users == 0, "zero users");
         inventory_free(TAKE_PTR(inv));
@@ -387,7 +392,7 @@ static void test_inheritance(void) {
         if (!a || !ok(inv->n_users == 2, "two users"))
                 return;
         b = &inv->users[1];
-        ok(a->max_age == 30 * USEC_PER_DAY && a->grace == 2 * USEC_PER_HOUR && a->drain &&
+        ok(a->max_age == 30 * USEC_PER_DAY && a->grace == 2 * USEC_PER_HOUR && a->drain == INVENTORY_DRAIN_DEFAULT &&
            a->hook_timeout == USEC_PER_MINUTE, "user a inherits defaults given later in the file");
         ok(a->verify.timeout == USEC_PER_MINUTE && a->verify.consecutive == 2 && a->verify.interval == 3 * USEC_PER_SEC &&
            a->verify.deny_probe && streq_ptr(a->verify.deny_bucket, "deny-me"),
@@ -544,7 +549,12 @@ static void test_errors(void) {
                      "t.yaml:2:26: max_parallel must be a whole number from 1 to 256, not '8'");
         expect_error(HEAD "defaults: {alert_after: -1}\n",
                      "t.yaml:2:25: alert_after must be a whole number from 1 to 1000, not '-1'");
-        expect_error(HEAD "defaults: {drain: yes}\n", "t.yaml:2:19: drain must be true or false, not 'yes'");
+        expect_error(HEAD "defaults: {drain: yes}\n",
+                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not 'yes'");
+        expect_error(HEAD "defaults: {drain: 0}\n",
+                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not '0'");
+        expect_error(HEAD "defaults: {drain: 'true'}\n",
+                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not 'true'");
         expect_error(HEAD "aws: {region: US-EAST-1}\n", "t.yaml:2:15: invalid AWS region 'US-EAST-1' (e.g. us-east-1)");
         expect_error(HEAD "aws: {endpoint_url: ftp://x}\n",
                      "t.yaml:2:21: endpoint_url 'ftp://x' must start with http:// or https://");
@@ -649,7 +659,8 @@ static void test_many_errors(void) {
                 ok_eq_str(e.lines[1],
                           "t.yaml:2:21: invalid duration '5y' for max_age (use s, m, h, d, w suffixes, e.g. 90d, 1h30m)",
                           "sorted: 2nd");
-                ok_eq_str(e.lines[2], "t.yaml:2:32: drain must be true or false, not 'maybe'", "sorted: 3rd");
+                ok_eq_str(e.lines[2], "t.yaml:2:32: drain must be true, false or a duration (e.g. 30m), not 'maybe'",
+                          "sorted: 3rd");
                 ok_eq_str(e.lines[3],
                           "t.yaml:6:5: unknown key 'colour' in a user (expected: name, max_age, grace, hook_timeout, "
                           "drain, verify, targets, on_rotate, on_failure)",
