@@ -88,10 +88,7 @@ int audit_cmd_run(Runtime *rt, bool json, bool all_users) {
         int r;
 
         if (runtime_load_inventory(rt) < 0) {
-                for (size_t i = 0; i < rt->inv_errors.n; i++)
-                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-                if (rt->inv_errors.n == 0)
-                        fprintf(stderr, "keyrotctl: %s\n", rt->error ?: "cannot load the inventory");
+                runtime_print_inventory_errors(rt, "keyrotctl");
                 return EXIT_ERRORS;
         }
 

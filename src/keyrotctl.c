@@ -127,12 +127,8 @@ static int load_inventory_optional(Runtime *rt) {
         if (access(rt->config_path, F_OK) < 0 && errno == ENOENT && streq(rt->config_path, KEYROTD_DEFAULT_CONFIG))
                 return 0;
         int r = runtime_load_inventory(rt);
-        if (r < 0) {
-                for (size_t i = 0; i < rt->inv_errors.n; i++)
-                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-                if (rt->inv_errors.n == 0)
-                        fprintf(stderr, "keyrotctl: %s\n", rt->error ?: strerror(-r));
-        }
+        if (r < 0)
+                runtime_print_inventory_errors(rt, "keyrotctl");
         return r;
 }
 
@@ -248,9 +244,8 @@ static int cmd_adopt(Runtime *rt, const char *user) {
                 return EXIT_USAGE;
         }
         if (runtime_load_inventory(rt) < 0) {
-                for (size_t i = 0; i < rt->inv_errors.n; i++)
-                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-                return fail_with(rt, -EINVAL, EXIT_USAGE);
+                runtime_print_inventory_errors(rt, "keyrotctl");
+                return EXIT_USAGE;
         }
         iu = inventory_find_user(rt->inv, user);
         if (!iu) {
@@ -818,9 +813,8 @@ static int run_locally(Runtime *rt, const char *user, unsigned flags, rotation_d
         int r, ret = EXIT_FAILED;
 
         if (runtime_load_inventory(rt) < 0) {
-                for (size_t i = 0; i < rt->inv_errors.n; i++)
-                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-                return fail_with(rt, -EINVAL, EXIT_USAGE);
+                runtime_print_inventory_errors(rt, "keyrotctl");
+                return EXIT_USAGE;
         }
         if (!inventory_find_user(rt->inv, user)) {
                 fprintf(stderr, "keyrotctl: %s is not in the inventory %s\n", user, rt->config_path);

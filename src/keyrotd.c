@@ -112,14 +112,6 @@ static void harden_process(void) {
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-static int print_inventory_errors(Runtime *rt) {
-        for (size_t i = 0; i < rt->inv_errors.n; i++)
-                fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-        if (rt->inv_errors.n == 0 && rt->error)
-                fprintf(stderr, "keyrotd: %s\n", rt->error);
-        return EXIT_USAGE;
-}
-
 typedef struct OnceState {
         unsigned failed;
 } OnceState;
@@ -242,7 +234,8 @@ int main(int argc, char **argv) {
 
         r = runtime_load_inventory(&rt);
         if (r < 0) {
-                ret = print_inventory_errors(&rt);
+                runtime_print_inventory_errors(&rt, "keyrotd");
+                ret = EXIT_USAGE;
                 goto out;
         }
         if (arg.check_config) {

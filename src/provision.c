@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "control.h"
 #include "iam.h"
+#include "policy_check.h"
 #include "rotation.h"
 #include "s3.h"
 #include "targets.h"
@@ -204,41 +205,13 @@ static int call_failed(const char *user, const char *what, int r, AwsSync *s) {
         return 1;
 }
 
-static int hexval(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Percent-decoding of the document GetUserPolicy returns (RFC 3986). */
-static char *url_decode(const char *s) {
-        size_t n = strlen(s), j = 0;
-        char *out = malloc(n + 1);
-
-        if (!out)
-                return NULL;
-        for (size_t i = 0; i < n; i++) {
-                int hi, lo;
-
-                if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0 &&
-                    (hi | lo) != 0) {
-                        out[j++] = (char) (hi << 4 | lo);
-                        i += 2;
-                } else if (s[i] == '+')
-                        out[j++] = ' ';
-                else
-                        out[j++] = s[i];
-        }
-        out[j] = 0;
-        return out;
-}
-
+/* GetUserPolicy's document is URL-encoded (RFC 3986; moto too). */
 static bool policy_equal(const char *have, const char *want) {
-        _cleanup_(json_putp) json_object *w = json_tokener_parse(want), *h = json_tokener_parse(have);
+        _cleanup_free_ char *dec = NULL;
 
-        if (!h) {
-                _cleanup_free_ char *dec = url_decode(have);
-                if (dec)
-                        h = json_tokener_parse(dec);
-        }
+        if (policy_document_decode(have, &dec) < 0)
+                return false;
+        _cleanup_(json_putp) json_object *w = json_tokener_parse(want), *h = json_tokener_parse(dec);
         return w && h && json_object_equal(w, h);
 }
 
@@ -629,10 +602,7 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
         int r;
 
         if (runtime_load_inventory(rt) < 0) {
-                for (size_t i = 0; i < rt->inv_errors.n; i++)
-                        fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
-                if (rt->inv_errors.n == 0)
-                        fprintf(stderr, "keyrotctl: %s\n", rt->error ?: "cannot load the inventory");
+                runtime_print_inventory_errors(rt, "keyrotctl");
                 return 2;
         }
         iu = inventory_find_user(rt->inv, o->user);

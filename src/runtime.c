@@ -35,6 +35,13 @@ int runtime_load_inventory(Runtime *rt) {
         return 0;
 }
 
+void runtime_print_inventory_errors(const Runtime *rt, const char *prog) {
+        for (size_t i = 0; i < rt->inv_errors.n; i++)
+                fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
+        if (rt->inv_errors.n == 0)
+                fprintf(stderr, "%s: %s\n", prog, rt->error ?: "cannot load the inventory");
+}
+
 int runtime_lock(Runtime *rt, bool wait) {
         _cleanup_free_ char *p = NULL;
         uid_t uid;

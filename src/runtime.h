@@ -39,6 +39,9 @@ typedef struct Runtime {
 #define RUNTIME_INIT { .lock_fd = -1 }
 
 int runtime_load_inventory(Runtime *rt);
+/* After a failed runtime_load_inventory(): every FILE:LINE:COL problem on
+ * stderr, or else why the file could not be read ("PROG: ..."). */
+void runtime_print_inventory_errors(const Runtime *rt, const char *prog);
 /* flock the state directory's lock file: with wait, block until it is
  * free; without, -EBUSY when another keyrotd holds it. */
 int runtime_lock(Runtime *rt, bool wait);
