@@ -40,6 +40,13 @@ typedef struct Sched {
         RotationTrigger trigger;
         Waiter **watchers; /* waiting for the rotation already in flight */
         size_t n_watchers;
+        /* Asked to rotate while a recovery (which never starts a rotation)
+         * is in flight: rotate once it ends. followers wait for that one. */
+        bool follow_up;
+        RotationTrigger follow_up_trigger;
+        unsigned follow_up_flags;
+        Waiter **followers;
+        size_t n_followers;
 } Sched;
 
 struct Manager {
@@ -313,6 +320,9 @@ static int audit_timer_fired(sd_event_source *src, uint64_t usec, void *userdata
         return 0;
 }
 
+static void start_follow_up(Manager *m, Sched *s);
+static void waiters_fail(Manager *m, Waiter **list, size_t n);
+
 static void rotation_done(const RotationReport *rep, void *userdata) {
         Submission *sub = userdata;
         Manager *m = sub->m;
@@ -376,6 +386,8 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
                 m->recovering--;
         if (s)
                 s->trigger = TRIGGER_SCHEDULE;
+        if (s && s->follow_up)
+                start_follow_up(m, s);
         free(sub);
         release_retired(m);
         arm_timer(m);
@@ -409,17 +421,18 @@ static int build_sched(Manager *m, const Inventory *inv) {
                         n[i].watchers = TAKE_PTR(old->watchers);
                         n[i].n_watchers = old->n_watchers;
                         old->n_watchers = 0;
+                        n[i].follow_up = old->follow_up;
+                        n[i].follow_up_trigger = old->follow_up_trigger;
+                        n[i].follow_up_flags = old->follow_up_flags;
+                        n[i].followers = TAKE_PTR(old->followers);
+                        n[i].n_followers = old->n_followers;
+                        old->n_followers = 0;
                 }
         }
         for (size_t i = 0; i < m->n_sched; i++) {
                 /* Users dropped by a reload: whoever waited on them is told. */
-                for (size_t j = 0; j < m->sched[i].n_watchers; j++) {
-                        Waiter *w = m->sched[i].watchers[j];
-                        w->failed++;
-                        if (--w->pending == 0)
-                                waiter_done(m, w);
-                }
-                free(m->sched[i].watchers);
+                waiters_fail(m, m->sched[i].watchers, m->sched[i].n_watchers);
+                waiters_fail(m, m->sched[i].followers, m->sched[i].n_followers);
                 free(m->sched[i].name);
         }
         free(m->sched);
@@ -554,16 +567,16 @@ static int ctl_status(ControlRequest *req, void *userdata) {
 }
 
 /* A user already rotating: the waiter hears how that rotation ends. */
-static int watch(Sched *s, Waiter *w) {
-        Waiter **n;
+static int waiter_list_add(Waiter ***list, size_t *n, Waiter *w) {
+        Waiter **l;
 
-        if (s->n_watchers >= 63)
+        if (*n >= 63)
                 return -EBUSY;
-        n = realloc(s->watchers, (s->n_watchers + 1) * sizeof(Waiter *));
-        if (!n)
+        l = realloc(*list, (*n + 1) * sizeof(Waiter *));
+        if (!l)
                 return -ENOMEM;
-        s->watchers = n;
-        s->watchers[s->n_watchers++] = w;
+        *list = l;
+        l[(*n)++] = w;
         w->pending++;
         return 0;
 }
@@ -571,9 +584,47 @@ static int watch(Sched *s, Waiter *w) {
 static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
         int r = submit(m, s, trigger, flags, w);
 
-        if (r == -EBUSY)
-                r = w ? watch(s, w) : 0; /* already running: it ends on its own */
-        return r;
+        if (r != -EBUSY)
+                return r;
+        if (s->trigger == TRIGGER_RECOVERY) {
+                /* A recovery only finishes or undoes: the rotation asked for
+                 * comes after it, and the client waits for that one. */
+                s->follow_up = true;
+                s->follow_up_trigger = trigger;
+                s->follow_up_flags |= flags;
+                return w ? waiter_list_add(&s->followers, &s->n_followers, w) : 0;
+        }
+        /* Already running: it ends on its own. */
+        return w ? waiter_list_add(&s->watchers, &s->n_watchers, w) : 0;
+}
+
+/* Waiters of a rotation that will not happen: each counts it as failed. */
+static void waiters_fail(Manager *m, Waiter **list, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                Waiter *w = list[i];
+
+                w->failed++;
+                if (--w->pending == 0)
+                        waiter_done(m, w);
+        }
+        free(list);
+}
+
+static void start_follow_up(Manager *m, Sched *s) {
+        Waiter **followers = TAKE_PTR(s->followers);
+        size_t n = s->n_followers;
+        unsigned flags = s->follow_up_flags;
+
+        s->follow_up = false;
+        s->follow_up_flags = 0;
+        s->n_followers = 0;
+        /* The followers' pending counts already include this rotation. */
+        if (m->stopping || submit(m, s, s->follow_up_trigger, flags, NULL) < 0) {
+                waiters_fail(m, followers, n);
+                return;
+        }
+        s->watchers = followers;
+        s->n_watchers = n;
 }
 
 static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata) {
@@ -759,6 +810,7 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_sched; i++) {
                 free(m->sched[i].name);
                 free(m->sched[i].watchers);
+                free(m->sched[i].followers);
         }
         free(m->sched);
         for (size_t i = 0; i < m->n_retired; i++)

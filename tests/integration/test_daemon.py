@@ -15,6 +15,7 @@ import threading
 import time
 import unittest
 
+from faultproxy import Fault
 from rig import wait_until, stop_process
 from rotation_rig import RotationCase, USER, BUCKET
 
@@ -270,6 +271,28 @@ class TestShutdown(DaemonCase):
         self.stop_daemon()
         for u in self.users:
             self.assert_invariants(u)
+
+    def test_rotate_asked_during_recovery_rotates_after_it(self):
+        # An interrupted rotation (sealed, not verified) for the recovery
+        # at the next start to undo.
+        self.write_inventory(**{u: {'verify': {'consecutive': 1}} for u in self.users})
+        self.adopt_all()
+        before = {u: self.key_of(u) for u in self.users}
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT='after-commit-pending'))
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr[-500:])
+        # The recovery's first call is slow, so the request below arrives
+        # while it runs: the client must get the rotation it asked for,
+        # after the recovery, not the recovery's "nothing to do".
+        proxy = self.rig.start_proxy(slow=Fault(next=len(self.users), action='ListAccessKeys', seconds=2))
+        self.start_daemon(endpoint=proxy.endpoint)
+        p = self.ctl_socket('rotate', '--all', '--wait')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('%d completed, 0 not due, 0 failed' % len(self.users), p.stdout)
+        self.assertIn('interrupted before verification; undoing', self.stderr())
+        self.stop_daemon()
+        for u in self.users:
+            self.assertNotEqual(self.key_of(u), before[u])
+            self.assert_invariants(u, targets_written=True)
 
     def test_no_secret_outside_the_sealed_store(self):
         self.adopt_all()
