@@ -355,17 +355,25 @@ static int add_job(IamAudit *a, const char *name, const InventoryUser *iu, Job *
                 return -ENOMEM;
         j->name = strdup(name);
         j->max_age = iu ? iu->max_age : a->default_max_age;
+        bool oom = false;
         if (iu) {
-                /* The inventory names one bucket per user: the one its key
-                 * is verified on. */
+                /* The buckets the inventory names for the user: the one its
+                 * key is verified on, and its further `buckets`. */
+                size_t want = 1 + strv_length(iu->buckets);
+
                 j->in_inventory = true;
-                j->buckets = calloc(1, sizeof(char *));
-                if (j->buckets && iu->verify.bucket && (j->buckets[0] = strdup(iu->verify.bucket)))
-                        j->n_buckets = 1;
+                j->buckets = calloc(want, sizeof(char *));
+                oom = !j->buckets;
+                for (size_t i = 0; !oom && i < want; i++) {
+                        const char *b = i == 0 ? iu->verify.bucket : iu->buckets[i - 1];
+
+                        oom = !b || !(j->buckets[i] = strdup(b));
+                        j->n_buckets += !oom;
+                }
                 j->read_only = iu->verify.check != VERIFY_CHECK_PUT;
         }
         n = realloc(a->jobs, (a->n_jobs + 1) * sizeof(Job *));
-        if (!j->name || (iu && j->n_buckets != 1) || !n) {
+        if (!j->name || oom || !n) {
                 if (n)
                         a->jobs = n;
                 job_free(j);

@@ -972,6 +972,59 @@ static void parse_bucket(Ctx *c, const Field *f, const Node *n, void *dst) {
                 set_string(c, dst, v);
 }
 
+#define BUCKETS_MAX 100u
+
+/* buckets: [NAME, ...], S3 bucket names, no duplicates. */
+static void parse_buckets(Ctx *c, const Field *f, const Node *n, void *dst) {
+        _cleanup_strv_free_ char **list = NULL;
+        bool ok = true;
+
+        if (node_is_null(n))
+                return;
+        if (n->kind != NODE_SEQUENCE) {
+                problem_at(c, n->line, n->column, "%s must be a list of bucket names, not %s", f->key,
+                           node_kind_name(n));
+                return;
+        }
+        if (n->n_items > BUCKETS_MAX) {
+                problem_at(c, n->line, n->column, "%s has more than %u buckets", f->key, BUCKETS_MAX);
+                return;
+        }
+        list = calloc(n->n_items + 1, sizeof(char *));
+        if (!list) {
+                c->oom = true;
+                return;
+        }
+        /* Valid names only, packed: list stays a NULL-terminated strv. */
+        for (size_t i = 0, k = 0; i < n->n_items; i++) {
+                const Node *b = n->items[i];
+                const char *v = b->kind == NODE_SCALAR ? scalar_string(c, f->key, b) : NULL;
+                bool twice = false;
+
+                if (!v || !bucket_name_valid(v)) {
+                        problem_at(c, b->line, b->column,
+                                   "invalid S3 bucket name '%s' in %s (3-63 characters: a-z, 0-9, '.', '-')",
+                                   b->kind == NODE_SCALAR ? Q(b) : node_kind_name(b), f->key);
+                        ok = false;
+                        continue;
+                }
+                for (size_t j = 0; j < k; j++)
+                        twice = twice || streq(list[j], v);
+                if (twice) {
+                        problem_at(c, b->line, b->column, "bucket '%s' listed twice in %s", Q(b), f->key);
+                        ok = false;
+                        continue;
+                }
+                list[k] = strdup(v);
+                if (!list[k++]) {
+                        c->oom = true;
+                        return;
+                }
+        }
+        if (ok)
+                *(char ***) dst = TAKE_PTR(list);
+}
+
 static bool check_has_key(VerifyCheck c) {
         return c == VERIFY_CHECK_GET || c == VERIFY_CHECK_PUT;
 }
@@ -1315,6 +1368,7 @@ static const Field user_fields[] = {
         FIELD("drain", parse_drain, InventoryUser, drain),
         { .key = "verify", .parse = parse_mapping, .offset = offsetof(InventoryUser, verify),
           .table = &user_verify_table },
+        FIELD("buckets", parse_buckets, InventoryUser, buckets),
         { .key = "targets", .parse = parse_targets, .offset = 0 },
         FIELD("on_rotate", parse_argv, InventoryUser, on_rotate),
         FIELD("on_failure", parse_argv, InventoryUser, on_failure),
@@ -1353,6 +1407,7 @@ static void user_done(InventoryUser *u) {
         free(u->targets);
         strv_free(u->on_rotate);
         strv_free(u->on_failure);
+        strv_free(u->buckets);
 }
 
 /* @dst is the InventoryUser: targets and n_targets go together. */

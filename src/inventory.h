@@ -115,6 +115,9 @@ typedef struct InventoryUser {
         usec_t hook_timeout; /* > 0 */
         usec_t drain;        /* 0 = off; else wait up to this long for consumers to use the new key */
         InventoryVerify verify;
+        /* Further buckets the user's policy may name besides verify.bucket
+         * (keyrotctl audit flags any other); NULL-terminated, or NULL. */
+        char **buckets;
         InventoryTarget *targets; /* may be empty: `keyrotctl get` still works */
         size_t n_targets;
         char **on_rotate;  /* argv, NULL-terminated, argv[0] absolute or a bare name; NULL = none */

@@ -151,6 +151,14 @@ class TestFindings(AuditCase):
         for c in list(self.initial.values()) + [self.rig.admin]:
             self.assertNotIn(c.secret_access_key, t.stdout + t.stderr)
 
+    def test_buckets_the_inventory_names_are_not_findings(self):
+        self.write_inventory(**{'bucket-bot': {'buckets': ['other-bucket']}})
+        doc, p = self.audit_json(rc=1)
+        self.assertEqual(doc['errors'], [], p.stderr)
+        self.assertNotIn('unlisted-bucket', self.codes(doc, 'bucket-bot'))
+        # The others are judged as before.
+        self.assertIn('non-s3-action', self.codes(doc, 'iam-bot'))
+
     def test_all_users_adds_the_others(self):
         iam = self.rig.iam()
         iam.create_user(UserName='stray-bot')

@@ -366,6 +366,20 @@ static void test_builtin_defaults(void) {
                 ok(d && d->drain == 30 * USEC_PER_MINUTE, "drain: 30m waits up to 30 minutes");
                 inventory_free(TAKE_PTR(inv));
         }
+        {
+                const InventoryUser *d = expect_ok(HEAD "users:\n" USER_A "    buckets: [bucket-b, bucket-c]\n", &inv,
+                                                   "further buckets");
+                ok(d && strv_length(d->buckets) == 2 && streq(d->buckets[0], "bucket-b") &&
+                           streq(d->buckets[1], "bucket-c"),
+                   "buckets: kept in order");
+                inventory_free(TAKE_PTR(inv));
+        }
+        expect_error(HEAD "users:\n" USER_A "    buckets: bucket-b\n",
+                     "t.yaml:5:14: buckets must be a list of bucket names, not a single value");
+        expect_error(HEAD "users:\n" USER_A "    buckets: [ok-bucket, Bad_Bucket]\n",
+                     "t.yaml:5:26: invalid S3 bucket name 'Bad_Bucket' in buckets (3-63 characters: a-z, 0-9, '.', '-')");
+        expect_error(HEAD "users:\n" USER_A "    buckets: [bucket-b, bucket-b]\n",
+                     "t.yaml:5:25: bucket 'bucket-b' listed twice in buckets");
         expect_ok(HEAD, &inv, "an inventory without users");
         ok(inv && inv->n_users == 0, "zero users");
         inventory_free(TAKE_PTR(inv));
@@ -663,7 +677,7 @@ static void test_many_errors(void) {
                           "sorted: 3rd");
                 ok_eq_str(e.lines[3],
                           "t.yaml:6:5: unknown key 'colour' in a user (expected: name, max_age, grace, hook_timeout, "
-                          "drain, verify, targets, on_rotate, on_failure)",
+                          "drain, verify, buckets, targets, on_rotate, on_failure)",
                           "sorted: 4th");
                 ok_eq_str(e.lines[4],
                           "t.yaml:7:11: invalid IAM user name 'no spaces' (1-64 characters: letters, digits and +=,.@_-)",
