@@ -121,15 +121,6 @@ static char *format_instant(usec_t t, char *buf, size_t size) {
         return buf;
 }
 
-static const AccessKeyMeta *find_key(const ListAccessKeysResult *l, const char *id) {
-        if (!id || !*id)
-                return NULL;
-        for (size_t i = 0; i < l->n_keys; i++)
-                if (streq(l->keys[i].access_key_id, id))
-                        return &l->keys[i];
-        return NULL;
-}
-
 /* rotation.c's held(): the key sits in one of the user's store slots. */
 static bool held(const StoreUser *su, const char *id) {
         return su && (streq(su->current.access_key_id, id) || streq(su->pending.access_key_id, id) ||
@@ -317,7 +308,7 @@ static PlanAction decide_idle(const PlanUser *u, const char *gone, char *why, si
                          iu->name, iu->name);
                 return PLAN_BLOCKED;
         }
-        cur = find_key(l, su->current.access_key_id);
+        cur = list_access_keys_find(l, su->current.access_key_id);
         if (!cur) {
                 snprintf(why, size, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
                 return PLAN_BLOCKED;
@@ -416,13 +407,13 @@ static PlanAction decide(PlanUser *u) {
                 return decide_idle(u, NULL, u->reason, sizeof u->reason);
 
         /* Slots whose key IAM no longer has count as empty, as in reconcile(). */
-        const char *previous = store_key_is_set(&su->previous) && find_key(l, su->previous.access_key_id)
+        const char *previous = store_key_is_set(&su->previous) && list_access_keys_find(l, su->previous.access_key_id)
                                        ? su->previous.access_key_id
                                        : NULL;
-        const AccessKeyMeta *pending_meta = store_key_is_set(&su->pending) ? find_key(l, su->pending.access_key_id)
-                                                                            : NULL;
+        const AccessKeyMeta *pending_meta =
+                store_key_is_set(&su->pending) ? list_access_keys_find(l, su->pending.access_key_id) : NULL;
         const char *pending = pending_meta ? pending_meta->access_key_id : NULL;
-        const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+        const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
 
         phase_name = store_phase_to_string(su->phase) ?: "unknown";
         switch (su->phase) {
@@ -631,7 +622,7 @@ static void step_s3(PlanUser *u) {
                 return;
         }
         /* A key IAM has no Active record of cannot pass; decide() says so. */
-        k = find_key(&u->keys, su->current.access_key_id);
+        k = list_access_keys_find(&u->keys, su->current.access_key_id);
         if (u->list_error == 0 && (!k || k->status != KEY_STATUS_ACTIVE)) {
                 user_done(u);
                 return;
@@ -674,7 +665,7 @@ static void step_last_used(PlanUser *u) {
 
         /* Only for a key that exists (or that we cannot tell about). */
         if (!su || !store_key_is_set(&su->current) ||
-            (u->list_error == 0 && !find_key(&u->keys, su->current.access_key_id))) {
+            (u->list_error == 0 && !list_access_keys_find(&u->keys, su->current.access_key_id))) {
                 step_s3(u);
                 return;
         }

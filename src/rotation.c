@@ -425,15 +425,6 @@ static void succeed(Rotation *r, RotationOutcome outcome) {
         finish(r);
 }
 
-static const AccessKeyMeta *find_key(const ListAccessKeysResult *l, const char *id) {
-        if (!id || !*id)
-                return NULL;
-        for (size_t i = 0; i < l->n_keys; i++)
-                if (streq(l->keys[i].access_key_id, id))
-                        return &l->keys[i];
-        return NULL;
-}
-
 /* Drop a key we just deleted from the inspection we decide on. */
 static void forget_key(ListAccessKeysResult *l, const char *id) {
         for (size_t i = 0; i < l->n_keys; i++)
@@ -505,7 +496,7 @@ static void step_inspect(Rotation *r) {
 static int take_lost_key(Rotation *r) {
         StoreUser *su = r->su;
         const ListAccessKeysResult *l = &r->keys;
-        const AccessKeyMeta *cur = find_key(l, su->current.access_key_id), *lost = NULL;
+        const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id), *lost = NULL;
         unsigned n_lost = 0;
         int k;
 
@@ -587,7 +578,7 @@ static void decide(Rotation *r) {
                 return;
         }
         if (store_key_is_set(&su->current)) {
-                const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
 
                 if (!cur) {
                         fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
@@ -657,7 +648,7 @@ static void start_rollback(Rotation *r) {
                         finish(r);
                         return;
                 }
-                if (!store_key_is_set(&su->previous) || !find_key(&r->keys, su->previous.access_key_id)) {
+                if (!store_key_is_set(&su->previous) || !list_access_keys_find(&r->keys, su->previous.access_key_id)) {
                         fail(r, "cannot roll back: the old key is gone from IAM");
                         return;
                 }
@@ -673,7 +664,7 @@ static void start_rollback(Rotation *r) {
                 r->step = STEP_ROLLBACK_DELETE_NEW;
                 step(r);
                 return;
-        } else if (!find_key(&r->keys, su->previous.access_key_id)) {
+        } else if (!list_access_keys_find(&r->keys, su->previous.access_key_id)) {
                 /* The old key vanished mid-rollback: the new key stays current. */
                 store_key_clear(&su->previous);
                 su->rotation_id[0] = 0;
@@ -799,9 +790,9 @@ static void reconcile(Rotation *r) {
 
         /* Slots whose key IAM no longer has are stale (deleted out of band,
          * or our delete succeeded before a crash). */
-        if (store_key_is_set(&su->previous) && !find_key(l, su->previous.access_key_id))
+        if (store_key_is_set(&su->previous) && !list_access_keys_find(l, su->previous.access_key_id))
                 store_key_clear(&su->previous);
-        if (store_key_is_set(&su->pending) && !find_key(l, su->pending.access_key_id))
+        if (store_key_is_set(&su->pending) && !list_access_keys_find(l, su->pending.access_key_id))
                 store_key_clear(&su->pending);
 
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s",
@@ -866,7 +857,7 @@ static void reconcile(Rotation *r) {
                 /* Verified; some targets may already hold it. Finish, unless
                  * someone deactivated it meanwhile: then undo. */
                 if (store_key_is_set(&su->pending) &&
-                    find_key(l, su->pending.access_key_id)->status != KEY_STATUS_ACTIVE) {
+                    list_access_keys_find(l, su->pending.access_key_id)->status != KEY_STATUS_ACTIVE) {
                         audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "the verified key was deactivated; undoing");
                         snprintf(r->error, sizeof r->error, "the new key was deactivated before distribution");
                         r->undo_targets = true;
@@ -887,7 +878,7 @@ static void reconcile(Rotation *r) {
         case STORE_PHASE_DISTRIBUTED:
         case STORE_PHASE_NOTIFIED: {
                 /* Never deactivate the old key unless the new one is alive. */
-                const AccessKeyMeta *cur = find_key(l, su->current.access_key_id);
+                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
                 if (!cur || cur->status != KEY_STATUS_ACTIVE) {
                         if (!store_key_is_set(&su->previous)) {
                                 fail(r, "both the new key %s and the old key are gone or Inactive in IAM; "

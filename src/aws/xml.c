@@ -875,6 +875,15 @@ void list_access_keys_result_done(ListAccessKeysResult *r) {
         *r = (ListAccessKeysResult) {};
 }
 
+const AccessKeyMeta *list_access_keys_find(const ListAccessKeysResult *l, const char *id) {
+        if (!id || !*id)
+                return NULL;
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (streq(l->keys[i].access_key_id, id))
+                        return &l->keys[i];
+        return NULL;
+}
+
 static const XmlField create_key_fields[] = {
         F_WORD("#/AccessKey/UserName", CreateAccessKeyResult, meta.user_name, CHARSET_USER_NAME, true),
         F_WORD("#/AccessKey/AccessKeyId", CreateAccessKeyResult, meta.access_key_id, CHARSET_WORD, true),

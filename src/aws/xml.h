@@ -68,6 +68,8 @@ typedef struct ListAccessKeysResult {
         char request_id[128];
 } ListAccessKeysResult;
 void list_access_keys_result_done(ListAccessKeysResult *r);
+/* The key with this id, or NULL (also for a NULL or empty id). */
+const AccessKeyMeta *list_access_keys_find(const ListAccessKeysResult *l, const char *id);
 
 typedef struct CreateAccessKeyResult {
         AccessKeyMeta meta;
