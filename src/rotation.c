@@ -49,6 +49,7 @@ typedef enum Step {
         STEP_DRAIN,
         STEP_DEACTIVATE,
         STEP_DELETE_OLD,
+        STEP_CHECK_ORPHAN,
         STEP_UNDO_DELETE_NEW,
         STEP_ROLLBACK_ACTIVATE,
         STEP_ROLLBACK_RESTORE,
@@ -104,6 +105,7 @@ struct Rotation {
         usec_t verify_deadline;
         usec_t drain_deadline, drain_poll;
         int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
+        int64_t orphan_created; /* recovery of phase creating: IAM's date of the key in new_key_id */
         unsigned verify_streak;
         unsigned verify_failures;
         char last_verify_error[128];
@@ -779,7 +781,6 @@ static void step_rollback_delete_new(Rotation *r) {
 static void reconcile(Rotation *r) {
         StoreUser *su = r->su;
         const ListAccessKeysResult *l = &r->keys;
-        int k;
 
         /* Rollback judges the slots itself: there a missing old key means
          * "cannot roll back", not "already cleaned up". */
@@ -826,16 +827,8 @@ static void reconcile(Rotation *r) {
                 }
                 if (orphan) {
                         snprintf(r->new_key_id, sizeof r->new_key_id, "%s", orphan->access_key_id);
-                        k = store_key_set(&su->pending, orphan->access_key_id, "", 0,
-                                          orphan->create_date * (int64_t) USEC_PER_SEC);
-                        if (k < 0) {
-                                fail(r, "out of memory");
-                                return;
-                        }
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
-                              "a key created before a crash was never sealed; deleting it");
-                        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
-                        r->step = STEP_UNDO_DELETE_NEW;
+                        r->orphan_created = orphan->create_date * (int64_t) USEC_PER_SEC;
+                        r->step = STEP_CHECK_ORPHAN;
                         step(r);
                         return;
                 }
@@ -1553,6 +1546,46 @@ static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         conclude_failure(r);
 }
 
+/*
+ * Recovery of phase creating found one unheld key dated after the intent.
+ * keyrotd never saw that key's secret, so nobody can have used it if it is
+ * ours: a key that IAM says was used belongs to someone else, who created
+ * it in the same minutes, and is never deleted on a guess.
+ */
+static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        int k;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                fail(r, "cannot tell whether the unknown key %s is the one an interrupted create made "
+                        "(GetAccessKeyLastUsed: %s); it is left alone",
+                     r->new_key_id, aws_result_error_code(res));
+                return;
+        }
+        if (res->last_used.last_used_date > 0) {
+                fail(r, "the unknown key %s, created about when an interrupted create ran, has been used: it is not "
+                        "keyrotd's (whose secret nobody saw); delete or adopt it, then run again",
+                     r->new_key_id);
+                return;
+        }
+        k = store_key_set(&r->su->pending, r->new_key_id, "", 0, r->orphan_created);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return;
+        }
+        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "a key created before a crash was never sealed; deleting it");
+        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
+        r->step = STEP_UNDO_DELETE_NEW;
+        step(r);
+}
+
+static void step_check_orphan(Rotation *r) {
+        int k = iam_get_access_key_last_used(r->engine->aws, r->new_key_id, on_orphan_checked, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot check the unknown key %s: %s", r->new_key_id, strerror(-k));
+}
+
 static void step_undo_delete_new(Rotation *r) {
         int k;
 
@@ -1597,6 +1630,9 @@ static void step(Rotation *r) {
                 break;
         case STEP_DELETE_OLD:
                 step_delete_old(r);
+                break;
+        case STEP_CHECK_ORPHAN:
+                step_check_orphan(r);
                 break;
         case STEP_UNDO_DELETE_NEW:
                 step_undo_delete_new(r);

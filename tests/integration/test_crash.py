@@ -103,6 +103,30 @@ class TestOutOfBandChanges(CrashCase):
         self.assertIn(extra, r.stdout)
 
 
+    def test_someone_elses_key_in_the_create_window_is_never_deleted(self):
+        self.seed_targets()
+        # The intent to create is committed, then keyrotd dies before
+        # calling CreateAccessKey; meanwhile someone else creates a key and
+        # uses it. It is dated inside the window, but a key whose secret
+        # keyrotd never saw cannot have been used: not keyrotd's.
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT='after-commit-creating'))
+        self.assertEqual(p.returncode, -signal.SIGKILL)
+        k = self.rig.iam().create_access_key(UserName=USER)['AccessKey']
+        theirs = Creds(k['AccessKeyId'], k['SecretAccessKey'])
+        self.assertTrue(self.rig.key_works_on_s3(theirs, BUCKET))
+        r = self.keyrotd('--once')
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn('has been used', r.stdout)
+        keys = {k['id']: k['status'] for k in self.rig.list_keys(USER)}
+        self.assertEqual(keys.get(theirs.access_key_id), 'Active', 'their key stays, Active')
+        self.assertTrue(self.rig.key_works_on_s3(self.held(), BUCKET), 'ours still works')
+        # Once they remove it, recovery completes and rotation works again.
+        self.rig.iam().delete_access_key(UserName=USER, AccessKeyId=theirs.access_key_id)
+        r = self.keyrotd('--once', '--force')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assert_all_invariants()
+
+
 class TestRandomKills(CrashCase):
     users = ('bot-a', 'bot-b', 'bot-c', 'bot-d', 'bot-e')
 
