@@ -145,6 +145,23 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* The lock, the store and the AWS client, in that order. 0 or an exit code:
+ * another keyrotd holding the lock is a failed run, anything else bad
+ * configuration. */
+static int open_state(Runtime *rt) {
+        int r = runtime_lock(rt, false);
+
+        if (r >= 0)
+                r = runtime_open_store(rt);
+        if (r >= 0)
+                r = runtime_open_aws(rt);
+        if (r < 0) {
+                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
+                return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
+        }
+        return 0;
+}
+
 static int run_once(Runtime *rt) {
         _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
         OnceState st = {};
@@ -159,15 +176,9 @@ static int run_once(Runtime *rt) {
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = runtime_lock(rt, false);
-        if (r >= 0)
-                r = runtime_open_store(rt);
-        if (r >= 0)
-                r = runtime_open_aws(rt);
-        if (r < 0) {
-                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
-                return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
-        }
+        r = open_state(rt);
+        if (r != 0)
+                return r;
 
         r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &engine);
         if (r < 0)
@@ -197,15 +208,9 @@ static int run_daemon(Runtime *rt) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
 
-        r = runtime_lock(rt, false);
-        if (r >= 0)
-                r = runtime_open_store(rt);
-        if (r >= 0)
-                r = runtime_open_aws(rt);
-        if (r < 0) {
-                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
-                return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
-        }
+        r = open_state(rt);
+        if (r != 0)
+                return r;
         r = manager_new(rt, &(ManagerOptions) { .socket_path = arg.socket }, &m);
         if (r < 0) {
                 fprintf(stderr, "keyrotd: cannot start: %s\n", strerror(-r));

@@ -627,6 +627,18 @@ static void start_follow_up(Manager *m, Sched *s) {
         s->n_watchers = n;
 }
 
+/* A client that waits for rotations to end; freed by waiter_done(). */
+static Waiter *waiter_new(Manager *m, ControlRequest *req) {
+        Waiter *w = calloc(1, sizeof *w);
+
+        if (!w)
+                return NULL;
+        w->req = req;
+        w->next = m->waiters;
+        m->waiters = w;
+        return w;
+}
+
 static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata) {
         Manager *m = userdata;
         Waiter *w = NULL;
@@ -643,12 +655,9 @@ static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool r
                                 return 0;
                         }
         if (wait) {
-                w = calloc(1, sizeof *w);
+                w = waiter_new(m, req);
                 if (!w)
                         return -ENOMEM;
-                w->req = req;
-                w->next = m->waiters;
-                m->waiters = w;
         }
         if (users) {
                 for (char *const *u = users; *u && r >= 0; u++)
@@ -697,12 +706,9 @@ static int ctl_rollback(ControlRequest *req, const char *user, void *userdata) {
                 reply_error(req, "unknown user: %s (not in the inventory)", user);
                 return 0;
         }
-        w = calloc(1, sizeof *w);
+        w = waiter_new(m, req);
         if (!w)
                 return -ENOMEM;
-        w->req = req;
-        w->next = m->waiters;
-        m->waiters = w;
         r = submit(m, s, TRIGGER_SOCKET, ROTATION_ROLLBACK, w);
         if (r < 0) {
                 w->failed = 1;
