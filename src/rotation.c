@@ -106,8 +106,10 @@ struct Rotation {
         usec_t drain_deadline, drain_poll;
         int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
         int64_t orphan_created; /* recovery of phase creating: IAM's date of the key in new_key_id */
+        usec_t verify_next_at; /* when the next check may start: the last one's start + interval */
         unsigned verify_streak;
         unsigned verify_failures;
+        bool probes_passed; /* the deny probes answered AccessDenied for this key */
         char last_verify_error[128];
 
         char rotation_id[37]; /* kept for the audit after the store clears its copy */
@@ -1049,6 +1051,7 @@ static void sealed(Rotation *r) {
         r->verify_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->verify.timeout;
         r->verify_streak = 0;
         r->verify_failures = 0;
+        r->probes_passed = false;
         if (r->engine->stopping) {
                 /* Sealed: a safe point. Recovery undoes the unverified key. */
                 park(r);
@@ -1087,7 +1090,37 @@ static void verify_retry(Rotation *r, const char *code) {
                      (unsigned long long) (r->iu->verify.timeout / USEC_PER_SEC), code);
                 return;
         }
+        /* A refused probe, too, starts the streak afresh with a check. */
+        r->step = STEP_VERIFY;
         schedule(r, delay);
+}
+
+/* After a success: the deny probes, once, in the wait before the next
+ * check rather than after the last one, so they cost no time on the way to
+ * distribution; then the next check, or distribution after the last. */
+static void verify_continue(Rotation *r) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (!r->probes_passed) {
+                r->step = r->iu->verify.deny_probe ? STEP_PROBE_IAM : STEP_PROBE_BUCKET;
+                step(r);
+                return;
+        }
+        if (r->verify_streak >= r->iu->verify.consecutive) {
+                r->step = STEP_DISTRIBUTE;
+                step(r);
+                return;
+        }
+        if (r->verify_next_at >= r->verify_deadline) {
+                verify_retry(r, "timeout");
+                return;
+        }
+        r->step = STEP_VERIFY;
+        if (r->verify_next_at <= now) {
+                step(r);
+                return;
+        }
+        schedule(r, r->verify_next_at - now);
 }
 
 static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
@@ -1098,16 +1131,7 @@ static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
         if (res->error == 0) {
                 r->verify_streak++;
                 r->verify_failures = 0;
-                if (r->verify_streak >= r->iu->verify.consecutive) {
-                        r->step = r->iu->verify.deny_probe ? STEP_PROBE_IAM : STEP_PROBE_BUCKET;
-                        step(r);
-                        return;
-                }
-                if (now_usec(CLOCK_MONOTONIC) + r->iu->verify.interval >= r->verify_deadline) {
-                        verify_retry(r, "timeout");
-                        return;
-                }
-                schedule(r, r->iu->verify.interval);
+                verify_continue(r);
                 return;
         }
         if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
@@ -1160,6 +1184,9 @@ int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, b
 
 static void step_verify(Rotation *r) {
         const InventoryVerify *v = &r->iu->verify;
+        /* Checks `interval` apart by their start, so the span of a streak is
+         * (consecutive - 1) x interval plus one check, not plus each one. */
+        usec_t start = now_usec(CLOCK_MONOTONIC);
         S3Options o = {
                 .creds = r->new_creds,
                 .bucket = v->bucket,
@@ -1170,16 +1197,26 @@ static void step_verify(Rotation *r) {
         };
         int k;
 
+        r->verify_next_at = start + v->interval;
         k = verify_check_start(r->engine->aws, v, &o, false, on_verify_check, r, &r->call, NULL);
         if (k < 0)
                 fail(r, "cannot start the verify check: %s", strerror(-k));
 }
 
-static void probe_result(Rotation *r, AwsResult *res, const char *what, Step next) {
+static void probes_passed(Rotation *r) {
+        r->probes_passed = true;
+        verify_continue(r);
+}
+
+static void probe_result(Rotation *r, AwsResult *res, const char *what, bool last) {
         const char *code = aws_result_error_code(res);
 
         if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
-                r->step = next;
+                if (last) {
+                        probes_passed(r);
+                        return;
+                }
+                r->step = STEP_PROBE_BUCKET;
                 step(r);
                 return;
         }
@@ -1199,14 +1236,14 @@ static void on_probe_iam(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
 
         r->call = NULL;
-        probe_result(r, res, "iam:ListAccessKeys", STEP_PROBE_BUCKET);
+        probe_result(r, res, "iam:ListAccessKeys", false);
 }
 
 static void on_probe_bucket(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
 
         r->call = NULL;
-        probe_result(r, res, "s3:ListBucket on verify.deny_bucket", STEP_DISTRIBUTE);
+        probe_result(r, res, "s3:ListBucket on verify.deny_bucket", true);
 }
 
 static void step_probe_iam(Rotation *r) {
@@ -1226,8 +1263,7 @@ static void step_probe_bucket(Rotation *r) {
         int k;
 
         if (!r->iu->verify.deny_bucket) {
-                r->step = STEP_DISTRIBUTE;
-                step(r);
+                probes_passed(r);
                 return;
         }
         k = s3_list_objects(r->engine->aws, &o, 1, on_probe_bucket, r, &r->call);

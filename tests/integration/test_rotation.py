@@ -13,7 +13,7 @@ import time
 import unittest
 
 from rig import Creds, build_path, wait_until
-from faultproxy import Next, Rate
+from faultproxy import Fault, Next, Rate
 from rotation_rig import RotationCase, USER, BUCKET
 
 
@@ -90,6 +90,46 @@ class TestRotation(RotationCase):
         for i, st in enumerate(statuses[:last_refusal]):
             if st == 200:  # a lucky success inside the window: verification went on
                 self.assertGreater(len(statuses), i + 3, statuses)
+
+    def test_checks_are_interval_apart_and_the_probe_runs_between_them(self):
+        proxy = self.rig.start_proxy()
+        self.write_inventory(**{USER: {'verify': {'consecutive': 3, 'interval': '1s'}}})
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new = self.assert_invariants()
+        used = proxy.log(key_id=new.access_key_id)
+        checks = [e.time for e in used if e.service == 's3']
+        probes = [e for e in used if e.service == 'iam']
+        self.assertEqual(len(checks), 3, used)
+        # Spaced by their starts; the proxy sees each a little after its
+        # start, so allow the jitter of one loopback connection.
+        for a, b in zip(checks, checks[1:]):
+            self.assertGreaterEqual(b - a, 0.9, checks)
+        self.assertEqual([(e.action, e.status) for e in probes], [('ListAccessKeys', 403)])
+        # The deny probe waits in the interval, not after the last check.
+        self.assertTrue(checks[0] < probes[0].time < checks[-1], (checks, probes[0].time))
+        events = [e['event'] for e in self.audit_events(p.stderr)]
+        self.assertLess(events.index('key_verified'), events.index('targets_written'), events)
+
+    def test_a_refused_probe_restarts_the_streak(self):
+        # The new key's deny probe meets one propagation refusal: that is not
+        # a denial, so the streak starts again and the probe is asked again.
+        proxy = self.rig.start_proxy(throttle=Fault(
+            next=1, service='iam', action='ListAccessKeys', not_key_id=self.rig.admin.access_key_id,
+            status=403, code='InvalidClientTokenId'))
+        self.write_inventory(**{USER: {'verify': {'consecutive': 2, 'interval': '0'}}})
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        new = self.assert_invariants()
+        seen = [(e.service, e.status) for e in proxy.log(key_id=new.access_key_id)]
+        refused = seen.index(('iam', 403))
+        self.assertEqual(proxy.log(key_id=new.access_key_id)[refused].fault, 'throttle')
+        after = seen[refused + 1:]
+        self.assertEqual(after.count(('iam', 403)), 1, seen)
+        self.assertGreaterEqual(sum(1 for s in after if s == ('s3', 200)), 2, seen)
+        self.assertEqual(after[-1], ('s3', 200), seen)
 
     def test_verification_timeout_deletes_new_key(self):
         proxy = self.rig.start_proxy(propagation_always=60.0)

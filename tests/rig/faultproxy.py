@@ -88,7 +88,8 @@ class Fault:
     from the proxy's seeded RNG, so sequential runs are reproducible).
 
     Matching: ``service`` ('iam', 's3', ...), ``action`` (IAM action name, or
-    ``'METHOD /path'`` for S3) and ``key_id`` (access key id); ``service`` and
+    ``'METHOD /path'`` for S3), ``key_id`` (access key id) and ``not_key_id``
+    (every key but that one: say, any key but the admin's); ``service`` and
     ``action`` are shell-style globs (``'GET /bucket*'``), ``None`` matches
     anything.  ``phase='before'`` answers without moto ever seeing the request;
     ``phase='after'`` lets moto execute it and then replaces (or drops, or
@@ -98,7 +99,7 @@ class Fault:
 
     def __init__(self, rate=0.0, next=0, service=None, action=None,
                  key_id=None, phase='before', seconds=0.0, code=None,
-                 status=None, message=None):
+                 status=None, message=None, not_key_id=None):
         if phase not in ('before', 'after'):
                 raise ValueError('phase must be before or after')
         if not 0.0 <= float(rate) <= 1.0:
@@ -108,6 +109,7 @@ class Fault:
         self.service = service
         self.action = action
         self.key_id = key_id
+        self.not_key_id = not_key_id
         self.phase = phase
         self.seconds = float(seconds)
         self.code = code
@@ -120,6 +122,8 @@ class Fault:
         if self.action is not None and not _glob(self.action, req.action):
                 return False
         if self.key_id is not None and self.key_id != req.key_id:
+                return False
+        if self.not_key_id is not None and self.not_key_id == req.key_id:
                 return False
         return True
 
