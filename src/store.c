@@ -100,6 +100,10 @@ struct Store {
         uint64_t generation;
         StoreUser **users; /* sorted by strcmp() of name */
         size_t n_users, n_allocated;
+        /* Plaintext of the next commit, kept between commits (wiped after
+         * each): a fresh guarded sodium_malloc per commit cost ten system
+         * calls, a quarter of a commit's. */
+        Secret *scratch;
 };
 
 static const char *const phase_table[_STORE_PHASE_MAX] = {
@@ -771,6 +775,7 @@ Store *store_free(Store *s) {
                 return NULL;
         users_free(s->users, s->n_users);
         secret_free(s->key);
+        secret_free(s->scratch);
         free(s->key_path);
         free(s->path);
         free(s);
@@ -825,8 +830,15 @@ int store_reload(Store *s, char **ret_error) {
         return 0;
 }
 
+static void scratch_wipe(Secret **pt) {
+        if (*pt) {
+                sodium_memzero((*pt)->data, (*pt)->cap);
+                (*pt)->len = 0;
+        }
+}
+
 int store_commit(Store *s) {
-        _cleanup_secret_ Secret *pt = NULL;
+        __attribute__((cleanup(scratch_wipe))) Secret *pt = NULL;
         _cleanup_free_ uint8_t *out = NULL;
         Writer w = { .p = NULL };
         WriteOptions o = WRITE_OPTIONS_INIT;
@@ -837,20 +849,25 @@ int store_commit(Store *s) {
         if (!s)
                 return -EINVAL;
 
-        /* Size first, then serialise into secure memory of exactly that
-         * size: the plaintext is never in ordinary heap, and a secret is
-         * never copied by a growing buffer. */
+        /* Size first, then serialise into secure memory: the plaintext is
+         * never in ordinary heap, and a secret is never copied by a growing
+         * buffer. */
         put_payload(&w, s);
         if (w.len > STORE_FILE_MAX - HEADER_SIZE - TAG_SIZE)
                 return -E2BIG;
-        pt = secret_new(w.len);
-        if (!pt)
-                return -ENOMEM;
-        w = (Writer){ .p = (uint8_t *) pt->data, .cap = pt->cap };
+        if (!s->scratch || s->scratch->cap < w.len) {
+                s->scratch = secret_free(s->scratch);
+                /* Room to grow by a few users before the next reallocation. */
+                s->scratch = secret_new(w.len + w.len / 8 + 4096);
+                if (!s->scratch)
+                        return -ENOMEM;
+        }
+        pt = s->scratch;
+        w = (Writer){ .p = (uint8_t *) pt->data, .cap = w.len };
         put_payload(&w, s);
-        if (w.overflow || w.len != pt->cap)
-                return -EIO; /* the two passes disagree: cannot happen */
         pt->len = w.len;
+        if (w.overflow || w.len != w.cap)
+                return -EIO; /* the two passes disagree: cannot happen */
 
         out_len = HEADER_SIZE + pt->len + TAG_SIZE;
         out = malloc(out_len);

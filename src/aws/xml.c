@@ -248,6 +248,14 @@ static const XML_Memory_Handling_Suite secure_memory_suite = {
         .free_fcn = xml_secure_free,
 };
 
+static unsigned long process_hash_salt(void) {
+        static unsigned long salt;
+
+        while (salt == 0)
+                randombytes_buf(&salt, sizeof salt);
+        return salt;
+}
+
 static inline void xml_parser_freep(XML_Parser *p) {
         if (*p)
                 XML_ParserFree(*p);
@@ -711,6 +719,10 @@ static int xml_parse_doc(const char *doc, size_t len, const XmlSchema *schemas, 
         p = XML_ParserCreate_MM("UTF-8", secure ? &secure_memory_suite : NULL, XML_NS_SEP);
         if (!p)
                 return -ENOMEM;
+        /* Expat draws a fresh hash salt per parser, a getrandom() per AWS
+         * answer; one random salt per process defends against hash flooding
+         * as well. */
+        XML_SetHashSalt(p, process_hash_salt());
 
         x->parser = p;
         x->schemas = schemas;
