@@ -12,9 +12,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sigv4.h"
@@ -153,6 +156,46 @@ static void request_free(HttpRequest *r) {
 
 static time_t client_now(HttpClient *c) {
         return time(NULL) + c->clock_offset + c->skew;
+}
+
+/* libcurl reads every response into its own heap buffer before write_cb
+ * copies it into secure memory, CreateAccessKey's secret included. libcurl
+ * allocates through these, which wipe each block as it is freed, so no
+ * secret outlives its transfer in the ordinary heap. */
+static void wiping_free(void *p) {
+        if (!p)
+                return;
+        sodium_memzero(p, malloc_usable_size(p));
+        free(p);
+}
+
+static void *wiping_realloc(void *p, size_t n) {
+        size_t have;
+        void *q;
+
+        if (!p)
+                return malloc(n);
+        have = malloc_usable_size(p);
+        if (n <= have && n > 0)
+                return p;
+        /* Never let realloc() move the block and free the old copy unwiped. */
+        q = malloc(n ?: 1);
+        if (!q)
+                return NULL;
+        memcpy(q, p, MIN(have, n));
+        wiping_free(p);
+        return q;
+}
+
+static char *wiping_strdup(const char *s) {
+        return strdup(s);
+}
+
+/* The same for a TLS connection's own copy: OpenSSL keeps received
+ * plaintext in its record buffer until overwritten unless told otherwise. */
+static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata) {
+        SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+        return CURLE_OK;
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
@@ -335,6 +378,10 @@ static int request_start_attempt(HttpRequest *r) {
                   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_errbuf) == CURLE_OK &&
                   curl_easy_setopt(e, CURLOPT_USERAGENT, "keyrotd/" PACKAGE_VERSION) == CURLE_OK;
 
+        /* Only the OpenSSL backend has an SSL_CTX: elsewhere this option is
+         * refused, and that is no reason to fail the request. */
+        if (ok && startswith(r->url, "https:"))
+                (void) curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
         if (ok && r->fresh_connection)
                 ok = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
                      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
@@ -594,7 +641,8 @@ int http_client_new(sd_event *event, const HttpClientOptions *opts, HttpClient *
         HttpClient *c;
         int k;
 
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, wiping_strdup, calloc) !=
+            CURLE_OK)
                 return -EIO;
         k = secret_init();
         if (k < 0)

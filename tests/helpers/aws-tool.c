@@ -12,10 +12,12 @@
  * Exit: 0 success, 1 the call failed, 2 usage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "credentials.h"
@@ -27,13 +29,47 @@ static const char *region = "us-east-1";
 static const char *endpoint_url = NULL;
 static int64_t clock_offset = 0;
 static unsigned max_attempts = 0, repeat = 1, page_size = 0, timeout_ms = 0, max_backoff_ms = 0;
-static bool as_env = false, fresh = false;
+static bool as_env = false, fresh = false, scan_heap = false;
+
+/* Whether the ordinary heap (brk; secure memory is mmap'd elsewhere) holds
+ * the bytes anywhere, live or freed: what a swapped-out page or a memory
+ * disclosure could reveal. Read through /proc/self/mem, so freed chunks
+ * are looked at without touching them through the allocator. */
+static int heap_contains(const char *needle, size_t len) {
+        FILE *maps = fopen("/proc/self/maps", "re");
+        char line[512];
+        unsigned long lo = 0, hi = 0;
+        int found = 0;
+
+        if (!maps)
+                return -errno;
+        while (fgets(line, sizeof line, maps))
+                if (strstr(line, "[heap]") && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+                        break;
+        fclose(maps);
+        if (hi <= lo)
+                return 0;
+        size_t n = hi - lo;
+        char *copy = malloc(n);
+        if (!copy)
+                return -ENOMEM;
+        int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || pread(fd, copy, n, (off_t) lo) != (ssize_t) n)
+                found = -EIO;
+        else
+                found = memmem(copy, n, needle, len) != NULL;
+        if (fd >= 0)
+                close(fd);
+        explicit_bzero(copy, n);
+        free(copy);
+        return found;
+}
 
 static void usage(void) {
         fprintf(stderr,
                 "usage: aws-tool [--region R] [--endpoint URL] [--clock-offset SEC] [--max-attempts N]\n"
                 "                [--as-env] [--fresh] [--repeat N] [--page-size N]\n"
-                "                [--timeout-ms N] [--max-backoff-ms N] OP ARGS...\n"
+                "                [--timeout-ms N] [--max-backoff-ms N] [--scan-heap] OP ARGS...\n"
                 "ops: get-user [USER] | list-keys USER | create-key USER | update-key USER ID Active|Inactive\n"
                 "     delete-key USER ID | last-used ID | create-user USER [TAGKEY TAGVALUE] |\n"
                 "     put-policy USER NAME DOCUMENT | s3-list BUCKET | s3-head BUCKET [KEY] |\n"
@@ -144,6 +180,7 @@ int main(int argc, char **argv) {
                 { "page-size", required_argument, NULL, 'p' },
                 { "timeout-ms", required_argument, NULL, 't' },
                 { "max-backoff-ms", required_argument, NULL, 'b' },
+                { "scan-heap", no_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -167,6 +204,7 @@ int main(int argc, char **argv) {
                 case 'p': page_size = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 't': timeout_ms = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'b': max_backoff_ms = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 's': scan_heap = true; break;
                 case 'h': usage(); return 0;
                 default: usage(); return 2;
                 }
@@ -229,7 +267,25 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "call failed to start: %s\n", strerror(-r));
                         return 1;
                 }
+                /* Before any JSON: json-c's own copies would be found. */
+                int in_heap = 0, canary = 0;
+                if (scan_heap && s.result.op == AWS_OP_CREATE_ACCESS_KEY && s.result.error == 0) {
+                        in_heap = heap_contains(secret_str(s.result.create_key.secret_access_key),
+                                                s.result.create_key.secret_access_key->len);
+                        /* The scanner's own proof: a freed, unwiped block is found. */
+                        char *c1 = strdup("keyrotd-heap-canary: freed without a wipe, found by the scan");
+                        if (c1) {
+                                free(c1);
+                                canary = heap_contains("found by the scan", 17);
+                        }
+                }
                 json_object *o = result_json(&s.result, c);
+                if (scan_heap) {
+                        json_object_object_add(o, "secret_in_heap", in_heap < 0 ? json_object_new_int(in_heap)
+                                                                             : json_object_new_boolean(in_heap));
+                        json_object_object_add(o, "canary_in_heap", canary < 0 ? json_object_new_int(canary)
+                                                                           : json_object_new_boolean(canary));
+                }
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 fflush(stdout);
                 json_object_put(o);

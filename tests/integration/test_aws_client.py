@@ -10,7 +10,7 @@ import threading
 import unittest
 import urllib.parse
 
-from rig import RigTestCase, Creds, build_path
+from rig import RigTestCase, Creds, build_path, meson_option
 from faultproxy import Next, Rate
 
 
@@ -53,6 +53,17 @@ class TestOperations(AwsClientCase):
         res = self.tool('get-user', creds=bad, expect_ok=False)
         self.assertEqual(res['error_code'], 'SignatureDoesNotMatch')
         self.assertEqual(res['attempts'], 1, 'an auth failure without skew is not retried')
+
+    def test_created_secret_is_not_left_in_the_heap(self):
+        # libcurl reads CreateAccessKey's answer into its own heap buffer;
+        # it wipes what it frees, and everything else of ours is secure
+        # memory. The canary (a freed, unwiped block) proves the scan sees
+        # freed memory at all.
+        res = self.tool('--scan-heap', 'create-key', 'media-bot')
+        if res['canary_in_heap'] is False and meson_option('b_sanitize') != 'none':
+            self.skipTest('the sanitizer\'s allocator keeps its heap outside [heap]')
+        self.assertIs(res['canary_in_heap'], True, res)
+        self.assertIs(res['secret_in_heap'], False, res)
 
     def test_create_list_update_delete_key(self):
         created = self.tool('create-key', 'media-bot')

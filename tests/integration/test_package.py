@@ -37,7 +37,7 @@ import tempfile
 import time
 import unittest
 
-from rig import build_path, source_path
+from rig import build_path, meson_option, source_path
 
 ENV = dict(os.environ, LC_ALL='C.UTF-8')
 
@@ -80,11 +80,10 @@ class Package(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.build = build_path('')
-        opts = {o['name']: o['value'] for o in meson_introspect(cls.build, '--buildoptions')}
-        if opts.get('b_sanitize', 'none') != 'none':
+        if meson_option('b_sanitize') != 'none':
             raise unittest.SkipTest('b_sanitize=%s: the package build is the same in every '
                                     'build dir, it is checked in the plain one'
-                                    % opts['b_sanitize'])
+                                    % meson_option('b_sanitize'))
         for tool, pkg in (('dpkg-buildpackage', 'dpkg-dev'), ('dh', 'debhelper'),
                           ('dpkg-deb', 'dpkg')):
             if not shutil.which(tool):

@@ -177,6 +177,15 @@ def build_path(rel, must_exist=True):
     return p
 
 
+def meson_option(name):
+    """The value of a meson option of the build dir under test."""
+    with open(build_path('meson-info/intro-buildoptions.json')) as f:
+        for o in json.load(f):
+            if o['name'] == name:
+                return o['value']
+    raise KeyError(name)
+
+
 def source_path(rel=''):
     """A path inside the source tree ($KEYROTD_SOURCE_DIR, else this repo)."""
     root = os.environ.get('KEYROTD_SOURCE_DIR') or os.path.dirname(
