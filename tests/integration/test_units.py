@@ -346,6 +346,12 @@ class Installed(unittest.TestCase):
         self.assertEqual(unit_value(sock, S, 'Service'), SERVICE)
         self.assertNotIn('yes', unit_values(sock, S, 'Accept'))
         self.assertIn('sockets.target', unit_values(sock, 'Install', 'WantedBy'))
+        # Nothing listens before the service could start: an early client
+        # would only trigger skipped starts until the socket failed.
+        svc = parse_unit(self.service_path)
+        self.assertEqual(unit_values(sock, 'Unit', 'ConditionPathExists'),
+                         unit_values(svc, 'Unit', 'ConditionPathExists'))
+        self.assertTrue(unit_values(sock, 'Unit', 'ConditionPathExists'))
         # The group the socket belongs to is the one sysusers.d creates.
         users = [l.split() for l in open(source_path('systemd/keyrotd.sysusers'))
                  if l.strip() and not l.startswith('#')]
