@@ -37,7 +37,7 @@ import tempfile
 import time
 import unittest
 
-from rig import build_path, meson_option, source_path
+from rig import TapNotes, build_path, meson_option, source_path
 
 ENV = dict(os.environ, LC_ALL='C.UTF-8')
 
@@ -74,7 +74,7 @@ def unit_dir():
 LISTING = re.compile(r'^(\S{10}) (\S+)/(\S+)\s+\d+ \S+ \S+ \./(.*?)(?: -> .*)?$')
 
 
-class Package(unittest.TestCase):
+class Package(TapNotes, unittest.TestCase):
     """One package build for the whole module."""
 
     @classmethod
@@ -126,17 +126,6 @@ class Package(unittest.TestCase):
             print('test_package: kept %s' % cls.tmp)
         else:
             shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def tap_note(self, text):
-        """A diagnostic line below this test's TAP line (as in test_units)."""
-        print(text, flush=True)
-        outcome = getattr(self._tap_result, '_outcome', None)
-        if isinstance(outcome, dict) and isinstance(outcome.get('diag'), list):
-            outcome['diag'].append(text + '\n')
-
-    def run(self, result=None):
-        self._tap_result = result
-        return super().run(result)
 
     def extracted(self, path):
         return os.path.join(self.root, path.lstrip('/'))

@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import unittest
 
-from rig import build_path, source_path
+from rig import TapNotes, build_path, source_path
 
 MAX_EXPOSURE = 1.5          # the shipped keyrotd.service
 MAX_EXPOSURE_DROPIN = 2.0   # with examples/targets-outside-state.conf
@@ -121,7 +121,7 @@ def exposure(argv):
     return float(m.group(1)), m.group(2), r.stdout + r.stderr
 
 
-class Installed(unittest.TestCase):
+class Installed(TapNotes, unittest.TestCase):
     """One `meson install --destdir` for the whole module."""
 
     @classmethod
@@ -170,19 +170,6 @@ class Installed(unittest.TestCase):
     def inst(cls, path):
         """The DESTDIR copy of an installed absolute path."""
         return os.path.join(cls.destdir, path.lstrip('/'))
-
-    def tap_note(self, text):
-        """A diagnostic line for the TAP stream, below this test's result
-        line (taprun prints an outcome's 'diag' whatever the verdict), and
-        on stderr for meson's log in any case."""
-        print(text, flush=True)
-        outcome = getattr(self._tap_result, '_outcome', None)
-        if isinstance(outcome, dict) and isinstance(outcome.get('diag'), list):
-            outcome['diag'].append(text + '\n')
-
-    def run(self, result=None):
-        self._tap_result = result
-        return super().run(result)
 
     # ------------------------------------------------ the scratch root
 

@@ -177,6 +177,22 @@ def build_path(rel, must_exist=True):
     return p
 
 
+class TapNotes:
+    """Mixin for a unittest.TestCase: tap_note(text) adds a diagnostic line
+    below the test's TAP result line (taprun prints an outcome's 'diag'
+    whatever the verdict), and prints it for meson's log in any case."""
+
+    def tap_note(self, text):
+        print(text, flush=True)
+        outcome = getattr(self._tap_result, '_outcome', None)
+        if isinstance(outcome, dict) and isinstance(outcome.get('diag'), list):
+            outcome['diag'].append(text + '\n')
+
+    def run(self, result=None):
+        self._tap_result = result
+        return super().run(result)
+
+
 def meson_option(name):
     """The value of a meson option of the build dir under test."""
     with open(build_path('meson-info/intro-buildoptions.json')) as f:
