@@ -36,6 +36,11 @@
                 _taken_fd_;            \
         })
 
+/* tolower() for ASCII only, whatever the locale. */
+static inline char ascii_tolower(char c) {
+        return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
+}
+
 static inline bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
