@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "committer.h"
 #include "config.h"
 #include "hook.h"
 #include "iam.h"
@@ -68,10 +69,14 @@ struct RotationEngine {
         Rotation *queue_head, *queue_tail;
         unsigned n_running, n_queued;
         bool stopping;
-        /* Group commit: rotations waiting for their phase to be durable. */
+        /* Group commit: rotations waiting for their phase to be durable,
+         * queued (commit_head) or in the snapshot being written (writing). */
         Rotation *commit_head, *commit_tail;
         unsigned n_committing;
         sd_event_source *commit_flush;
+        Committer *committer;
+        Rotation *writing;
+        unsigned n_writing;
 };
 
 typedef void (*committed_t)(Rotation *r);
@@ -218,36 +223,27 @@ static void new_rotation_id(char id[static 37]) {
 /*
  * Group commit. A step that changes the store does not write it: it enters
  * the new phase in memory, queues itself, and continues in `then` only once
- * a commit that includes the change has returned. One store_commit() flushes
- * the queue: at once when every running rotation is in it (nobody else can
- * join), else after at most COMMIT_WINDOW, at idle priority, so that the
- * answers of other rotations arriving meanwhile queue their changes too.
- * Concurrent rotations share one write and its fsyncs instead of one each.
- * Nothing external happens between a change and its commit, so the crash
- * argument is unchanged: each step still follows a durable record of the
- * one before.
+ * a commit that includes the change has returned. One snapshot of the store
+ * serves the whole queue: taken at once when every running rotation is
+ * waiting for a commit (nobody else can join), else after at most
+ * COMMIT_WINDOW, at idle priority, so that the answers of other rotations
+ * arriving meanwhile queue their changes too. The committer's thread writes
+ * it (two fsyncs and a rename) while the loop goes on; changes queued
+ * meanwhile go into the next snapshot, taken as soon as this one is
+ * durable. Concurrent rotations share one write and its fsyncs instead of
+ * one each, and nobody waits on the disk who need not. Nothing external
+ * happens between a change and its commit, so the crash argument is
+ * unchanged: each step still follows a durable record of the one before.
  *
  * Test builds: crash points "before-commit-PHASE" and "after-commit-PHASE"
- * bracket the flush for each rotation in it; KEYROTD_FAIL_AT naming one
- * fails the whole flush, as a full filesystem would.
+ * bracket the write for each rotation in it; KEYROTD_FAIL_AT naming one
+ * fails the whole write, as a full filesystem would.
  */
-static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
-        RotationEngine *e = userdata;
-        Rotation *batch = e->commit_head;
-        char point[64];
-        int k = 0;
+static void commits_written(int result, void *userdata);
 
-        e->commit_head = e->commit_tail = NULL;
-        e->n_committing = 0;
-        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
-        for (Rotation *r = batch; r; r = r->commit_next) {
-                snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(r->commit_phase));
-                crash_point(point);
-                if (k >= 0)
-                        k = fail_point(point);
-        }
-        if (k >= 0)
-                k = store_commit(e->store);
+static void run_batch(Rotation *batch, int k) {
+        char point[64];
+
         while (batch) {
                 Rotation *r = batch;
 
@@ -261,7 +257,55 @@ static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
                 crash_point(point);
                 r->committed(r);
         }
+}
+
+static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
+        RotationEngine *e = userdata;
+        Rotation *batch;
+        StoreSnapshot *snap = NULL;
+        char point[64];
+        int k = 0;
+
+        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
+        if (!e->commit_head || committer_busy(e->committer))
+                return 0; /* commits_written() flushes again */
+        batch = e->commit_head;
+        e->commit_head = e->commit_tail = NULL;
+        e->n_committing = 0;
+        for (Rotation *r = batch; r; r = r->commit_next) {
+                snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(r->commit_phase));
+                crash_point(point);
+                if (k >= 0)
+                        k = fail_point(point);
+        }
+        if (k >= 0)
+                k = store_snapshot(e->store, &snap);
+        if (k >= 0 && e->committer) {
+                e->writing = batch;
+                for (Rotation *r = batch; r; r = r->commit_next)
+                        e->n_writing++;
+                if (committer_submit(e->committer, snap, commits_written, e) >= 0)
+                        return 0;
+                e->writing = NULL;
+                e->n_writing = 0;
+        }
+        if (k >= 0)
+                /* No thread to be had: write here. */
+                k = store_snapshot_done(e->store, snap, store_snapshot_write(e->store, snap));
+        run_batch(batch, k);
         return 0;
+}
+
+static void commits_written(int result, void *userdata) {
+        RotationEngine *e = userdata;
+        Rotation *batch = e->writing;
+
+        e->writing = NULL;
+        e->n_writing = 0;
+        run_batch(batch, result);
+        /* Changes queued during the write: every one waited long enough. */
+        if (e->commit_head && !e->commit_flush)
+                (void) flush_commits(NULL, 0, e);
 }
 
 static void commit_failed_default(Rotation *r, int error) {
@@ -286,8 +330,11 @@ static void commit_then(Rotation *r, StorePhase phase, committed_t then, commit_
         e->commit_tail = r;
         e->n_committing++;
 
+        /* While a write is in flight the next snapshot waits for it anyway. */
+        if (committer_busy(e->committer))
+                return;
         /* 0: already due, i.e. at the next iteration of the loop. */
-        usec_t when = e->n_committing >= e->n_running ? 0 : now_usec(CLOCK_MONOTONIC) + COMMIT_WINDOW;
+        usec_t when = e->n_committing + e->n_writing >= e->n_running ? 0 : now_usec(CLOCK_MONOTONIC) + COMMIT_WINDOW;
         if (e->commit_flush) {
                 if (when == 0 && sd_event_source_set_time(e->commit_flush, 0) < 0)
                         goto alone;
@@ -1699,6 +1746,8 @@ int rotation_engine_new(sd_event *event, AwsClient *aws, Store *store, const Inv
         e->aws = aws;
         e->store = store;
         e->inv = inv;
+        /* Without it (no eventfd), commits are written on the loop. */
+        (void) committer_new(event, store, &e->committer);
         *ret = e;
         return 0;
 }
@@ -1706,6 +1755,9 @@ int rotation_engine_new(sd_event *event, AwsClient *aws, Store *store, const Inv
 RotationEngine *rotation_engine_free(RotationEngine *e) {
         if (!e)
                 return NULL;
+        /* First: it waits for a write in flight, whose rotations are freed below. */
+        e->committer = committer_free(e->committer);
+        e->writing = NULL;
         while (e->running) {
                 Rotation *r = e->running;
                 e->running = r->next;

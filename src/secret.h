@@ -28,8 +28,9 @@ int secret_init(void);
  * (mlock'd, excluded from core dumps): one sodium_malloc costs some ten
  * system calls, and a rotation needs dozens of small secure buffers.
  * Large blocks, and every block in sanitizer builds (so ASan still sees
- * overflows), get their own guarded sodium_malloc. Not thread-safe: keyrotd
- * is single-threaded.
+ * overflows), get their own guarded sodium_malloc. Not thread-safe: only
+ * the event loop's thread uses secure memory (the committer's thread, the
+ * only other one, writes sealed snapshots and never touches it).
  */
 void *secure_alloc(size_t size);
 void secure_free(void *p);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -104,6 +105,19 @@ struct Store {
          * each): a fresh guarded sodium_malloc per commit cost ten system
          * calls, a quarter of a commit's. */
         Secret *scratch;
+
+        /* Snapshots are numbered as they are taken; writes (possibly on
+         * another thread) are serialised by write_lock, and one older than
+         * the newest durable one is skipped: that one holds all it had. */
+        uint64_t last_snapshot;
+        pthread_mutex_t write_lock;
+        uint64_t durable; /* under write_lock */
+};
+
+struct StoreSnapshot {
+        uint64_t generation;
+        uint8_t *data; /* sealed: header, ciphertext, tag */
+        size_t len;
 };
 
 static const char *const phase_table[_STORE_PHASE_MAX] = {
@@ -776,6 +790,7 @@ Store *store_free(Store *s) {
         users_free(s->users, s->n_users);
         secret_free(s->key);
         secret_free(s->scratch);
+        pthread_mutex_destroy(&s->write_lock);
         free(s->key_path);
         free(s->path);
         free(s);
@@ -794,6 +809,7 @@ int store_open(const char *path, const char *key_path, Store **ret, char **ret_e
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        pthread_mutex_init(&s->write_lock, NULL);
         s->path = strdup(path);
         s->key_path = strdup(key_path);
         if (!s->path || !s->key_path)
@@ -808,6 +824,7 @@ int store_open(const char *path, const char *key_path, Store **ret, char **ret_e
         if (r < 0)
                 return r;
         s->n_allocated = s->n_users;
+        s->last_snapshot = s->durable = s->generation;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -826,7 +843,10 @@ int store_reload(Store *s, char **ret_error) {
         users_free(s->users, s->n_users);
         s->users = users;
         s->n_users = s->n_allocated = n;
-        s->generation = generation;
+        s->generation = s->last_snapshot = generation;
+        pthread_mutex_lock(&s->write_lock);
+        s->durable = generation;
+        pthread_mutex_unlock(&s->write_lock);
         return 0;
 }
 
@@ -837,16 +857,16 @@ static void scratch_wipe(Secret **pt) {
         }
 }
 
-int store_commit(Store *s) {
+int store_snapshot(Store *s, StoreSnapshot **ret) {
         __attribute__((cleanup(scratch_wipe))) Secret *pt = NULL;
+        _cleanup_free_ StoreSnapshot *snap = NULL;
         _cleanup_free_ uint8_t *out = NULL;
         Writer w = { .p = NULL };
-        WriteOptions o = WRITE_OPTIONS_INIT;
         unsigned long long c_len;
         size_t out_len;
-        int r;
+        uint64_t generation;
 
-        if (!s)
+        if (!s || !ret)
                 return -EINVAL;
 
         /* Size first, then serialise into secure memory: the plaintext is
@@ -869,17 +889,19 @@ int store_commit(Store *s) {
         if (w.overflow || w.len != w.cap)
                 return -EIO; /* the two passes disagree: cannot happen */
 
+        snap = calloc(1, sizeof *snap);
         out_len = HEADER_SIZE + pt->len + TAG_SIZE;
         out = malloc(out_len);
-        if (!out)
+        if (!snap || !out)
                 return -ENOMEM;
+        generation = s->last_snapshot + 1;
         memcpy(out, store_magic, sizeof(store_magic));
         for (unsigned i = 0; i < 4; i++) {
                 out[OFF_VERSION + i] = (uint8_t) (STORE_FORMAT_VERSION >> (8 * i));
                 out[OFF_FLAGS + i] = 0;
         }
         for (unsigned i = 0; i < 8; i++)
-                out[OFF_GENERATION + i] = (uint8_t) ((s->generation + 1) >> (8 * i));
+                out[OFF_GENERATION + i] = (uint8_t) (generation >> (8 * i));
         memcpy(out + OFF_KEYCHECK, s->keycheck, KEYCHECK_SIZE);
         /* A fresh random nonce per commit: XChaCha20's 192-bit nonce makes
          * random nonces safe for any number of commits under one key. */
@@ -892,15 +914,56 @@ int store_commit(Store *s) {
         if (c_len != pt->len + TAG_SIZE)
                 return -EIO;
 
-        o.mode = 0600;
-        o.refuse_symlink = true;
-        o.sync = true;
-        inherit_owner(s->path, &o.uid, &o.gid);
-        r = write_file_atomic(AT_FDCWD, s->path, out, out_len, &o);
+        s->last_snapshot = generation;
+        snap->generation = generation;
+        snap->data = TAKE_PTR(out);
+        snap->len = out_len;
+        *ret = TAKE_PTR(snap);
+        return 0;
+}
+
+int store_snapshot_write(Store *s, const StoreSnapshot *snap) {
+        WriteOptions o = WRITE_OPTIONS_INIT;
+        int r = 0;
+
+        if (!s || !snap)
+                return -EINVAL;
+        pthread_mutex_lock(&s->write_lock);
+        if (snap->generation > s->durable) {
+                o.mode = 0600;
+                o.refuse_symlink = true;
+                o.sync = true;
+                inherit_owner(s->path, &o.uid, &o.gid);
+                r = write_file_atomic(AT_FDCWD, s->path, snap->data, snap->len, &o);
+                if (r >= 0)
+                        s->durable = snap->generation;
+        }
+        pthread_mutex_unlock(&s->write_lock);
+        return r;
+}
+
+int store_snapshot_done(Store *s, StoreSnapshot *snap, int result) {
+        if (!s || !snap)
+                return -EINVAL;
+        if (result >= 0 && snap->generation > s->generation)
+                s->generation = snap->generation;
+        /* Nothing newer was taken: the next snapshot reuses the number, so
+         * a failed commit leaves no gap. */
+        if (result < 0 && snap->generation == s->last_snapshot)
+                s->last_snapshot--;
+        free(snap->data);
+        free(snap);
+        return result;
+}
+
+int store_commit(Store *s) {
+        StoreSnapshot *snap = NULL;
+        int r;
+
+        r = store_snapshot(s, &snap);
         if (r < 0)
                 return r;
-        s->generation++;
-        return 0;
+        return store_snapshot_done(s, snap, store_snapshot_write(s, snap));
 }
 
 uint64_t store_generation(const Store *s) {

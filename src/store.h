@@ -168,6 +168,23 @@ int store_reload(Store *s, char **ret_error);
  */
 int store_commit(Store *s);
 
+/*
+ * store_commit() in three parts, for the event loop, which must not wait on
+ * fsync: store_snapshot() serialises and seals the state as it is now (on
+ * the caller's thread: it reads the users and secure memory);
+ * store_snapshot_write() writes it durably and may run on another thread
+ * (it reads only the snapshot, the store's path and its write lock);
+ * store_snapshot_done(), on the caller's thread again, takes the result,
+ * frees the snapshot and returns the result. Writes are serialised, and a
+ * snapshot older than one already durable is not written: the newer one
+ * holds every change the older had. store_reload() must not run while a
+ * snapshot is being written.
+ */
+typedef struct StoreSnapshot StoreSnapshot;
+int store_snapshot(Store *s, StoreSnapshot **ret);
+int store_snapshot_write(Store *s, const StoreSnapshot *snap);
+int store_snapshot_done(Store *s, StoreSnapshot *snap, int result);
+
 /* Generation of the last successful commit or load (0 = never written). */
 uint64_t store_generation(const Store *s);
 const char *store_path(const Store *s);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "committer.h"
 #include "fileio.h"
 #include "store.h"
 #include "tap.h"
@@ -720,6 +722,60 @@ out:
                 diag("umount %s: %m", mnt);
 }
 
+static int written_result = 1;
+
+static void on_written(int result, void *userdata) {
+        written_result = result;
+        sd_event_exit(userdata, 0);
+}
+
+/* store_commit() in parts, and the committer thread that writes off the loop. */
+static void test_snapshots(void) {
+        Store *s = NULL, *t = NULL;
+        StoreSnapshot *older = NULL, *newer = NULL;
+        StoreUser *u;
+        sd_event *e = NULL;
+        Committer *c = NULL;
+        char *err = NULL;
+        int r;
+
+        unlink(store_file);
+        r = store_open(store_file, key_path, &s, NULL);
+        ok(r == 0 && store_add_user(s, "alice", &u) == 0 && store_snapshot(s, &older) == 0, "snapshot of alice");
+        ok(store_add_user(s, "bob", NULL) == 0 && store_snapshot(s, &newer) == 0, "a newer one with bob too");
+        /* The newer one lands first; the older one is then not written over it. */
+        r = store_snapshot_write(s, newer);
+        ok(store_snapshot_done(s, newer, r) == 0 && store_generation(s) == 2, "newer written: generation 2");
+        r = store_snapshot_write(s, older);
+        ok(store_snapshot_done(s, older, r) == 0 && store_generation(s) == 2, "older: success, nothing written");
+        ok(store_open(store_file, key_path, &t, &err) == 0 && store_n_users(t) == 2 && store_generation(t) == 2,
+           "the file holds the newer snapshot (2 users, generation 2)");
+        t = store_free(t);
+
+        /* A failed write leaves no gap in the numbering. */
+        ok(store_snapshot(s, &older) == 0 && store_snapshot_done(s, older, -EIO) == -EIO && store_commit(s) == 0 &&
+                   store_generation(s) == 3,
+           "failed snapshot, then a commit: generation 3");
+
+        /* Off the loop: done runs on the loop with the write's result. */
+        ok(sd_event_new(&e) == 0 && committer_new(e, s, &c) == 0 && !committer_busy(c), "committer");
+        ok(store_add_user(s, "carol", NULL) == 0 && store_snapshot(s, &newer) == 0 &&
+                   committer_submit(c, newer, on_written, e) == 0 && committer_busy(c),
+           "submitted: busy");
+        ok(store_snapshot(s, &older) == 0 && committer_submit(c, older, on_written, e) == -EBUSY,
+           "a second submit while one is in flight → -EBUSY, snapshot still ours");
+        (void) store_snapshot_done(s, older, -ECANCELED);
+        r = sd_event_loop(e);
+        ok(r == 0 && written_result == 0 && !committer_busy(c) && store_generation(s) == 4,
+           "done(0) on the loop, generation 4 (%d, %d, %" PRIu64 ")", r, written_result, store_generation(s));
+        ok(store_open(store_file, key_path, &t, &err) == 0 && store_n_users(t) == 3, "the file has carol");
+        t = store_free(t);
+        c = committer_free(c);
+        e = sd_event_unref(e);
+        s = store_free(s);
+        free(err);
+}
+
 int main(void) {
         const char *base = getenv("TMPDIR");
         if (!base || !*base || strlen(base) > 40)
@@ -741,6 +797,7 @@ int main(void) {
         test_files();
         test_payload();
         test_enospc();
+        test_snapshots();
 
         nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();
