@@ -187,10 +187,6 @@ static void *wiping_realloc(void *p, size_t n) {
         return q;
 }
 
-static char *wiping_strdup(const char *s) {
-        return strdup(s);
-}
-
 /* The same for a TLS connection's own copy: OpenSSL keeps received
  * plaintext in its record buffer until overwritten unless told otherwise. */
 static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata) {
@@ -641,7 +637,7 @@ int http_client_new(sd_event *event, const HttpClientOptions *opts, HttpClient *
         HttpClient *c;
         int k;
 
-        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, wiping_strdup, calloc) !=
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc) !=
             CURLE_OK)
                 return -EIO;
         k = secret_init();
