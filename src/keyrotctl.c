@@ -20,19 +20,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "audit_cmd.h"
+#include "audit/audit.h"
+#include "ctl/review-cmd.h"
 #include "config.h"
-#include "control.h"
-#include "ctlclient.h"
-#include "duration.h"
-#include "fileio.h"
-#include "iam.h"
-#include "ini.h"
-#include "provision.h"
+#include "daemon/control.h"
+#include "ctl/client.h"
+#include "basic/duration.h"
+#include "basic/fileio.h"
+#include "aws/iam.h"
+#include "basic/ini.h"
+#include "ctl/provision.h"
 #include "runtime.h"
-#include "rotation.h"
-#include "s3.h"
+#include "rotation/rotation.h"
+#include "aws/s3.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -999,7 +999,7 @@ int main(int argc, char **argv) {
         else if (streq(cmd, "provision") && nargs == 1)
                 ret = cmd_provision(&rt, argv[optind + 1]);
         else if (streq(cmd, "audit") && nargs == 0)
-                ret = audit_cmd_run(&rt, arg.json, arg.all_users);
+                ret = review_cmd_run(&rt, arg.json, arg.all_users);
         else {
                 fprintf(stderr, "keyrotctl: unknown command or wrong arguments: %s (see --help)\n", cmd);
                 ret = EXIT_USAGE;

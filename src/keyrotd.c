@@ -14,12 +14,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "config.h"
-#include "duration.h"
-#include "manager.h"
-#include "plan.h"
-#include "rotation.h"
+#include "basic/duration.h"
+#include "daemon/manager.h"
+#include "rotation/plan.h"
+#include "rotation/rotation.h"
 #include "runtime.h"
 
 #define EXIT_ROTATION_FAILED 1

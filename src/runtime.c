@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "runtime.h"
-#include "fileio.h"
+#include "basic/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,11 +10,11 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "client.h"
-#include "credentials.h"
-#include "http.h"
-#include "inventory.h"
-#include "store.h"
+#include "aws/client.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "inventory/inventory.h"
+#include "store/store.h"
 
 #define KEYROTD_DEFAULT_CONFIG "/etc/keyrotd/inventory.yaml"
 #define KEYROTD_DEFAULT_STATE_DIR "/var/lib/keyrotd"

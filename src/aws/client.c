@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "client.h"
+#include "aws/client.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -14,9 +14,9 @@
 
 #include <stdbool.h>
 
-#include "credentials.h"
-#include "http.h"
-#include "xml.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "aws/xml.h"
 
 typedef struct AwsClient {
         HttpClient *http;              /* borrowed */

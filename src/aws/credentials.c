@@ -4,7 +4,7 @@
  * credentials file, or the EC2 instance role (IMDSv2), refreshed on an
  * sd-event timer before it expires.
  */
-#include "credentials.h"
+#include "aws/credentials.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +15,10 @@
 #include <strings.h>
 #include <systemd/sd-event.h>
 
-#include "fileio.h"
-#include "http.h"
-#include "ini.h"
-#include "xml.h"
+#include "basic/fileio.h"
+#include "aws/http.h"
+#include "basic/ini.h"
+#include "aws/xml.h"
 
 #define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
 #define IMDS_TOKEN_TTL "21600" /* seconds; what the SDKs ask for */

@@ -15,8 +15,8 @@
  */
 #pragma once
 
-#include "secret.h"
-#include "util.h"
+#include "basic/secret.h"
+#include "basic/util.h"
 
 typedef struct HttpClient HttpClient;
 

@@ -6,7 +6,7 @@
  * way every other AWS client does (same attempt count, same backoff, same
  * retry budget), and never retries what the caller marked unsafe.
  */
-#include "http.h"
+#include "aws/http.h"
 #include "config.h"
 
 #include <curl/curl.h>
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #define DEFAULT_MAX_ATTEMPTS 3U
 #define DEFAULT_CONNECT_TIMEOUT (5 * USEC_PER_SEC)

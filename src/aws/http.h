@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
-#include "credentials.h"
-#include "secret.h"
-#include "util.h"
-#include "xml.h"
+#include "aws/credentials.h"
+#include "basic/secret.h"
+#include "basic/util.h"
+#include "aws/xml.h"
 
 typedef struct HttpClient HttpClient;
 typedef struct HttpRequest HttpRequest;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "iam.h"
+#include "aws/iam.h"
 
 #include <errno.h>
 #include <stdarg.h>

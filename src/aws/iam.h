@@ -10,7 +10,7 @@
  */
 #pragma once
 
-#include "client.h"
+#include "aws/client.h"
 
 #define IAM_API_VERSION "2010-05-08"
 

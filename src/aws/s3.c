@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "s3.h"
+#include "aws/s3.h"
 
 #include <ctype.h>
 #include <errno.h>

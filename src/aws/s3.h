@@ -10,7 +10,7 @@
  */
 #pragma once
 
-#include "client.h"
+#include "aws/client.h"
 
 typedef struct S3Options {
         AwsCredentials *creds; /* required */

@@ -8,7 +8,7 @@
  * S3 the path is stripped of dot segments and empty segments and then
  * URI-encoded a second time; S3 signs the wire path as is.
  */
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #include <errno.h>
 #include <openssl/core_names.h>
@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "secret.h"
-#include "util.h"
+#include "basic/secret.h"
+#include "basic/util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_LEN 32U

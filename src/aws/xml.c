@@ -10,7 +10,7 @@
  * the public functions check what the tables cannot say and hand the
  * result over only when everything is right.
  */
-#include "xml.h"
+#include "aws/xml.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "basic/util.h"
 
 /* Longest element name we keep in a path; no AWS element comes close. */
 #define XML_NAME_MAX 128U

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "secret.h"
+#include "basic/secret.h"
 
 #define XML_MAX_DOCUMENT (4U * 1024U * 1024U)
 #define XML_MAX_DEPTH 32U

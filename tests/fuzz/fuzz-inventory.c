@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "duration.h"
-#include "inventory.h"
-#include "util.h"
+#include "basic/duration.h"
+#include "inventory/inventory.h"
+#include "basic/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

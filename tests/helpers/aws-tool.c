@@ -19,11 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client.h"
-#include "credentials.h"
-#include "http.h"
-#include "iam.h"
-#include "s3.h"
+#include "aws/client.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "aws/iam.h"
+#include "aws/s3.h"
 
 static const char *region = "us-east-1";
 static const char *endpoint_url = NULL;

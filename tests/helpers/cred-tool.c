@@ -35,10 +35,10 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
-#include "credentials.h"
-#include "http.h"
-#include "ini.h"
-#include "util.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "basic/ini.h"
+#include "basic/util.h"
 
 static const char *errname(int r) {
         const char *n = strerrorname_np(r < 0 ? -r : r);

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sigv4.h"
-#include "util.h"
+#include "aws/sigv4.h"
+#include "basic/util.h"
 
 #define MAX_LINE (4U * 1024U * 1024U)
 

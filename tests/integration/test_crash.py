@@ -16,7 +16,7 @@ import unittest
 from rig import Creds, wait_until, stop_process
 from rotation_rig import RotationCase, USER, BUCKET
 
-# Every crash point of one successful rotation, in order (src/rotation.c).
+# Every crash point of one successful rotation, in order (src/rotation/rotation.c).
 POINTS = [
     'before-commit-creating', 'after-commit-creating', 'after-create',
     'before-commit-pending', 'after-commit-pending',

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The journald audit trail of DESIGN.md §4, read back from a real
 systemd-journald (tests/rig/journal.py starts one) after real keyrotd runs
-against moto: one entry per step with its MESSAGE_ID from src/audit-ids.h
+against moto: one entry per step with its MESSAGE_ID from src/audit/audit-ids.h
 and the KEYROTD_* fields, PRIORITY 3 for failures and 2 after alert_after
 consecutive ones, --log-target stderr and auto, no secret anywhere in the
 journal, and systemd/keyrotd.catalog in step with the header."""
@@ -28,8 +28,8 @@ AWS_EVENTS = {'key_created', 'old_key_deactivated', 'old_key_deleted'}
 
 
 def header_ids():
-    """{event name: MESSAGE_ID} from src/audit-ids.h."""
-    with open(source_path('src/audit-ids.h')) as f:
+    """{event name: MESSAGE_ID} from src/audit/audit-ids.h."""
+    with open(source_path('src/audit/audit-ids.h')) as f:
         text = f.read()
     ids = {}
     for name, mid in re.findall(r'^#define\s+KEYROTD_MESSAGE_(\w+)\s+"([0-9a-f]*)"', text, re.M):
@@ -38,8 +38,8 @@ def header_ids():
 
 
 def event_names():
-    """The event names of src/audit.c's table, in enum order."""
-    with open(source_path('src/audit.c')) as f:
+    """The event names of src/audit/audit.c's table, in enum order."""
+    with open(source_path('src/audit/audit.c')) as f:
         text = f.read()
     table = text[text.index('event_names['):]
     table = table[:table.index('};')]

@@ -21,10 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "ctlclient.h"
+#include "daemon/control.h"
+#include "ctl/client.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 #define NOBODY 65534
 

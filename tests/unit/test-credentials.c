@@ -17,10 +17,10 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
-#include "credentials.h"
-#include "http.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char tmpdir[] = "/tmp/test-credentials-XXXXXX";
 static char path_buf[4096];

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "secret.h"
+#include "basic/fileio.h"
+#include "basic/secret.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char tmpdir[64];
 

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "client.h"
-#include "http.h"
-#include "s3.h"
+#include "aws/client.h"
+#include "aws/http.h"
+#include "aws/s3.h"
 #include "tap.h"
 
 static void test_uri_encode(void) {

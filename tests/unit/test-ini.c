@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ini.h"
-#include "secret.h"
+#include "basic/ini.h"
+#include "basic/secret.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static const char *const no_token[] = { "aws_session_token", "aws_security_token", NULL };
 

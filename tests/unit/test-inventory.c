@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "duration.h"
-#include "inventory.h"
+#include "basic/duration.h"
+#include "inventory/inventory.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char tmpdir[PATH_MAX];
 

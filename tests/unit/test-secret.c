@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 
-#include "secret.h"
+#include "basic/secret.h"
 #include "tap.h"
 
 int main(void) {

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sigv4.h"
+#include "aws/sigv4.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 #define VEC_AKID "AKIDEXAMPLE"
 #define VEC_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -13,11 +13,11 @@
 
 #include <sodium.h>
 
-#include "committer.h"
-#include "fileio.h"
-#include "store.h"
+#include "store/committer.h"
+#include "basic/fileio.h"
+#include "store/store.h"
 #include "tap.h"
-#include "util.h"
+#include "basic/util.h"
 
 static char tmpdir[64];
 static char key_path[128], store_file[128];

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "secret.h"
-#include "targets.h"
-#include "util.h"
+#include "basic/secret.h"
+#include "targets/targets.h"
+#include "basic/util.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/test-targets-XXXXXX";

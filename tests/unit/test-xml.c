@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "secret.h"
+#include "basic/secret.h"
 #include "tap.h"
-#include "util.h"
-#include "xml.h"
+#include "basic/util.h"
+#include "aws/xml.h"
 
 #define DOC(s) s, sizeof(s) - 1
 

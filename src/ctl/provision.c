@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keyrotctl provision (issue 5). Steps, each audited when it changes
+ * something:
+ *
+ *   1. GetUser: absent → CreateUser tagged managed-by=keyrotd; present →
+ *      ListUserTags: without the tag refuse, unless --take-over (then
+ *      TagUser, so later runs need no --take-over).
+ *   2. GetUserPolicy keyrotd-s3: PutUserPolicy unless it already holds the
+ *      same document (compared as JSON values, not bytes).
+ *   3. The store holds a key for the user → keep it. Else ListAccessKeys:
+ *      keys keyrotd does not hold → refuse (adopt one); none →
+ *      CreateAccessKey, sealed into the store at once.
+ *   4. Verify on S3 (DESIGN.md §1 step 3) and, with deny_probe, that the key
+ *      is denied IAM. A key created in this run that fails is deleted again.
+ *   5. The inventory lists the user → write its targets that do not hold
+ *      the key yet.
+ */
+#include "ctl/provision.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "daemon/control.h"
+#include "aws/iam.h"
+#include "policy/check.h"
+#include "rotation/rotation.h"
+#include "aws/s3.h"
+#include "targets/targets.h"
+
+#define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
+#define BACKOFF_FIRST (250 * USEC_PER_MSEC)
+#define BACKOFF_MAX (8 * USEC_PER_SEC)
+
+static void json_putp(json_object **o) {
+        json_object_put(*o);
+}
+
+static bool prefix_valid(const char *p) {
+        size_t n = strlen(p);
+
+        if (n == 0 || n > 1024)
+                return false;
+        for (; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                /* Wildcards would widen the grant; quotes and controls have
+                 * no business in an ARN. */
+                if (c < 0x20 || c == 0x7f || c == '*' || c == '?' || c == '"' || c == '\\')
+                        return false;
+        }
+        return true;
+}
+
+int provision_check_options(const ProvisionOptions *o) {
+        if (!control_user_name_valid(o->user)) {
+                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", o->user);
+                return -EINVAL;
+        }
+        if (o->n_buckets == 0) {
+                fprintf(stderr, "keyrotctl: provision needs at least one --bucket NAME\n");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < o->n_buckets; i++) {
+                if (!s3_bucket_name_valid(o->buckets[i])) {
+                        fprintf(stderr, "keyrotctl: invalid S3 bucket name: %s\n", o->buckets[i]);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (streq(o->buckets[i], o->buckets[j])) {
+                                fprintf(stderr, "keyrotctl: bucket %s given twice\n", o->buckets[i]);
+                                return -EINVAL;
+                        }
+        }
+        if (o->prefix && !prefix_valid(o->prefix)) {
+                fprintf(stderr, "keyrotctl: --prefix must be 1-1024 characters without '*', '?', quotes, "
+                                "backslashes or control characters\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static json_object *string_array(const char *const *v, size_t n) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; a && i < n; i++)
+                if (v[i])
+                        json_object_array_add(a, json_object_new_string(v[i]));
+        return a;
+}
+
+static json_object *statement(const char *sid, const char *const *actions, size_t n_actions, const char *resource,
+                              json_object *condition) {
+        json_object *s = json_object_new_object();
+        const char *res[] = { resource };
+
+        json_object_object_add(s, "Sid", json_object_new_string(sid));
+        json_object_object_add(s, "Effect", json_object_new_string("Allow"));
+        json_object_object_add(s, "Action", string_array(actions, n_actions));
+        json_object_object_add(s, "Resource", string_array(res, 1));
+        if (condition)
+                json_object_object_add(s, "Condition", condition);
+        return s;
+}
+
+static json_object *policy_object(const ProvisionOptions *o) {
+        static const char *const list_actions[] = { "s3:ListBucket" };
+        static const char *const rw_actions[] = { "s3:GetObject", "s3:PutObject" };
+        json_object *doc = json_object_new_object(), *stmts = json_object_new_array();
+
+        json_object_object_add(doc, "Version", json_object_new_string("2012-10-17"));
+        json_object_object_add(doc, "Statement", stmts);
+        for (size_t i = 0; i < o->n_buckets; i++) {
+                _cleanup_free_ char *bucket_arn = NULL, *objects_arn = NULL, *pattern = NULL;
+                json_object *cond = NULL;
+                char sid[32];
+
+                if (asprintf_safe(&bucket_arn, "arn:aws:s3:::%s", o->buckets[i]) < 0 ||
+                    asprintf_safe(&objects_arn, "arn:aws:s3:::%s/%s*", o->buckets[i], o->prefix ?: "") < 0)
+                        goto fail;
+                if (o->prefix) {
+                        json_object *like = json_object_new_object();
+                        const char *p[1];
+
+                        if (asprintf_safe(&pattern, "%s*", o->prefix) < 0) {
+                                json_object_put(like);
+                                goto fail;
+                        }
+                        p[0] = pattern;
+                        json_object_object_add(like, "s3:prefix", string_array(p, 1));
+                        cond = json_object_new_object();
+                        json_object_object_add(cond, "StringLike", like);
+                }
+                snprintf(sid, sizeof sid, "ListBucket%zu", i + 1);
+                json_object_array_add(stmts, statement(sid, list_actions, 1, bucket_arn, cond));
+                snprintf(sid, sizeof sid, "Objects%zu", i + 1);
+                json_object_array_add(stmts, statement(sid, rw_actions, o->read_only ? 1 : 2, objects_arn, NULL));
+        }
+        return doc;
+fail:
+        json_object_put(doc);
+        return NULL;
+}
+
+int provision_policy(const ProvisionOptions *o, bool pretty, char **ret) {
+        _cleanup_(json_putp) json_object *doc = policy_object(o);
+        const char *s;
+
+        if (!doc)
+                return -ENOMEM;
+        s = json_object_to_json_string_ext(doc, (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+                                                        : JSON_C_TO_STRING_PLAIN) |
+                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s)
+                return -ENOMEM;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void sleep_usec(usec_t t) {
+        struct timespec ts = { .tv_sec = (time_t) (t / USEC_PER_SEC), .tv_nsec = (long) (t % USEC_PER_SEC) * 1000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* Start a call (the expression r = ...) and wait; 0 when it ran. */
+static int wait_call(Runtime *rt, int r, AwsSync *s) {
+        if (r >= 0)
+                r = aws_sync_wait(rt->aws, s);
+        return r;
+}
+
+static bool aws_code_is(const AwsResult *res, const char *code) {
+        return res->error == -EREMOTEIO && streq(res->aws_error.code, code);
+}
+
+static void audit_step(AuditEvent ev, const char *user, const char *key_id, const char *result, const char *error,
+                       const char *request_id, const char *message) {
+        AuditRecord rec = {
+                .event = ev,
+                .user = user,
+                .new_key_id = key_id,
+                .trigger = "manual",
+                .result = result,
+                .error = error,
+                .request_id = request_id && *request_id ? request_id : NULL,
+                .message = message,
+                .failure = result && streq(result, "failed"),
+        };
+        audit_emit(&rec);
+}
+
+static int call_failed(const char *user, const char *what, int r, AwsSync *s) {
+        const char *code = r < 0 ? strerror(-r) : aws_result_error_code(&s->result);
+
+        fprintf(stderr, "keyrotctl: %s for %s failed: %s\n", what, user, code ?: "unknown error");
+        audit_step(AUDIT_PROVISIONED, user, NULL, "failed", code, s->result.request_id, what);
+        aws_result_done(&s->result);
+        return 1;
+}
+
+/* GetUserPolicy's document is URL-encoded (RFC 3986; moto too). */
+static bool policy_equal(const char *have, const char *want) {
+        _cleanup_free_ char *dec = NULL;
+
+        if (policy_document_decode(have, &dec) < 0)
+                return false;
+        _cleanup_(json_putp) json_object *w = json_tokener_parse(want), *h = json_tokener_parse(dec);
+        return w && h && json_object_equal(w, h);
+}
+
+/* ---- the steps --------------------------------------------------------- */
+
+typedef enum UserState {
+        USER_ABSENT,
+        USER_OURS,    /* tagged managed-by=keyrotd */
+        USER_FOREIGN, /* exists without the tag: only with --take-over */
+} UserState;
+
+/* 1a: read only: does the user exist, and is it ours? Refuses a foreign
+ * user without --take-over. */
+static int inspect_user(Runtime *rt, const ProvisionOptions *o, UserState *ret) {
+        AwsSync s = {};
+        bool tagged = false;
+        int r;
+
+        r = wait_call(rt, iam_get_user(rt->aws, NULL, o->user, aws_sync_cb, &s, NULL), &s);
+        if (r >= 0 && aws_code_is(&s.result, "NoSuchEntity")) {
+                aws_result_done(&s.result);
+                *ret = USER_ABSENT;
+                return 0;
+        }
+        if (r < 0 || s.result.error < 0)
+                return call_failed(o->user, "GetUser", r, &s);
+        aws_result_done(&s.result);
+
+        s = (AwsSync) {};
+        r = wait_call(rt, iam_list_user_tags(rt->aws, o->user, aws_sync_cb, &s, NULL), &s);
+        if (r < 0 || s.result.error < 0)
+                return call_failed(o->user, "ListUserTags", r, &s);
+        for (size_t i = 0; i < s.result.user_tags.n_tags; i++)
+                if (streq(s.result.user_tags.tags[i].key, PROVISION_TAG_KEY) &&
+                    streq(s.result.user_tags.tags[i].value, PROVISION_TAG_VALUE))
+                        tagged = true;
+        aws_result_done(&s.result);
+        if (!tagged && !o->take_over) {
+                fprintf(stderr,
+                        "keyrotctl: IAM user %s exists but is not tagged %s=%s; refusing to manage it "
+                        "(--take-over tags it and replaces its inline policy %s)\n",
+                        o->user, PROVISION_TAG_KEY, PROVISION_TAG_VALUE, PROVISION_POLICY_NAME);
+                audit_step(AUDIT_PROVISIONED, o->user, NULL, "failed", "NotManaged", NULL,
+                           "existing user without managed-by=keyrotd refused");
+                return 1;
+        }
+        *ret = tagged ? USER_OURS : USER_FOREIGN;
+        return 0;
+}
+
+/* 1b: create the user, or tag a foreign one (--take-over). */
+static int step_user(Runtime *rt, const ProvisionOptions *o, UserState state, bool *changed) {
+        static const char *const tags[] = { PROVISION_TAG_KEY, PROVISION_TAG_VALUE, NULL, NULL };
+        AwsSync s = {};
+        int r;
+
+        switch (state) {
+        case USER_OURS:
+                printf("%s: user exists, managed by keyrotd (unchanged)\n", o->user);
+                return 0;
+        case USER_ABSENT:
+                r = wait_call(rt, iam_create_user(rt->aws, o->user, tags, aws_sync_cb, &s, NULL), &s);
+                if (r < 0 || s.result.error < 0)
+                        return call_failed(o->user, "CreateUser", r, &s);
+                audit_step(AUDIT_USER_CREATED, o->user, NULL, "ok", NULL, s.result.request_id,
+                           "IAM user created with tag managed-by=keyrotd");
+                printf("%s: user created (tag %s=%s)\n", o->user, PROVISION_TAG_KEY, PROVISION_TAG_VALUE);
+                break;
+        case USER_FOREIGN:
+                r = wait_call(rt, iam_tag_user(rt->aws, o->user, tags, aws_sync_cb, &s, NULL), &s);
+                if (r < 0 || s.result.error < 0)
+                        return call_failed(o->user, "TagUser", r, &s);
+                audit_step(AUDIT_USER_TAKEN_OVER, o->user, NULL, "ok", NULL, s.result.request_id,
+                           "existing IAM user tagged managed-by=keyrotd (--take-over)");
+                printf("%s: existing user taken over (tagged %s=%s; its other policies are left as they are)\n",
+                       o->user, PROVISION_TAG_KEY, PROVISION_TAG_VALUE);
+                break;
+        }
+        aws_result_done(&s.result);
+        *changed = true;
+        return 0;
+}
+
+/* 2: the inline policy. */
+static int step_policy(Runtime *rt, const ProvisionOptions *o, bool *changed) {
+        _cleanup_free_ char *doc = NULL, *msg = NULL;
+        AwsSync s = {};
+        int r;
+
+        r = provision_policy(o, false, &doc);
+        if (r < 0)
+                return 1;
+        r = wait_call(rt, iam_get_user_policy(rt->aws, o->user, PROVISION_POLICY_NAME, aws_sync_cb, &s, NULL), &s);
+        if (r >= 0 && s.result.error == 0 && policy_equal(s.result.user_policy.document, doc)) {
+                printf("%s: policy %s unchanged\n", o->user, PROVISION_POLICY_NAME);
+                aws_result_done(&s.result);
+                return 0;
+        }
+        if (r < 0 || (s.result.error < 0 && !aws_code_is(&s.result, "NoSuchEntity")))
+                return call_failed(o->user, "GetUserPolicy", r, &s);
+        bool existed = s.result.error == 0;
+        aws_result_done(&s.result);
+
+        s = (AwsSync) {};
+        r = wait_call(rt, iam_put_user_policy(rt->aws, o->user, PROVISION_POLICY_NAME, doc, aws_sync_cb, &s, NULL),
+                      &s);
+        if (r < 0 || s.result.error < 0)
+                return call_failed(o->user, "PutUserPolicy", r, &s);
+        (void) asprintf_safe(&msg, "inline policy %s %s: %s on %zu bucket(s)%s%s", PROVISION_POLICY_NAME,
+                             existed ? "updated" : "put", o->read_only ? "read-only" : "read-write", o->n_buckets, o->prefix ? ", prefix " : "", o->prefix ?: "");
+        audit_step(AUDIT_POLICY_PUT, o->user, NULL, "ok", NULL, s.result.request_id, msg);
+        printf("%s: policy %s %s\n", o->user, PROVISION_POLICY_NAME, existed ? "updated" : "put");
+        aws_result_done(&s.result);
+        *changed = true;
+        return 0;
+}
+
+/* Keys of an existing user whose store holds none: none at all, or
+ * refuse (before anything changes). */
+static int refuse_unheld_keys(Runtime *rt, const ProvisionOptions *o) {
+        AwsSync s = {};
+        int r;
+
+        r = wait_call(rt, iam_list_access_keys(rt->aws, NULL, o->user, aws_sync_cb, &s, NULL), &s);
+        if (r >= 0 && aws_code_is(&s.result, "NoSuchEntity")) {
+                aws_result_done(&s.result);
+                return 0;
+        }
+        if (r < 0 || s.result.error < 0)
+                return call_failed(o->user, "ListAccessKeys", r, &s);
+        size_t n = s.result.list_keys.n_keys;
+        aws_result_done(&s.result);
+        if (n == 0)
+                return 0;
+        fprintf(stderr,
+                "keyrotctl: IAM user %s has %zu access key(s) that keyrotd does not hold; hand the one "
+                "in use to keyrotd with 'keyrotctl adopt %s --from-credentials FILE' (it must be in the inventory)\n",
+                o->user, n, o->user);
+        audit_step(AUDIT_PROVISIONED, o->user, NULL, "failed", "UnheldKeys", NULL,
+                   "the user has access keys keyrotd does not hold");
+        return 1;
+}
+
+/* 3: create the first key, sealed before anything else happens.
+ * *ret_created: the key id when one was created now. */
+static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, size_t size) {
+        _cleanup_secret_ Secret *secret = NULL;
+        AwsSync s = {};
+        StoreUser *su;
+        int r;
+
+        su = store_get_user(rt->store, o->user);
+        if (su && store_key_is_set(&su->current)) {
+                printf("%s: keyrotd holds key %s (unchanged)\n", o->user, su->current.access_key_id);
+                return 0;
+        }
+
+        /* Record the intent first, as a rotation does (store.h): should we
+         * die between IAM creating the key and the commit below, recovery
+         * (keyrotd, phase creating) finds the key nobody holds and deletes it. */
+        if (!su) {
+                r = store_add_user(rt->store, o->user, &su);
+                if (r < 0)
+                        return call_failed(o->user, "the store", r, &s);
+        }
+        su->phase = STORE_PHASE_CREATING;
+        su->phase_since = (int64_t) now_usec(CLOCK_REALTIME);
+        r = store_commit(rt->store);
+        if (r < 0) {
+                su->phase = STORE_PHASE_IDLE;
+                return call_failed(o->user, "committing the store", r, &s);
+        }
+
+        /* provision_run() refused keys keyrotd does not hold already. */
+        r = wait_call(rt, iam_create_access_key(rt->aws, o->user, aws_sync_cb, &s, NULL), &s);
+        if (r < 0 || s.result.error < 0) {
+                int k = call_failed(o->user, "CreateAccessKey", r, &s);
+
+                su->phase = STORE_PHASE_IDLE;
+                (void) store_commit(rt->store);
+                return k;
+        }
+        secret = TAKE_PTR(s.result.create_key.secret_access_key);
+        snprintf(created_id, size, "%s", s.result.create_key.meta.access_key_id);
+        int64_t created = (int64_t) s.result.create_key.meta.create_date * (int64_t) USEC_PER_SEC;
+        char request_id[128];
+        snprintf(request_id, sizeof request_id, "%s", s.result.request_id);
+        aws_result_done(&s.result);
+
+        r = store_key_set(&su->current, created_id, secret->data, secret->len, created);
+        su->phase = STORE_PHASE_IDLE;
+        /* The only copy of the secret: retry the commit before giving up. */
+        for (unsigned i = 0; r >= 0 && i < 3; i++) {
+                int k = store_commit(rt->store);
+                if (k >= 0)
+                        break;
+                if (i == 2)
+                        r = k;
+                else
+                        sleep_usec(USEC_PER_SEC);
+        }
+        if (r < 0) {
+                AwsSync d = {};
+                fprintf(stderr, "keyrotctl: cannot seal the new key of %s into %s: %s; deleting it again\n",
+                        o->user, rt->store_path, strerror(-r));
+                int k = wait_call(rt, iam_delete_access_key(rt->aws, o->user, created_id, aws_sync_cb, &d, NULL),
+                                  &d);
+                if (k < 0 || d.result.error < 0)
+                        fprintf(stderr, "keyrotctl: deleting %s failed too: delete it by hand\n", created_id);
+                aws_result_done(&d.result);
+                audit_step(AUDIT_KEY_CREATED, o->user, created_id, "failed", "StoreCommit", request_id,
+                           "the new key could not be sealed");
+                return 1;
+        }
+        audit_step(AUDIT_KEY_CREATED, o->user, created_id, "ok", NULL, request_id,
+                   "first access key created and sealed");
+        printf("%s: access key %s created and sealed into the store\n", o->user, created_id);
+        return 0;
+}
+
+static bool propagating(const AwsResult *res) {
+        return aws_code_is(res, "InvalidAccessKeyId") || aws_code_is(res, "InvalidClientTokenId") ||
+               aws_code_is(res, "SignatureDoesNotMatch") || res->error != -EREMOTEIO;
+}
+
+/* 4: the S3 check, consecutive successes; then the deny probe. */
+static int step_verify(Runtime *rt, const ProvisionOptions *o, const InventoryUser *iu, bool policy_fresh,
+                       const char *key_id) {
+        _cleanup_(aws_credentials_unrefp) AwsCredentials *creds = NULL;
+        _cleanup_free_ char *probe_key = NULL;
+        const StoreUser *su = store_get_user(rt->store, o->user);
+        InventoryVerify local = rt->inv->defaults.verify;
+        const InventoryVerify *v = &local;
+        usec_t deadline, backoff = BACKOFF_FIRST;
+        unsigned ok = 0;
+        bool accept_missing = false;
+        int r;
+
+        if (iu)
+                v = &iu->verify;
+        else {
+                local.bucket = o->buckets[0];
+                local.check = VERIFY_CHECK_LIST;
+                local.check_key = NULL;
+                if (o->prefix) {
+                        /* ListObjectsV2 without a prefix is outside the grant:
+                         * GetObject of a key under it (404 counts as allowed). */
+                        if (asprintf_safe(&probe_key, "%skeyrotd-verify", o->prefix) < 0)
+                                return 1;
+                        local.check = VERIFY_CHECK_GET;
+                        local.check_key = probe_key;
+                        accept_missing = true;
+                }
+        }
+        r = aws_credentials_new(su->current.access_key_id, su->current.secret->data, su->current.secret->len, NULL, 0,
+                                "provision", &creds);
+        if (r < 0)
+                return 1;
+
+        deadline = now_usec(CLOCK_MONOTONIC) + v->timeout;
+        while (ok < v->consecutive) {
+                S3Options so = { .creds = creds, .fresh_connection = true, .max_attempts = 1,
+                                 .timeout = VERIFY_ATTEMPT_TIMEOUT };
+                AwsSync s = {};
+
+                r = wait_call(rt, verify_check_start(rt->aws, v, &so, false, aws_sync_cb, &s, NULL, NULL), &s);
+                if (r < 0) {
+                        fprintf(stderr, "keyrotctl: cannot run the verify check: %s\n", strerror(-r));
+                        return 1;
+                }
+                bool success = s.result.error == 0 ||
+                               (accept_missing && (aws_code_is(&s.result, "NoSuchKey") || s.result.status == 404));
+                if (success) {
+                        aws_result_done(&s.result);
+                        if (++ok < v->consecutive)
+                                sleep_usec(v->interval);
+                        backoff = BACKOFF_FIRST;
+                        continue;
+                }
+                char code[128];
+                snprintf(code, sizeof code, "%s", aws_result_error_code(&s.result) ?: "unknown error");
+                /* AccessDenied is the policy, not propagation, unless the
+                 * policy itself was only just put. */
+                bool retry = propagating(&s.result) || (policy_fresh && streq(code, "AccessDenied"));
+                aws_result_done(&s.result);
+                ok = 0;
+                if (!retry || now_usec(CLOCK_MONOTONIC) + backoff > deadline) {
+                        fprintf(stderr, "keyrotctl: key %s of %s fails the '%s' check on bucket %s: %s\n", key_id,
+                                o->user, verify_check_to_string(v->check), v->bucket, code);
+                        audit_step(AUDIT_VERIFY_FAILED, o->user, key_id, "failed", code, NULL,
+                                   "the key does not pass its S3 check");
+                        return 1;
+                }
+                sleep_usec(backoff);
+                backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+        }
+
+        while (v->deny_probe) {
+                AwsSync s = {};
+
+                r = wait_call(rt, iam_list_access_keys(rt->aws, creds, o->user, aws_sync_cb, &s, NULL), &s);
+                if (r < 0)
+                        return 1;
+                if (aws_code_is(&s.result, "AccessDenied")) {
+                        aws_result_done(&s.result);
+                        break;
+                }
+                bool retry = s.result.error < 0 && propagating(&s.result);
+                char code[128];
+                snprintf(code, sizeof code, "%s",
+                         s.result.error == 0 ? "IamAllowed" : aws_result_error_code(&s.result) ?: "unknown error");
+                aws_result_done(&s.result);
+                if (!retry || now_usec(CLOCK_MONOTONIC) + backoff > deadline) {
+                        fprintf(stderr, "keyrotctl: key %s of %s is not denied IAM access (%s): it can do more than "
+                                        "its S3 job\n", key_id, o->user, code);
+                        audit_step(AUDIT_VERIFY_FAILED, o->user, key_id, "failed", code, NULL,
+                                   "the key is not denied an IAM call");
+                        return 1;
+                }
+                sleep_usec(backoff);
+                backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+        }
+        audit_step(AUDIT_KEY_VERIFIED, o->user, key_id, "ok", NULL, NULL, "key verified on S3");
+        printf("%s: key %s verified on bucket %s (%u checks in a row)\n", o->user, key_id, v->bucket,
+               v->consecutive);
+        return 0;
+}
+
+/* A key created in this run that failed verification goes again. */
+static void undo_key(Runtime *rt, const char *user, const char *key_id) {
+        StoreUser *su = store_get_user(rt->store, user);
+        AwsSync d = {};
+        int k;
+
+        k = wait_call(rt, iam_delete_access_key(rt->aws, user, key_id, aws_sync_cb, &d, NULL), &d);
+        if (k < 0 || d.result.error < 0) {
+                fprintf(stderr, "keyrotctl: deleting the new key %s failed; it stays in the store\n", key_id);
+                aws_result_done(&d.result);
+                return;
+        }
+        audit_step(AUDIT_NEW_KEY_DELETED, user, key_id, "ok", NULL, d.result.request_id,
+                   "new key deleted after failed verification");
+        aws_result_done(&d.result);
+        if (su) {
+                store_key_clear(&su->current);
+                (void) store_commit(rt->store);
+        }
+        fprintf(stderr, "keyrotctl: deleted the new key %s again\n", key_id);
+}
+
+/* 5: targets that do not hold the key yet. */
+static int step_targets(Runtime *rt, const InventoryUser *iu, bool *changed) {
+        const StoreUser *su = store_get_user(rt->store, iu->name);
+        unsigned written = 0;
+
+        for (size_t i = 0; i < iu->n_targets; i++) {
+                const InventoryTarget *t = &iu->targets[i];
+                TargetSpec spec = { .type = t->type, .path = t->path, .profile = t->profile,
+                                    .uid = t->uid, .gid = t->gid, .mode = t->mode };
+                _cleanup_free_ char *e = NULL;
+                char id[TARGET_KEY_ID_MAX + 1];
+
+                if (target_read_key_id(&spec, id, sizeof id) >= 0 && streq(id, su->current.access_key_id))
+                        continue;
+                int k = target_write(&spec, su->current.access_key_id, su->current.secret, &e);
+                if (k < 0) {
+                        fprintf(stderr, "keyrotctl: %s\n", e ?: strerror(-k));
+                        audit_step(AUDIT_TARGETS_WRITTEN, iu->name, su->current.access_key_id, "failed",
+                                   strerror(-k), NULL, e ?: "writing a target failed");
+                        return 1;
+                }
+                written++;
+        }
+        if (written > 0) {
+                audit_step(AUDIT_TARGETS_WRITTEN, iu->name, su->current.access_key_id, "ok", NULL, NULL,
+                           "targets written");
+                printf("%s: %u target(s) written\n", iu->name, written);
+                *changed = true;
+        } else if (iu->n_targets > 0)
+                printf("%s: targets hold the key (unchanged)\n", iu->name);
+        return 0;
+}
+
+int provision_run(Runtime *rt, const ProvisionOptions *o) {
+        char created[STORE_ACCESS_KEY_ID_MAX + 1] = "";
+        bool changed = false, policy_changed = false;
+        const InventoryUser *iu;
+        int r;
+
+        if (runtime_load_inventory(rt) < 0) {
+                runtime_print_inventory_errors(rt, "keyrotctl");
+                return 2;
+        }
+        iu = inventory_find_user(rt->inv, o->user);
+        if (iu) {
+                bool granted = false;
+
+                for (size_t i = 0; i < o->n_buckets; i++)
+                        granted = granted || streq(o->buckets[i], iu->verify.bucket);
+                if (!granted) {
+                        fprintf(stderr, "keyrotctl: the inventory verifies %s on bucket %s, which is not among "
+                                        "--bucket: the key could never pass its check\n",
+                                o->user, iu->verify.bucket);
+                        return 2;
+                }
+        }
+
+        r = runtime_lock(rt, false);
+        if (r == -EBUSY) {
+                fprintf(stderr, "keyrotctl: keyrotd is running on %s; stop it to provision\n", rt->state_dir);
+                return 1;
+        }
+        if (r >= 0)
+                r = runtime_open_store(rt);
+        if (r >= 0)
+                r = runtime_open_aws(rt);
+        if (r < 0) {
+                fprintf(stderr, "keyrotctl: %s\n", rt->error ?: strerror(-r));
+                return 1;
+        }
+
+        /* Refuse before anything changes, not half-way. */
+        UserState state = USER_ABSENT;
+        const StoreUser *held = store_get_user(rt->store, o->user);
+        if (held && held->phase != STORE_PHASE_IDLE) {
+                fprintf(stderr, "keyrotctl: a rotation of %s is in progress (%s); run keyrotd --once to finish it\n",
+                        o->user, store_phase_to_string(held->phase));
+                return 1;
+        }
+        if (held && store_key_is_set(&held->current) && (!held->current.secret || held->current.secret->len == 0)) {
+                fprintf(stderr, "keyrotctl: keyrotd holds no secret for %s's key %s; replace it with "
+                                "'keyrotctl rotate %s --replace-lost'\n",
+                        o->user, held->current.access_key_id, o->user);
+                return 1;
+        }
+        r = inspect_user(rt, o, &state);
+        if (r == 0 && state == USER_ABSENT && held && store_key_is_set(&held->current)) {
+                fprintf(stderr, "keyrotctl: the store holds key %s for %s, but IAM has no such user; refusing to "
+                                "create it with a key that cannot exist\n",
+                        held->current.access_key_id, o->user);
+                return 1;
+        }
+        if (r == 0 && state != USER_ABSENT && !(held && store_key_is_set(&held->current)))
+                r = refuse_unheld_keys(rt, o);
+        if (r == 0)
+                r = step_user(rt, o, state, &changed);
+        if (r == 0)
+                r = step_policy(rt, o, &policy_changed);
+        if (r == 0)
+                r = step_key(rt, o, created, sizeof created);
+        if (r != 0)
+                return r;
+        changed = changed || policy_changed || created[0];
+
+        const StoreUser *su = store_get_user(rt->store, o->user);
+        if (changed) {
+                r = step_verify(rt, o, iu, policy_changed, su->current.access_key_id);
+                if (r != 0) {
+                        if (created[0])
+                                undo_key(rt, o->user, created);
+                        audit_step(AUDIT_PROVISIONED, o->user, NULL, "failed", "VerifyFailed", NULL,
+                                   "provisioning failed: the key does not verify");
+                        return r;
+                }
+        }
+        if (iu) {
+                r = step_targets(rt, iu, &changed);
+                if (r != 0)
+                        return r;
+        } else
+                printf("%s: not in the inventory %s: no targets written (keyrotctl get %s prints the key)\n",
+                       o->user, rt->config_path, o->user);
+
+        su = store_get_user(rt->store, o->user);
+        audit_step(AUDIT_PROVISIONED, o->user, su->current.access_key_id, changed ? "changed" : "unchanged", NULL,
+                   NULL, changed ? "user provisioned" : "user already provisioned as asked");
+        printf(changed ? "%s: provisioned\n" : "%s: already provisioned as asked; nothing changed\n", o->user);
+        return 0;
+}

@@ -1,0 +1,859 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's manager. Everything happens on one sd-event loop; the only
+ * periodic wakeup is the watchdog: while nothing is due, one timer waits
+ * for the earliest due user, and one more for the next scheduled audit
+ * (defaults.audit_every).
+ */
+#include "daemon/manager.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "audit/audit.h"
+#include "config.h"
+#include "daemon/control.h"
+#include "basic/duration.h"
+#include "policy/review.h"
+#include "rotation/rotation.h"
+
+#define BACKOFF_MIN USEC_PER_MINUTE
+#define BACKOFF_MAX (6 * USEC_PER_HOUR)
+
+typedef struct Waiter Waiter;
+typedef struct AuditRun AuditRun;
+
+/* Scheduling state per inventory user; rebuilt on reload. */
+typedef struct Sched {
+        char *name;
+        const InventoryUser *iu; /* in the current inventory; rebuilt on reload */
+        usec_t splay;       /* this user's random offset within defaults.splay */
+        usec_t next_due;    /* CLOCK_REALTIME; USEC_INFINITY = not scheduled */
+        bool in_flight;
+        RotationTrigger trigger;
+        Waiter **watchers; /* waiting for the rotation already in flight */
+        size_t n_watchers;
+        /* Asked to rotate while a recovery (which never starts a rotation)
+         * is in flight: rotate once it ends. followers wait for that one. */
+        bool follow_up;
+        RotationTrigger follow_up_trigger;
+        unsigned follow_up_flags;
+        Waiter **followers;
+        size_t n_followers;
+} Sched;
+
+struct Manager {
+        Runtime *rt;
+        RotationEngine *engine;
+        ControlServer *control;
+        sd_event_source *due_timer;
+        Sched *sched;
+        size_t n_sched;
+        Inventory **retired; /* old inventories in-flight rotations may still point into */
+        size_t n_retired;
+        Waiter *waiters;
+        sd_event_source *audit_timer; /* CLOCK_BOOTTIME: every audit_every, suspend included */
+        usec_t audit_base;            /* when the timer was last armed from */
+        AuditRun *audits;             /* in flight */
+        unsigned recovering;
+        usec_t started;
+        bool stopping;
+};
+
+/* A control client waiting for rotations to end (rotate with "wait"). */
+struct Waiter {
+        Waiter *next;
+        ControlRequest *req;
+        unsigned pending;
+        unsigned failed;
+};
+
+typedef struct Submission {
+        Manager *m;
+        Waiter *waiter; /* may be NULL */
+} Submission;
+
+/* An audit in flight: of every user (the schedule), or of one user after
+ * its rotation. */
+struct AuditRun {
+        AuditRun *next;
+        Manager *m;
+        PolicyReview *audit;
+        char *user;          /* NULL: every inventory user */
+        const char *trigger; /* "schedule", "rotation" */
+};
+
+usec_t manager_backoff(unsigned failures) {
+        usec_t b = BACKOFF_MIN;
+
+        for (unsigned i = 1; i < failures && b < BACKOFF_MAX; i++)
+                b *= 2;
+        return b < BACKOFF_MAX ? b : BACKOFF_MAX;
+}
+
+static void reply_error(ControlRequest *req, const char *fmt, ...) _printf_(2, 3);
+static void reply_error(ControlRequest *req, const char *fmt, ...) {
+        json_object *o = json_object_new_object();
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        json_object_object_add(o, "ok", json_object_new_boolean(false));
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        control_reply(req, o);
+        control_request_end(req);
+}
+
+static Sched *sched_find(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_sched; i++)
+                if (streq(m->sched[i].name, name))
+                        return &m->sched[i];
+        return NULL;
+}
+
+/* When is this user next due, judged from the store alone? */
+static usec_t compute_due(Manager *m, const Sched *s) {
+        const InventoryUser *iu = s->iu;
+        const StoreUser *su = store_get_user(m->rt->store, s->name);
+        usec_t due;
+
+        if (!iu || !su || !store_key_is_set(&su->current))
+                return USEC_INFINITY; /* not adopted: nothing to rotate */
+        if (su->phase != STORE_PHASE_IDLE && su->phase != STORE_PHASE_DEACTIVATED)
+                return 0; /* interrupted: recover now */
+        if (su->phase == STORE_PHASE_DEACTIVATED)
+                due = (usec_t) su->grace_until;
+        else
+                due = (usec_t) su->current.create_date + iu->max_age + s->splay;
+        if (su->failures > 0 && su->next_attempt > 0)
+                due = (usec_t) su->next_attempt;
+        return due;
+}
+
+static void update_status(Manager *m) {
+        const Sched *next = NULL;
+        unsigned failing = 0;
+        char in[DURATION_STRING_MAX] = "";
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < m->n_sched; i++) {
+                const StoreUser *su = store_get_user(m->rt->store, m->sched[i].name);
+                if (su && su->failures > 0)
+                        failing++;
+                if (m->sched[i].next_due != USEC_INFINITY && (!next || m->sched[i].next_due < next->next_due))
+                        next = &m->sched[i];
+        }
+        if (next)
+                format_duration_approx(next->next_due > now ? next->next_due - now : 0, 2, in, sizeof in);
+        sd_notifyf(false, "STATUS=%zu users, next: %s%s%s, %u failing", m->n_sched, next ? next->name : "none",
+                   next ? " in " : "", next ? in : "", failing);
+}
+
+static void rotation_done(const RotationReport *rep, void *userdata);
+
+static int submit(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
+        Submission *sub = calloc(1, sizeof *sub);
+        int r;
+
+        if (!sub)
+                return -ENOMEM;
+        sub->m = m;
+        sub->waiter = w;
+        r = rotation_engine_submit(m->engine, s->name, trigger, flags, rotation_done, sub);
+        if (r < 0) {
+                free(sub);
+                return r;
+        }
+        s->in_flight = true;
+        if (w)
+                w->pending++;
+        return 0;
+}
+
+static void arm_timer(Manager *m);
+
+static int due_timer_fired(sd_event_source *src, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < m->n_sched; i++) {
+                Sched *s = &m->sched[i];
+                if (!s->in_flight && s->next_due <= now)
+                        (void) submit(m, s, TRIGGER_SCHEDULE, 0, NULL);
+        }
+        arm_timer(m);
+        return 0;
+}
+
+/* One timer for the earliest due user: no periodic wakeups while idle. */
+static void arm_timer(Manager *m) {
+        usec_t earliest = USEC_INFINITY;
+
+        if (m->stopping || m->recovering > 0) {
+                (void) sd_event_source_set_enabled(m->due_timer, SD_EVENT_OFF);
+                update_status(m);
+                return;
+        }
+        for (size_t i = 0; i < m->n_sched; i++)
+                if (!m->sched[i].in_flight && m->sched[i].next_due < earliest)
+                        earliest = m->sched[i].next_due;
+        if (earliest == USEC_INFINITY)
+                (void) sd_event_source_set_enabled(m->due_timer, SD_EVENT_OFF);
+        else {
+                (void) sd_event_source_set_time(m->due_timer, earliest);
+                (void) sd_event_source_set_enabled(m->due_timer, SD_EVENT_ONESHOT);
+        }
+        update_status(m);
+}
+
+static void waiter_done(Manager *m, Waiter *w) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "ok", json_object_new_boolean(w->failed == 0));
+        json_object_object_add(o, "failed", json_object_new_int((int) w->failed));
+        if (w->failed)
+                json_object_object_add(o, "error", json_object_new_string("a rotation failed"));
+        if (control_request_alive(w->req))
+                control_reply(w->req, o);
+        else
+                json_object_put(o);
+        control_request_end(w->req);
+        for (Waiter **p = &m->waiters; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        free(w);
+}
+
+static void release_retired(Manager *m) {
+        if (rotation_engine_busy(m->engine) > 0)
+                return;
+        for (size_t i = 0; i < m->n_retired; i++)
+                inventory_free(m->retired[i]);
+        free(m->retired);
+        m->retired = NULL;
+        m->n_retired = 0;
+}
+
+static void audit_run_free(AuditRun *run) {
+        for (AuditRun **p = &run->m->audits; *p; p = &(*p)->next)
+                if (*p == run) {
+                        *p = run->next;
+                        break;
+                }
+        free(run->user);
+        free(run);
+}
+
+static void audit_done(PolicyReport *report, void *userdata) {
+        AuditRun *run = userdata;
+
+        policy_report_journal(report, run->user, run->trigger);
+        policy_report_free(report);
+        audit_run_free(run);
+}
+
+/* The audit of issue 5, read-only, beside whatever rotations run: its
+ * findings go to the journal, one entry each. */
+static int start_audit(Manager *m, const char *user, const char *trigger) {
+        const char *users[] = { user, NULL };
+        AuditRun *run;
+        int r;
+
+        for (run = m->audits; run; run = run->next)
+                if (streq_ptr(run->user, user))
+                        return -EBUSY; /* the one in flight will tell */
+        run = calloc(1, sizeof *run);
+        if (!run)
+                return -ENOMEM;
+        *run = (AuditRun) { .m = m, .trigger = trigger, .user = user ? strdup(user) : NULL };
+        if (user && !run->user) {
+                free(run);
+                return -ENOMEM;
+        }
+        PolicyReviewOptions o = {
+                .inv = m->rt->inv,
+                .store = m->rt->store,
+                .users = user ? users : NULL,
+        };
+        r = policy_review_start(m->rt->aws, &o, audit_done, run, &run->audit);
+        if (r < 0) {
+                free(run->user);
+                free(run);
+                return r;
+        }
+        run->next = m->audits;
+        m->audits = run;
+        return 0;
+}
+
+static void arm_audit_timer(Manager *m) {
+        usec_t every = m->rt->inv->defaults.audit_every;
+
+        (void) sd_event_source_set_time(m->audit_timer, m->audit_base + every);
+        (void) sd_event_source_set_enabled(m->audit_timer, m->stopping ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+static int audit_timer_fired(sd_event_source *src, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->stopping)
+                return 0;
+        r = start_audit(m, NULL, "schedule");
+        if (r < 0 && r != -EBUSY)
+                log_message(3, "cannot start the scheduled audit: %s", strerror(-r));
+        /* The next one counts from now, whether this one started or the
+         * last is still busy: one wakeup per audit_every, never a burst. */
+        m->audit_base = now_usec(CLOCK_BOOTTIME);
+        arm_audit_timer(m);
+        return 0;
+}
+
+static void start_follow_up(Manager *m, Sched *s);
+static void waiters_fail(Manager *m, Waiter **list, size_t n);
+
+static void rotation_done(const RotationReport *rep, void *userdata) {
+        Submission *sub = userdata;
+        Manager *m = sub->m;
+        Sched *s = sched_find(m, rep->user);
+        StoreUser *su = store_get_user(m->rt->store, rep->user);
+
+        if (rep->outcome == ROTATION_FAILED && su && su->failures > 0) {
+                su->next_attempt = (int64_t) (now_usec(CLOCK_REALTIME) + manager_backoff(su->failures));
+                (void) store_commit(m->rt->store);
+        } else if (su && rep->outcome != ROTATION_FAILED && su->next_attempt != 0) {
+                su->next_attempt = 0;
+                (void) store_commit(m->rt->store);
+        }
+        if (s) {
+                s->in_flight = false;
+                s->next_due = compute_due(m, s);
+                /* A parked or still-interrupted user must not spin. */
+                if (s->next_due == 0 && rep->outcome != ROTATION_COMPLETED)
+                        s->next_due = now_usec(CLOCK_REALTIME) + manager_backoff(1);
+        }
+        Waiter *notify[64];
+        size_t n_notify = 0;
+        if (sub->waiter)
+                notify[n_notify++] = sub->waiter;
+        if (s) {
+                for (size_t i = 0; i < s->n_watchers && n_notify < ELEMENTSOF(notify); i++)
+                        notify[n_notify++] = s->watchers[i];
+                free(s->watchers);
+                s->watchers = NULL;
+                s->n_watchers = 0;
+        }
+        for (size_t i = 0; i < n_notify; i++) {
+                Waiter *w = notify[i];
+                json_object *ev = json_object_new_object();
+
+                json_object_object_add(ev, "event", json_object_new_string("rotation"));
+                json_object_object_add(ev, "user", json_object_new_string(rep->user));
+                json_object_object_add(ev, "outcome",
+                                       json_object_new_string(rotation_outcome_to_string(rep->outcome)));
+                json_object_object_add(ev, "old_key_id", json_object_new_string(rep->old_key_id));
+                json_object_object_add(ev, "new_key_id", json_object_new_string(rep->new_key_id));
+                if (rep->error)
+                        json_object_object_add(ev, "error", json_object_new_string(rep->error));
+                if (control_request_alive(w->req))
+                        control_stream(w->req, ev);
+                else
+                        json_object_put(ev);
+                if (rep->outcome == ROTATION_FAILED || rep->outcome == ROTATION_PARKED)
+                        w->failed++;
+                if (--w->pending == 0)
+                        waiter_done(m, w);
+        }
+        /* A new key is in service: check that the user still has nothing
+         * beyond its S3 job, while the rotation is fresh in the journal. */
+        if (rep->outcome == ROTATION_COMPLETED && s && !m->stopping) {
+                int k = start_audit(m, rep->user, "rotation");
+                if (k < 0 && k != -EBUSY)
+                        log_message(3, "cannot start the audit of %s: %s", rep->user, strerror(-k));
+        }
+        if (sub->m->recovering > 0 && s && s->trigger == TRIGGER_RECOVERY)
+                m->recovering--;
+        if (s)
+                s->trigger = TRIGGER_SCHEDULE;
+        if (s && s->follow_up)
+                start_follow_up(m, s);
+        free(sub);
+        release_retired(m);
+        arm_timer(m);
+}
+
+static int build_sched(Manager *m, const Inventory *inv) {
+        Sched *n = calloc(inv->n_users ?: 1, sizeof(Sched));
+
+        if (!n)
+                return -ENOMEM;
+        for (size_t i = 0; i < inv->n_users; i++) {
+                Sched *old = sched_find(m, inv->users[i].name);
+
+                n[i].iu = &inv->users[i];
+                n[i].name = strdup(inv->users[i].name);
+                if (!n[i].name) {
+                        for (size_t j = 0; j < i; j++)
+                                free(n[j].name);
+                        free(n);
+                        return -ENOMEM;
+                }
+                /* Keep a user's splay across reloads so it does not jump around. */
+                n[i].splay = old ? old->splay
+                             : inv->defaults.splay > 0 ? (usec_t) randombytes_uniform(
+                                                                 (uint32_t) (inv->defaults.splay / USEC_PER_SEC)) *
+                                                                 USEC_PER_SEC
+                                                       : 0;
+                n[i].in_flight = old ? old->in_flight : false;
+                n[i].trigger = old ? old->trigger : TRIGGER_SCHEDULE;
+                if (old) {
+                        n[i].watchers = TAKE_PTR(old->watchers);
+                        n[i].n_watchers = old->n_watchers;
+                        old->n_watchers = 0;
+                        n[i].follow_up = old->follow_up;
+                        n[i].follow_up_trigger = old->follow_up_trigger;
+                        n[i].follow_up_flags = old->follow_up_flags;
+                        n[i].followers = TAKE_PTR(old->followers);
+                        n[i].n_followers = old->n_followers;
+                        old->n_followers = 0;
+                }
+        }
+        for (size_t i = 0; i < m->n_sched; i++) {
+                /* Users dropped by a reload: whoever waited on them is told. */
+                waiters_fail(m, m->sched[i].watchers, m->sched[i].n_watchers);
+                waiters_fail(m, m->sched[i].followers, m->sched[i].n_followers);
+                free(m->sched[i].name);
+        }
+        free(m->sched);
+        m->sched = n;
+        m->n_sched = inv->n_users;
+        for (size_t i = 0; i < m->n_sched; i++)
+                m->sched[i].next_due = compute_due(m, &m->sched[i]);
+        return 0;
+}
+
+/* Load the inventory anew; a bad one is rejected and the old stays. */
+static int reload(Manager *m, char **ret_error) {
+        Runtime *rt = m->rt;
+        Inventory *inv = NULL, **retired;
+        InventoryErrors errors = {};
+        int r;
+
+        sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) now_usec(CLOCK_MONOTONIC));
+        r = inventory_load(rt->config_path, &inv, &errors);
+        if (r < 0) {
+                for (size_t i = 0; i < errors.n; i++)
+                        log_message(3, "reload rejected: %s", errors.lines[i]);
+                if (ret_error)
+                        (void) asprintf_safe(ret_error, "%s", errors.n > 0 ? errors.lines[0] : strerror(-r));
+                inventory_errors_clear(&errors);
+                sd_notify(false, "READY=1");
+                return r;
+        }
+        retired = realloc(m->retired, (m->n_retired + 1) * sizeof(Inventory *));
+        if (!retired) {
+                inventory_free(inv);
+                sd_notify(false, "READY=1");
+                return -ENOMEM;
+        }
+        m->retired = retired;
+        m->retired[m->n_retired++] = rt->inv;
+        rt->inv = inv;
+        rotation_engine_set_inventory(m->engine, inv);
+        r = build_sched(m, inv);
+        release_retired(m);
+        arm_timer(m);
+        arm_audit_timer(m); /* audit_every may have changed */
+        log_message(6, "inventory reloaded: %zu users", inv->n_users);
+        sd_notify(false, "READY=1");
+        return r;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) reload(userdata, NULL);
+        return 0;
+}
+
+static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w);
+
+static int rotate_all(Manager *m, RotationTrigger trigger, Waiter *w) {
+        int r = 0;
+
+        for (size_t i = 0; i < m->n_sched; i++) {
+                int k = submit_or_watch(m, &m->sched[i], trigger, ROTATION_FORCE, w);
+                if (k < 0)
+                        r = k;
+        }
+        return r;
+}
+
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_message(6, "SIGUSR1: rotating every user now");
+        (void) rotate_all(m, TRIGGER_SIGNAL, NULL);
+        arm_timer(m);
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        sd_notify(false, "STOPPING=1");
+        log_message(6, "signal %u: stopping at the next safe point", si->ssi_signo);
+        m->stopping = true;
+        rotation_engine_stop(m->engine);
+        /* An audit changes nothing: stop it rather than wait for it. */
+        while (m->audits) {
+                policy_review_cancel(m->audits->audit);
+                audit_run_free(m->audits);
+        }
+        (void) sd_event_source_set_enabled(m->audit_timer, SD_EVENT_OFF);
+        arm_timer(m);
+        return 0;
+}
+
+/* ---- control socket --------------------------------------------------- */
+
+static int ctl_status(ControlRequest *req, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        json_object *o = json_object_new_object(), *users = json_object_new_array();
+
+        json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+        json_object_object_add(o, "uptime_sec",
+                               json_object_new_int64((int64_t) ((now_usec(CLOCK_MONOTONIC) - m->started) / USEC_PER_SEC)));
+        for (size_t i = 0; i < m->n_sched; i++) {
+                const Sched *s = &m->sched[i];
+                const StoreUser *su = store_get_user(m->rt->store, s->name);
+                json_object *u = json_object_new_object();
+
+                json_object_object_add(u, "name", json_object_new_string(s->name));
+                json_object_object_add(u, "phase", json_object_new_string(su ? store_phase_to_string(su->phase)
+                                                                             : "not-adopted"));
+                if (su && store_key_is_set(&su->current)) {
+                        json_object_object_add(u, "current_key_id", json_object_new_string(su->current.access_key_id));
+                        json_object_object_add(u, "key_age_sec",
+                                               json_object_new_int64(((int64_t) now - su->current.create_date) /
+                                                                     (int64_t) USEC_PER_SEC));
+                }
+                if (s->next_due != USEC_INFINITY)
+                        json_object_object_add(u, "next_due_sec",
+                                               json_object_new_int64(((int64_t) s->next_due - (int64_t) now) /
+                                                                     (int64_t) USEC_PER_SEC));
+                if (su && su->last_result)
+                        json_object_object_add(u, "last_result", json_object_new_string(su->last_result));
+                if (su && su->last_error)
+                        json_object_object_add(u, "last_error", json_object_new_string(su->last_error));
+                json_object_object_add(u, "failures", json_object_new_int(su ? (int) su->failures : 0));
+                json_object_object_add(u, "in_flight", json_object_new_boolean(s->in_flight));
+                json_object_array_add(users, u);
+        }
+        json_object_object_add(o, "users", users);
+        control_reply(req, o);
+        control_request_end(req);
+        return 0;
+}
+
+/* A user already rotating: the waiter hears how that rotation ends. */
+static int waiter_list_add(Waiter ***list, size_t *n, Waiter *w) {
+        Waiter **l;
+
+        if (*n >= 63)
+                return -EBUSY;
+        l = realloc(*list, (*n + 1) * sizeof(Waiter *));
+        if (!l)
+                return -ENOMEM;
+        *list = l;
+        l[(*n)++] = w;
+        w->pending++;
+        return 0;
+}
+
+static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
+        int r = submit(m, s, trigger, flags, w);
+
+        if (r != -EBUSY)
+                return r;
+        if (s->trigger == TRIGGER_RECOVERY) {
+                /* A recovery only finishes or undoes: the rotation asked for
+                 * comes after it, and the client waits for that one. */
+                s->follow_up = true;
+                s->follow_up_trigger = trigger;
+                s->follow_up_flags |= flags;
+                return w ? waiter_list_add(&s->followers, &s->n_followers, w) : 0;
+        }
+        /* Already running: it ends on its own. */
+        return w ? waiter_list_add(&s->watchers, &s->n_watchers, w) : 0;
+}
+
+/* Waiters of a rotation that will not happen: each counts it as failed. */
+static void waiters_fail(Manager *m, Waiter **list, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                Waiter *w = list[i];
+
+                w->failed++;
+                if (--w->pending == 0)
+                        waiter_done(m, w);
+        }
+        free(list);
+}
+
+static void start_follow_up(Manager *m, Sched *s) {
+        Waiter **followers = TAKE_PTR(s->followers);
+        size_t n = s->n_followers;
+        unsigned flags = s->follow_up_flags;
+
+        s->follow_up = false;
+        s->follow_up_flags = 0;
+        s->n_followers = 0;
+        /* The followers' pending counts already include this rotation. */
+        if (m->stopping || submit(m, s, s->follow_up_trigger, flags, NULL) < 0) {
+                waiters_fail(m, followers, n);
+                return;
+        }
+        s->watchers = followers;
+        s->n_watchers = n;
+}
+
+/* A client that waits for rotations to end; freed by waiter_done(). */
+static Waiter *waiter_new(Manager *m, ControlRequest *req) {
+        Waiter *w = calloc(1, sizeof *w);
+
+        if (!w)
+                return NULL;
+        w->req = req;
+        w->next = m->waiters;
+        m->waiters = w;
+        return w;
+}
+
+static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata) {
+        Manager *m = userdata;
+        Waiter *w = NULL;
+        int r = 0;
+
+        if (m->stopping) {
+                reply_error(req, "keyrotd is stopping");
+                return 0;
+        }
+        if (users)
+                for (char *const *u = users; *u; u++)
+                        if (!sched_find(m, *u)) {
+                                reply_error(req, "unknown user: %s (not in the inventory)", *u);
+                                return 0;
+                        }
+        if (wait) {
+                w = waiter_new(m, req);
+                if (!w)
+                        return -ENOMEM;
+        }
+        if (users) {
+                for (char *const *u = users; *u && r >= 0; u++)
+                        r = submit_or_watch(m, sched_find(m, *u), TRIGGER_SOCKET,
+                                            replace_lost ? ROTATION_REPLACE_LOST : ROTATION_FORCE, w);
+        } else
+                r = rotate_all(m, TRIGGER_SOCKET, w);
+        arm_timer(m);
+
+        if (w && w->pending > 0)
+                return 0;
+        if (w)
+                waiter_done(m, w);
+        else if (r < 0)
+                reply_error(req, "cannot queue the rotation: %s", strerror(-r));
+        else {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "queued", json_object_new_boolean(true));
+                control_reply(req, o);
+                control_request_end(req);
+        }
+        return 0;
+}
+
+static int ctl_reload(ControlRequest *req, void *userdata) {
+        _cleanup_free_ char *err = NULL;
+        json_object *o = json_object_new_object();
+        int r;
+
+        r = reload(userdata, &err);
+        json_object_object_add(o, "ok", json_object_new_boolean(r >= 0));
+        if (r < 0)
+                json_object_object_add(o, "error", json_object_new_string(err ?: strerror(-r)));
+        control_reply(req, o);
+        control_request_end(req);
+        return 0;
+}
+
+static int ctl_rollback(ControlRequest *req, const char *user, void *userdata) {
+        Manager *m = userdata;
+        Sched *s = sched_find(m, user);
+        Waiter *w;
+        int r;
+
+        if (!s) {
+                reply_error(req, "unknown user: %s (not in the inventory)", user);
+                return 0;
+        }
+        w = waiter_new(m, req);
+        if (!w)
+                return -ENOMEM;
+        r = submit(m, s, TRIGGER_SOCKET, ROTATION_ROLLBACK, w);
+        if (r < 0) {
+                w->failed = 1;
+                waiter_done(m, w);
+                return 0;
+        }
+        return 0;
+}
+
+static const ControlHandlers handlers = {
+        .status = ctl_status,
+        .rotate = ctl_rotate,
+        .reload = ctl_reload,
+        .rollback = ctl_rollback,
+};
+
+static int control_fd_from_systemd(void) {
+        char **names = NULL;
+        int n, fd = -1;
+
+        n = sd_listen_fds_with_names(true, &names);
+        for (int i = 0; i < n; i++)
+                if (fd < 0 && names && names[i] && (streq(names[i], "control") || n == 1))
+                        fd = SD_LISTEN_FDS_START + i;
+        strv_free(names);
+        return fd;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
+        Manager *m = calloc(1, sizeof *m);
+        sigset_t mask;
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->rt = rt;
+        m->started = now_usec(CLOCK_MONOTONIC);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &m->engine);
+        if (r >= 0)
+                r = sd_event_add_signal(rt->event, NULL, SIGHUP, on_sighup, m);
+        if (r >= 0)
+                r = sd_event_add_signal(rt->event, NULL, SIGUSR1, on_sigusr1, m);
+        if (r >= 0)
+                r = sd_event_add_signal(rt->event, NULL, SIGTERM, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(rt->event, NULL, SIGINT, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_time(rt->event, &m->due_timer, CLOCK_REALTIME, USEC_INFINITY, USEC_PER_SEC,
+                                      due_timer_fired, m);
+        if (r >= 0)
+                r = sd_event_add_time(rt->event, &m->audit_timer, CLOCK_BOOTTIME, USEC_INFINITY,
+                                      USEC_PER_MINUTE < rt->inv->defaults.audit_every / 20
+                                              ? USEC_PER_MINUTE
+                                              : rt->inv->defaults.audit_every / 20 ?: 1,
+                                      audit_timer_fired, m);
+        if (r >= 0)
+                r = sd_event_set_watchdog(rt->event, true);
+        if (r >= 0)
+                r = control_server_new(rt->event, control_fd_from_systemd(), opts->socket_path, &handlers, m,
+                                       &m->control);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        r = build_sched(m, rt->inv);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        while (m->waiters) {
+                Waiter *w = m->waiters;
+                m->waiters = w->next;
+                if (control_request_alive(w->req)) {
+                        reply_error(w->req, "keyrotd is stopping");
+                } else
+                        control_request_end(w->req);
+                free(w);
+        }
+        while (m->audits) {
+                policy_review_cancel(m->audits->audit);
+                audit_run_free(m->audits);
+        }
+        sd_event_source_disable_unref(m->audit_timer);
+        control_server_free(m->control);
+        rotation_engine_free(m->engine);
+        sd_event_source_disable_unref(m->due_timer);
+        for (size_t i = 0; i < m->n_sched; i++) {
+                free(m->sched[i].name);
+                free(m->sched[i].watchers);
+                free(m->sched[i].followers);
+        }
+        free(m->sched);
+        for (size_t i = 0; i < m->n_retired; i++)
+                inventory_free(m->retired[i]);
+        free(m->retired);
+        free(m);
+        return NULL;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        /* Recovery first: interrupted rotations are finished or undone
+         * before anything new is scheduled. */
+        for (size_t i = 0; i < m->n_sched; i++) {
+                Sched *s = &m->sched[i];
+                if (s->next_due == 0 && submit(m, s, TRIGGER_RECOVERY, ROTATION_RECOVER_ONLY, NULL) >= 0) {
+                        s->trigger = TRIGGER_RECOVERY;
+                        m->recovering++;
+                }
+        }
+        arm_timer(m);
+        /* The first scheduled audit comes one audit_every after the start;
+         * `keyrotctl audit` is there for one now. */
+        m->audit_base = now_usec(CLOCK_BOOTTIME);
+        arm_audit_timer(m);
+        /* Parsing the inventory leaves freed heap glibc would keep for
+         * good; an idle daemon should not. */
+        (void) malloc_trim(0);
+        sd_notify(false, "READY=1");
+
+        for (;;) {
+                if (m->stopping && rotation_engine_busy(m->engine) == 0)
+                        break;
+                r = sd_event_run(m->rt->event, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -1,0 +1,1896 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rotation state machine. Each Rotation walks a fixed chain of steps;
+ * every AWS call, timer and hook ends in a callback that picks the next
+ * step. The store record's phase is the only state that survives a crash,
+ * so the first step of every rotation (inspect) reconciles that phase with
+ * ListAccessKeys and decides where to pick up.
+ *
+ * The one invariant: at every instant the user has an Active key whose
+ * secret the store holds, and the targets hold one that works. Hence the
+ * order: seal before anything else, verify before distributing, distribute
+ * before deactivating, deactivate before deleting.
+ */
+#include "rotation/rotation.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "store/committer.h"
+#include "config.h"
+#include "rotation/hook.h"
+#include "aws/iam.h"
+#include "aws/s3.h"
+#include "targets/targets.h"
+
+#define VERIFY_BACKOFF_MIN (250 * USEC_PER_MSEC)
+#define VERIFY_BACKOFF_MAX (8 * USEC_PER_SEC)
+#define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
+/* How long a phase change may wait for other rotations' changes to share
+ * its store write: small beside a rotation's seconds of verification. */
+#define COMMIT_WINDOW (5 * USEC_PER_MSEC)
+/* drain: GetAccessKeyLastUsed is polled this often (doubling), up to iu->drain. */
+#define DRAIN_POLL_MIN (5 * USEC_PER_SEC)
+#define DRAIN_POLL_MAX (60 * USEC_PER_SEC)
+
+typedef enum Step {
+        STEP_INSPECT,
+        STEP_DELETE_STALE,
+        STEP_CREATE,
+        STEP_VERIFY,
+        STEP_PROBE_IAM,
+        STEP_PROBE_BUCKET,
+        STEP_DISTRIBUTE,
+        STEP_NOTIFY,
+        STEP_DRAIN,
+        STEP_DEACTIVATE,
+        STEP_DELETE_OLD,
+        STEP_CHECK_ORPHAN,
+        STEP_UNDO_DELETE_NEW,
+        STEP_ROLLBACK_ACTIVATE,
+        STEP_ROLLBACK_RESTORE,
+        STEP_ROLLBACK_DELETE_NEW,
+        STEP_DONE,
+} Step;
+
+typedef struct Rotation Rotation;
+
+struct RotationEngine {
+        sd_event *event;
+        AwsClient *aws;
+        Store *store;
+        const Inventory *inv;
+        Rotation *running; /* linked list */
+        Rotation *queue_head, *queue_tail;
+        unsigned n_running, n_queued;
+        bool stopping;
+        /* Group commit: rotations waiting for their phase to be durable,
+         * queued (commit_head) or in the snapshot being written (writing). */
+        Rotation *commit_head, *commit_tail;
+        unsigned n_committing;
+        sd_event_source *commit_flush;
+        Committer *committer;
+        Rotation *writing;
+        unsigned n_writing;
+};
+
+typedef void (*committed_t)(Rotation *r);
+typedef void (*commit_failed_t)(Rotation *r, int error);
+
+struct Rotation {
+        RotationEngine *engine;
+        Rotation *next;
+        char *user;
+        const InventoryUser *iu;
+        StoreUser *su;
+        RotationTrigger trigger;
+        unsigned flags;
+        rotation_done_t done;
+        void *userdata;
+
+        Step step;
+        AwsCall *call;
+        /* While waiting in the engine's commit queue (commit_then()). */
+        Rotation *commit_next;
+        StorePhase commit_phase;
+        committed_t committed;
+        commit_failed_t commit_failed;
+        char request_id[128]; /* of the AWS call whose outcome is being committed */
+        sd_event_source *timer;
+        Hook *hook;
+
+        ListAccessKeysResult keys; /* the last inspection */
+        size_t stale_index;
+        AwsCredentials *new_creds;
+        usec_t verify_deadline;
+        usec_t drain_deadline, drain_poll;
+        int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
+        int64_t orphan_created; /* recovery of phase creating: IAM's date of the key in new_key_id */
+        usec_t verify_next_at; /* when the next check may start: the last one's start + interval */
+        unsigned verify_streak;
+        unsigned verify_failures;
+        bool probes_passed; /* the deny probes answered AccessDenied for this key */
+        char last_verify_error[128];
+
+        char rotation_id[37]; /* kept for the audit after the store clears its copy */
+        RotationOutcome outcome;
+        bool recovering; /* undoing an interrupted rotation, then deciding afresh */
+        bool rotated;    /* this run put a new key in service */
+        bool in_grace;
+        bool undo_targets; /* targets may hold the new key: restore the old one */
+        char error[512];
+        char old_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
+        char new_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
+};
+
+static const char *const trigger_names[_TRIGGER_MAX] = {
+        [TRIGGER_SCHEDULE] = "schedule", [TRIGGER_SIGNAL] = "signal", [TRIGGER_SOCKET] = "socket",
+        [TRIGGER_RECOVERY] = "recovery", [TRIGGER_ONCE] = "once",     [TRIGGER_MANUAL] = "manual",
+};
+
+const char *rotation_trigger_to_string(RotationTrigger t) {
+        return t >= 0 && t < _TRIGGER_MAX ? trigger_names[t] : NULL;
+}
+
+static const char *const outcome_names[_ROTATION_OUTCOME_MAX] = {
+        [ROTATION_COMPLETED] = "completed",
+        [ROTATION_NOT_DUE] = "not-due",
+        [ROTATION_FAILED] = "failed",
+        [ROTATION_PARKED] = "parked",
+};
+
+const char *rotation_outcome_to_string(RotationOutcome o) {
+        return o >= 0 && o < _ROTATION_OUTCOME_MAX ? outcome_names[o] : NULL;
+}
+
+void crash_point(const char *name) {
+#if KEYROTD_TEST_HOOKS
+        const char *at = getenv("KEYROTD_CRASH_AT");
+
+        if (at && streq(at, name)) {
+                fprintf(stderr, "crash_point: dying at %s\n", name);
+                raise(SIGKILL);
+        }
+#else
+        (void) name;
+#endif
+}
+
+/* Test builds: make the store commit at the named point fail with ENOSPC,
+ * as a filesystem that fills up at exactly that instant would. */
+static int fail_point(const char *name) {
+#if KEYROTD_TEST_HOOKS
+        const char *at = getenv("KEYROTD_FAIL_AT");
+
+        if (at && streq(at, name))
+                return -ENOSPC;
+#else
+        (void) name;
+#endif
+        return 0;
+}
+
+bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now) {
+        if (!su || !store_key_is_set(&su->current))
+                return false;
+        return (usec_t) su->current.create_date + iu->max_age <= now;
+}
+
+static void step(Rotation *r);
+static void fail(Rotation *r, const char *fmt, ...) _printf_(2, 3);
+
+static usec_t now_realtime(void) {
+        return now_usec(CLOCK_REALTIME);
+}
+
+static void audit(Rotation *r, AuditEvent ev, const char *result, const char *error, const char *request_id,
+                  const char *message) {
+        AuditRecord rec = {
+                .event = ev,
+                .user = r->user,
+                .rotation_id = r->rotation_id,
+                .old_key_id = r->old_key_id,
+                .new_key_id = r->new_key_id,
+                .trigger = rotation_trigger_to_string(r->trigger),
+                .result = result,
+                .error = error,
+                .request_id = request_id,
+                .message = message,
+                .failure = result && streq(result, "failed"),
+                .priority = result && streq(result, "warning") ? 4 : 0,
+        };
+        if (rec.failure && r->su && r->engine->inv->defaults.alert_after > 0 &&
+            r->su->failures + 1 >= r->engine->inv->defaults.alert_after)
+                rec.critical = true;
+        audit_emit(&rec);
+}
+
+static void new_rotation_id(char id[static 37]) {
+        uint8_t b[16];
+
+        randombytes_buf(b, sizeof b);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+                 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/*
+ * Group commit. A step that changes the store does not write it: it enters
+ * the new phase in memory, queues itself, and continues in `then` only once
+ * a commit that includes the change has returned. One snapshot of the store
+ * serves the whole queue: taken at once when every running rotation is
+ * waiting for a commit (nobody else can join), else after at most
+ * COMMIT_WINDOW, at idle priority, so that the answers of other rotations
+ * arriving meanwhile queue their changes too. The committer's thread writes
+ * it (two fsyncs and a rename) while the loop goes on; changes queued
+ * meanwhile go into the next snapshot, taken as soon as this one is
+ * durable. Concurrent rotations share one write and its fsyncs instead of
+ * one each, and nobody waits on the disk who need not. Nothing external
+ * happens between a change and its commit, so the crash argument is
+ * unchanged: each step still follows a durable record of the one before.
+ *
+ * Test builds: crash points "before-commit-PHASE" and "after-commit-PHASE"
+ * bracket the write for each rotation in it; KEYROTD_FAIL_AT naming one
+ * fails the whole write, as a full filesystem would.
+ */
+static void commits_written(int result, void *userdata);
+
+static void run_batch(Rotation *batch, int k) {
+        char point[64];
+
+        while (batch) {
+                Rotation *r = batch;
+
+                batch = r->commit_next;
+                r->commit_next = NULL;
+                if (k < 0) {
+                        r->commit_failed(r, k);
+                        continue;
+                }
+                snprintf(point, sizeof point, "after-commit-%s", store_phase_to_string(r->commit_phase));
+                crash_point(point);
+                r->committed(r);
+        }
+}
+
+static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
+        RotationEngine *e = userdata;
+        Rotation *batch;
+        StoreSnapshot *snap = NULL;
+        char point[64];
+        int k = 0;
+
+        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
+        if (!e->commit_head || committer_busy(e->committer))
+                return 0; /* commits_written() flushes again */
+        batch = e->commit_head;
+        e->commit_head = e->commit_tail = NULL;
+        e->n_committing = 0;
+        for (Rotation *r = batch; r; r = r->commit_next) {
+                snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(r->commit_phase));
+                crash_point(point);
+                if (k >= 0)
+                        k = fail_point(point);
+        }
+        if (k >= 0)
+                k = store_snapshot(e->store, &snap);
+        if (k >= 0 && e->committer) {
+                e->writing = batch;
+                for (Rotation *r = batch; r; r = r->commit_next)
+                        e->n_writing++;
+                if (committer_submit(e->committer, snap, commits_written, e) >= 0)
+                        return 0;
+                e->writing = NULL;
+                e->n_writing = 0;
+        }
+        if (k >= 0)
+                /* No thread to be had: write here. */
+                k = store_snapshot_done(e->store, snap, store_snapshot_write(e->store, snap));
+        run_batch(batch, k);
+        return 0;
+}
+
+static void commits_written(int result, void *userdata) {
+        RotationEngine *e = userdata;
+        Rotation *batch = e->writing;
+
+        e->writing = NULL;
+        e->n_writing = 0;
+        run_batch(batch, result);
+        /* Changes queued during the write: every one waited long enough. */
+        if (e->commit_head && !e->commit_flush)
+                (void) flush_commits(NULL, 0, e);
+}
+
+static void commit_failed_default(Rotation *r, int error) {
+        fail(r, "cannot commit the store: %s", strerror(-error));
+}
+
+/* Enter phase and continue in then once it is durable; on a failed commit
+ * failed (NULL: fail the rotation, deleting a pending new key). */
+static void commit_then(Rotation *r, StorePhase phase, committed_t then, commit_failed_t failed) {
+        RotationEngine *e = r->engine;
+
+        r->su->phase = phase;
+        r->su->phase_since = (int64_t) now_realtime();
+        r->commit_phase = phase;
+        r->committed = then;
+        r->commit_failed = failed ?: commit_failed_default;
+        r->commit_next = NULL;
+        if (e->commit_tail)
+                e->commit_tail->commit_next = r;
+        else
+                e->commit_head = r;
+        e->commit_tail = r;
+        e->n_committing++;
+
+        /* While a write is in flight the next snapshot waits for it anyway. */
+        if (committer_busy(e->committer))
+                return;
+        /* 0: already due, i.e. at the next iteration of the loop. */
+        usec_t when = e->n_committing + e->n_writing >= e->n_running ? 0 : now_usec(CLOCK_MONOTONIC) + COMMIT_WINDOW;
+        if (e->commit_flush) {
+                if (when == 0 && sd_event_source_set_time(e->commit_flush, 0) < 0)
+                        goto alone;
+                return;
+        }
+        if (sd_event_add_time(e->event, &e->commit_flush, CLOCK_MONOTONIC, when, 1, flush_commits, e) < 0 ||
+            sd_event_source_set_priority(e->commit_flush, SD_EVENT_PRIORITY_IDLE) < 0)
+                goto alone;
+        return;
+alone:
+        /* Cannot wait for company: commit now. */
+        e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
+        (void) flush_commits(NULL, 0, e);
+}
+
+static void rotation_free(Rotation *r) {
+        if (!r)
+                return;
+        if (r->call)
+                aws_call_cancel(r->call);
+        sd_event_source_disable_unref(r->timer);
+        if (r->hook)
+                hook_cancel(r->hook);
+        list_access_keys_result_done(&r->keys);
+        aws_credentials_unref(r->new_creds);
+        free(r->user);
+        free(r);
+}
+
+static void engine_start_queued(RotationEngine *e);
+
+static void finish(Rotation *r) {
+        RotationEngine *e = r->engine;
+        RotationReport rep = {
+                .user = r->user,
+                .outcome = r->outcome,
+                .error = r->outcome == ROTATION_FAILED ? r->error : NULL,
+                .old_key_id = r->old_key_id,
+                .new_key_id = r->new_key_id,
+                .in_grace = r->in_grace,
+        };
+
+        /* Unlink first: the callback may submit this user again. */
+        for (Rotation **p = &e->running; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        e->n_running--;
+        if (r->done)
+                r->done(&rep, r->userdata);
+        rotation_free(r);
+        engine_start_queued(e);
+}
+
+static void hook_output(const char *line, bool is_stderr, void *userdata) {
+        Rotation *r = userdata;
+        fprintf(stderr, "hook[%s]: %s\n", r->user, line);
+}
+
+static int hook_env(Rotation *r, const char *result, char ***ret) {
+        char **env = calloc(7, sizeof(char *));
+        int k = 0;
+
+        if (!env)
+                return -ENOMEM;
+        if (asprintf_safe(&env[0], "KEYROTD_USER=%s", r->user) < 0 ||
+            asprintf_safe(&env[1], "KEYROTD_OLD_KEY_ID=%s", r->old_key_id) < 0 ||
+            asprintf_safe(&env[2], "KEYROTD_NEW_KEY_ID=%s", r->new_key_id) < 0 ||
+            asprintf_safe(&env[3], "KEYROTD_RESULT=%s", result) < 0 ||
+            asprintf_safe(&env[4], "KEYROTD_ROTATION_ID=%s", r->su ? r->su->rotation_id : "") < 0 ||
+            asprintf_safe(&env[5], "KEYROTD_TRIGGER=%s", rotation_trigger_to_string(r->trigger)) < 0)
+                k = -ENOMEM;
+        if (k < 0) {
+                strv_free(env);
+                return k;
+        }
+        *ret = env;
+        return 0;
+}
+
+static void failure_hook_done(const HookResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->hook = NULL;
+        if (!hook_result_ok(res))
+                fprintf(stderr, "on_failure hook of %s failed (exit %d%s)\n", r->user, res->exit_status,
+                        res->timed_out ? ", timed out" : "");
+        finish(r);
+}
+
+/* The end of a failed rotation: record, audit, run on_failure, report. */
+static void conclude_failure(Rotation *r) {
+        _cleanup_strv_free_ char **env = NULL;
+
+        r->outcome = ROTATION_FAILED;
+        /* Audited before counting: audit() judges "critical" by this failure
+         * joining the ones already counted. */
+        audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
+              r->error);
+        if (r->su) {
+                r->su->failures++;
+                (void) store_set_text(&r->su->last_error, r->error);
+                (void) store_set_text(&r->su->last_result, "failed");
+                (void) store_commit(r->engine->store);
+        }
+
+        if (r->iu && r->iu->on_failure && hook_env(r, "failed", &env) >= 0 &&
+            hook_run(r->engine->event, r->iu->on_failure, env, r->iu->hook_timeout, hook_output, failure_hook_done, r,
+                     &r->hook) >= 0)
+                return;
+        finish(r);
+}
+
+static void fail(Rotation *r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(r->error, sizeof r->error, fmt, ap);
+        va_end(ap);
+
+        /* A new key that exists in IAM but is not in service must go. */
+        if (r->su && store_key_is_set(&r->su->pending)) {
+                r->step = STEP_UNDO_DELETE_NEW;
+                step(r);
+                return;
+        }
+        conclude_failure(r);
+}
+
+static void park(Rotation *r) {
+        r->outcome = ROTATION_PARKED;
+        snprintf(r->error, sizeof r->error, "stopped at a safe point");
+        finish(r);
+}
+
+static void succeed(Rotation *r, RotationOutcome outcome) {
+        r->outcome = outcome;
+        finish(r);
+}
+
+/* Drop a key we just deleted from the inspection we decide on. */
+static void forget_key(ListAccessKeysResult *l, const char *id) {
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (streq(l->keys[i].access_key_id, id)) {
+                        memmove(&l->keys[i], &l->keys[i + 1], (l->n_keys - i - 1) * sizeof(AccessKeyMeta));
+                        l->n_keys--;
+                        return;
+                }
+}
+
+static bool held(const StoreUser *su, const char *id) {
+        return streq(su->current.access_key_id, id) || streq(su->pending.access_key_id, id) ||
+               streq(su->previous.access_key_id, id);
+}
+
+/* A slot can name a key whose secret keyrotd never had: the lost key that
+ * --replace-lost replaces, or a create interrupted before sealing. */
+static bool key_has_secret(const StoreKey *k) {
+        return store_key_is_set(k) && k->secret && k->secret->len > 0;
+}
+
+static void write_targets_with(Rotation *r, const StoreKey *key, char *err, size_t err_size, int *ret) {
+        *ret = 0;
+        if (r->iu->n_targets > 0 && !key_has_secret(key)) {
+                snprintf(err, err_size, "keyrotd holds no secret for key %s", key->access_key_id);
+                *ret = -ENOKEY;
+                return;
+        }
+        for (size_t i = 0; i < r->iu->n_targets; i++) {
+                const InventoryTarget *t = &r->iu->targets[i];
+                TargetSpec spec = {
+                        .type = t->type,
+                        .path = t->path,
+                        .profile = t->profile,
+                        .uid = t->uid,
+                        .gid = t->gid,
+                        .mode = t->mode,
+                };
+                _cleanup_free_ char *e = NULL;
+                char point[48];
+
+                snprintf(point, sizeof point, "before-target-%zu", i);
+                crash_point(point);
+                int k = target_write(&spec, key->access_key_id, key->secret, &e);
+                if (k < 0) {
+                        snprintf(err, err_size, "%s", e ?: strerror(-k));
+                        *ret = k;
+                        return;
+                }
+        }
+}
+
+/* ---- the steps -------------------------------------------------------- */
+
+static void on_inspected(AwsCall *call, AwsResult *res, void *userdata);
+
+static void step_inspect(Rotation *r) {
+        int k = iam_list_access_keys(r->engine->aws, NULL, r->user, on_inspected, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot list access keys: %s", strerror(-k));
+}
+
+/*
+ * --replace-lost: the one Active key keyrotd has no secret for becomes the
+ * "current" key, without a secret, so that the ordinary steps replace it
+ * and touch it only after the new key verified and reached every target.
+ * No Active key at all: the new key is simply the user's first.
+ */
+static int take_lost_key(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+        const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id), *lost = NULL;
+        unsigned n_lost = 0;
+        int k;
+
+        if (cur && key_has_secret(&su->current)) {
+                fail(r, "nothing is lost: keyrotd holds the secret of %s's key %s (rotate without --replace-lost)",
+                     r->user, su->current.access_key_id);
+                return -EEXIST;
+        }
+        for (size_t i = 0; i < l->n_keys; i++) {
+                const AccessKeyMeta *key = &l->keys[i];
+
+                if (key->status == KEY_STATUS_ACTIVE &&
+                    (streq(key->access_key_id, su->current.access_key_id) || !held(su, key->access_key_id))) {
+                        lost = key;
+                        n_lost++;
+                }
+        }
+        if (n_lost > 1) {
+                /* IAM has no room for a third key, and which of the two the
+                 * applications use is not ours to guess. */
+                fail(r, "%s has %u Active keys keyrotd holds no secret for; delete the one no application uses, "
+                        "then run --replace-lost again", r->user, n_lost);
+                return -ENOSPC;
+        }
+        if (!lost) {
+                store_key_clear(&su->current);
+                return 0;
+        }
+        k = store_key_set(&su->current, lost->access_key_id, NULL, 0, lost->create_date * (int64_t) USEC_PER_SEC);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return k;
+        }
+        return 0;
+}
+
+/* IDLE (or just brought back to it): is there work, and is it safe? */
+static void decide(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+
+        if (r->undo_targets) {
+                char err[256];
+                int w;
+
+                write_targets_with(r, &su->current, err, sizeof err, &w);
+                if (w < 0) {
+                        fail(r, "cannot restore targets: %s", err);
+                        return;
+                }
+                r->undo_targets = false;
+        }
+        if (r->recovering) {
+                /* Persist what recovery cleaned up before deciding anything new. */
+                r->recovering = false;
+                commit_then(r, STORE_PHASE_IDLE, decide, NULL);
+                return;
+        }
+        if (r->flags & ROTATION_RECOVER_ONLY) {
+                if (r->outcome == ROTATION_FAILED)
+                        conclude_failure(r);
+                else
+                        succeed(r, ROTATION_NOT_DUE);
+                return;
+        }
+
+        if (r->flags & ROTATION_REPLACE_LOST) {
+                if (take_lost_key(r) < 0)
+                        return;
+        } else if (!store_key_is_set(&su->current)) {
+                fail(r,
+                     "keyrotd holds no key for %s: hand it the current one with 'keyrotctl adopt', "
+                     "or replace a lost one with 'keyrotctl rotate %s --replace-lost'",
+                     r->user, r->user);
+                return;
+        } else if (!key_has_secret(&su->current)) {
+                fail(r, "keyrotd holds no secret for %s's key %s: replace it with 'keyrotctl rotate %s --replace-lost'",
+                     r->user, su->current.access_key_id, r->user);
+                return;
+        }
+        if (store_key_is_set(&su->current)) {
+                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
+
+                if (!cur) {
+                        fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
+                        return;
+                }
+                if (cur->status != KEY_STATUS_ACTIVE) {
+                        fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
+                        return;
+                }
+        }
+        if (!(r->flags & (ROTATION_FORCE | ROTATION_REPLACE_LOST)) && !rotation_is_due(r->iu, su, now_realtime())) {
+                succeed(r, ROTATION_NOT_DUE);
+                return;
+        }
+        for (size_t i = 0; i < l->n_keys; i++) {
+                const AccessKeyMeta *key = &l->keys[i];
+
+                if (!held(su, key->access_key_id) && key->status == KEY_STATUS_ACTIVE) {
+                        fail(r,
+                             "an Active key keyrotd does not hold (%s) exists; refusing to touch it "
+                             "(delete it or adopt it)",
+                             key->access_key_id);
+                        return;
+                }
+                /* IAM allows two keys: a second one we hold leaves no room. */
+                if (held(su, key->access_key_id) && !streq(key->access_key_id, su->current.access_key_id)) {
+                        fail(r, "%s already has a second key keyrotd holds (%s); no room for a new one",
+                             r->user, key->access_key_id);
+                        return;
+                }
+        }
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        r->stale_index = 0;
+        r->step = STEP_DELETE_STALE;
+        step(r);
+}
+
+/*
+ * Rollback, within grace: the old key comes back and the new one goes.
+ * Order: record the intent, re-activate the old key, restore every target
+ * to it, and only then delete the new key; each step is idempotent, so a
+ * crash anywhere is finished by running the same steps again.
+ */
+static void rollback_begin(Rotation *r);
+
+/* On failure paths whose error is already in r->error. */
+static void conclude_failure_uncommitted(Rotation *r, int error) {
+        size_t n = strlen(r->error);
+
+        snprintf(r->error + n, sizeof r->error - n, " (and the store commit failed: %s)", strerror(-error));
+        conclude_failure(r);
+}
+
+static void start_rollback(Rotation *r) {
+        StoreUser *su = r->su;
+
+        if (su->phase != STORE_PHASE_ROLLING_BACK) {
+                if (su->phase != STORE_PHASE_DISTRIBUTED && su->phase != STORE_PHASE_NOTIFIED &&
+                    su->phase != STORE_PHASE_DEACTIVATED) {
+                        /* A request that does not apply, not a failed rotation. */
+                        snprintf(r->error, sizeof r->error,
+                                 "nothing to roll back: no rotation of %s is within its grace period", r->user);
+                        r->outcome = ROTATION_FAILED;
+                        finish(r);
+                        return;
+                }
+                if (!store_key_is_set(&su->previous) || !list_access_keys_find(&r->keys, su->previous.access_key_id)) {
+                        fail(r, "cannot roll back: the old key is gone from IAM");
+                        return;
+                }
+                if (!key_has_secret(&su->previous)) {
+                        fail(r, "cannot roll back: keyrotd never held the secret of the old key %s (it replaced a "
+                                "lost key)", su->previous.access_key_id);
+                        return;
+                }
+                commit_then(r, STORE_PHASE_ROLLING_BACK, rollback_begin, NULL);
+                return;
+        } else if (!store_key_is_set(&su->previous)) {
+                /* Interrupted after the old key took over: only the end remains. */
+                r->step = STEP_ROLLBACK_DELETE_NEW;
+                step(r);
+                return;
+        } else if (!list_access_keys_find(&r->keys, su->previous.access_key_id)) {
+                /* The old key vanished mid-rollback: the new key stays current. */
+                store_key_clear(&su->previous);
+                su->rotation_id[0] = 0;
+                snprintf(r->error, sizeof r->error, "rollback impossible: the old key is gone from IAM; %s stays current",
+                         su->current.access_key_id);
+                commit_then(r, STORE_PHASE_IDLE, conclude_failure, conclude_failure_uncommitted);
+                return;
+        }
+        rollback_begin(r);
+}
+
+static void rollback_begin(Rotation *r) {
+        StoreUser *su = r->su;
+
+        /* The rollback's "new" key is the one being dropped. */
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", su->previous.access_key_id);
+        audit(r, AUDIT_ROLLBACK, NULL, NULL, NULL, "rolling back to the previous key");
+        r->step = STEP_ROLLBACK_ACTIVATE;
+        step(r);
+}
+
+static void on_rollback_activated(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                snprintf(r->error, sizeof r->error, "cannot re-activate the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        r->step = STEP_ROLLBACK_RESTORE;
+        step(r);
+}
+
+static void step_rollback_activate(Rotation *r) {
+        int k = iam_update_access_key(r->engine->aws, r->user, r->su->previous.access_key_id, KEY_STATUS_ACTIVE,
+                                      on_rollback_activated, r, &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
+/* A failed commit that must not delete the key in pending (a rollback's). */
+static void conclude_commit_failure(Rotation *r, int error) {
+        snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-error));
+        conclude_failure(r);
+}
+
+static void step_rollback_restore(Rotation *r) {
+        StoreUser *su = r->su;
+        StoreKey dropped = {};
+        char err[256];
+        int k;
+
+        crash_point("before-rollback-targets");
+        write_targets_with(r, &su->previous, err, sizeof err, &k);
+        if (k < 0) {
+                snprintf(r->error, sizeof r->error, "cannot restore a target: %s", err);
+                conclude_failure(r);
+                return;
+        }
+        /* The old key is current again; the rolled-back key waits in pending
+         * for its deletion, so a crash now still knows to delete it. */
+        store_key_move(&dropped, &su->current);
+        store_key_move(&su->current, &su->previous);
+        store_key_clear(&su->pending);
+        store_key_move(&su->pending, &dropped);
+        r->step = STEP_ROLLBACK_DELETE_NEW;
+        commit_then(r, STORE_PHASE_ROLLING_BACK, step, conclude_commit_failure);
+}
+
+static void rollback_completed(Rotation *r) {
+        audit(r, AUDIT_ROLLBACK, "ok", NULL, NULL, "rollback completed");
+        succeed(r, ROTATION_COMPLETED);
+}
+
+static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot delete the rolled-back key: %s",
+                         aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_NEW_KEY_DELETED, "ok", NULL, res->request_id, "rolled-back key deleted");
+        store_key_clear(&su->pending);
+        su->rotation_id[0] = 0;
+        su->grace_until = 0;
+        (void) store_set_text(&su->last_result, "rolled back");
+        commit_then(r, STORE_PHASE_IDLE, rollback_completed, conclude_commit_failure);
+}
+
+static void step_rollback_delete_new(Rotation *r) {
+        int k;
+
+        if (!store_key_is_set(&r->su->pending)) {
+                AwsResult none = { .op = AWS_OP_DELETE_ACCESS_KEY };
+                on_rollback_deleted(NULL, &none, r);
+                return;
+        }
+        crash_point("before-rollback-delete");
+        k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_rollback_deleted, r,
+                                  &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
+/* Decide from the stored phase and IAM's view where this rotation goes. */
+static void reconcile(Rotation *r) {
+        StoreUser *su = r->su;
+        const ListAccessKeysResult *l = &r->keys;
+
+        /* Rollback judges the slots itself: there a missing old key means
+         * "cannot roll back", not "already cleaned up". */
+        if ((r->flags & ROTATION_ROLLBACK) || su->phase == STORE_PHASE_ROLLING_BACK) {
+                start_rollback(r);
+                return;
+        }
+
+        /* Slots whose key IAM no longer has are stale (deleted out of band,
+         * or our delete succeeded before a crash). */
+        if (store_key_is_set(&su->previous) && !list_access_keys_find(l, su->previous.access_key_id))
+                store_key_clear(&su->previous);
+        if (store_key_is_set(&su->pending) && !list_access_keys_find(l, su->pending.access_key_id))
+                store_key_clear(&su->pending);
+
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s",
+                 store_key_is_set(&su->previous) ? su->previous.access_key_id : su->current.access_key_id);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
+                 store_key_is_set(&su->previous) ? su->current.access_key_id : su->pending.access_key_id);
+
+        r->recovering = su->phase != STORE_PHASE_IDLE;
+        switch (su->phase) {
+        case STORE_PHASE_CREATING: {
+                /* A create may have succeeded without its answer reaching the
+                 * store: an unheld key dated after the intent is that key.
+                 * We never saw its secret, so it is useless: delete it. Only
+                 * when there is exactly one such key: two would mean someone
+                 * else created one too, and an Active key we do not hold is
+                 * never touched on a guess. */
+                const AccessKeyMeta *orphan = NULL;
+                unsigned candidates = 0;
+
+                for (size_t i = 0; i < l->n_keys; i++)
+                        if (!held(su, l->keys[i].access_key_id) &&
+                            (usec_t) l->keys[i].create_date * USEC_PER_SEC + ROTATION_CREATE_CLOCK_SLACK >=
+                                    (usec_t) su->phase_since) {
+                                orphan = &l->keys[i];
+                                candidates++;
+                        }
+                if (candidates > 1) {
+                        fail(r, "interrupted while creating a key, and %u unknown keys appeared since; "
+                                "refusing to guess which one keyrotd created", candidates);
+                        return;
+                }
+                if (orphan) {
+                        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", orphan->access_key_id);
+                        r->orphan_created = orphan->create_date * (int64_t) USEC_PER_SEC;
+                        r->step = STEP_CHECK_ORPHAN;
+                        step(r);
+                        return;
+                }
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        }
+        case STORE_PHASE_PENDING:
+                /* Sealed but not verified: nothing was distributed. Undo. */
+                if (store_key_is_set(&su->pending)) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "interrupted before verification; undoing");
+                        snprintf(r->error, sizeof r->error, "interrupted before verification");
+                        r->step = STEP_UNDO_DELETE_NEW;
+                        step(r);
+                        return;
+                }
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        case STORE_PHASE_VERIFIED:
+                /* Verified; some targets may already hold it. Finish, unless
+                 * someone deactivated it meanwhile: then undo. */
+                if (store_key_is_set(&su->pending) &&
+                    list_access_keys_find(l, su->pending.access_key_id)->status != KEY_STATUS_ACTIVE) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "the verified key was deactivated; undoing");
+                        snprintf(r->error, sizeof r->error, "the new key was deactivated before distribution");
+                        r->undo_targets = true;
+                        r->step = STEP_UNDO_DELETE_NEW;
+                        step(r);
+                        return;
+                }
+                if (store_key_is_set(&su->pending)) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming distribution of a verified key");
+                        r->step = STEP_DISTRIBUTE;
+                        step(r);
+                        return;
+                }
+                /* The verified key vanished: put the current key back everywhere. */
+                r->undo_targets = true;
+                su->phase = STORE_PHASE_IDLE;
+                break;
+        case STORE_PHASE_DISTRIBUTED:
+        case STORE_PHASE_NOTIFIED: {
+                /* Never deactivate the old key unless the new one is alive. */
+                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
+                if (!cur || cur->status != KEY_STATUS_ACTIVE) {
+                        if (!store_key_is_set(&su->previous)) {
+                                fail(r, "both the new key %s and the old key are gone or Inactive in IAM; "
+                                        "adopt a working key", su->current.access_key_id);
+                                return;
+                        }
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                              "the new key vanished after distribution; rolling back to the old one");
+                        start_rollback(r);
+                        return;
+                }
+                if (su->phase == STORE_PHASE_NOTIFIED) {
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming after notify");
+                        r->rotated = true;
+                        r->step = STEP_DRAIN;
+                        step(r);
+                        return;
+                }
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at notify");
+                r->rotated = true;
+                r->step = STEP_NOTIFY;
+                step(r);
+                return;
+        }
+        case STORE_PHASE_DEACTIVATED:
+                r->step = STEP_DELETE_OLD;
+                step(r);
+                return;
+        default:
+                break;
+        }
+
+        if (su->phase != STORE_PHASE_IDLE) {
+                fail(r, "phase %s cannot be resumed by this version", store_phase_to_string(su->phase));
+                return;
+        }
+        decide(r);
+}
+
+static void on_inspected(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                fail(r, "ListAccessKeys failed: %s", aws_result_error_code(res));
+                return;
+        }
+        list_access_keys_result_done(&r->keys);
+        r->keys = res->list_keys;
+        memset(&res->list_keys, 0, sizeof res->list_keys);
+        reconcile(r);
+}
+
+static void on_stale_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        const AccessKeyMeta *k = &r->keys.keys[r->stale_index];
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                fail(r, "cannot delete the stale Inactive key %s: %s", k->access_key_id, aws_result_error_code(res));
+                return;
+        }
+        AuditRecord rec = { .event = AUDIT_STALE_KEY_DELETED, .user = r->user, .old_key_id = k->access_key_id,
+                            .trigger = rotation_trigger_to_string(r->trigger), .result = "ok",
+                            .request_id = res->request_id,
+                            .message = "deleted an Inactive key keyrotd did not hold" };
+        audit_emit(&rec);
+        r->stale_index++;
+        step(r);
+}
+
+static void step_delete_stale(Rotation *r) {
+        for (; r->stale_index < r->keys.n_keys; r->stale_index++) {
+                const AccessKeyMeta *k = &r->keys.keys[r->stale_index];
+
+                if (held(r->su, k->access_key_id) || k->status != KEY_STATUS_INACTIVE)
+                        continue;
+                int e = iam_delete_access_key(r->engine->aws, r->user, k->access_key_id, on_stale_deleted, r,
+                                              &r->call);
+                if (e < 0)
+                        fail(r, "cannot delete the stale key: %s", strerror(-e));
+                return;
+        }
+        r->step = STEP_CREATE;
+        step(r);
+}
+
+static void on_created(AwsCall *call, AwsResult *res, void *userdata);
+
+static void create_key(Rotation *r);
+static void create_intent_failed(Rotation *r, int error);
+
+static void step_create(Rotation *r) {
+        StoreUser *su = r->su;
+
+        new_rotation_id(su->rotation_id);
+        snprintf(r->rotation_id, sizeof r->rotation_id, "%s", su->rotation_id);
+        snprintf(su->trigger, sizeof su->trigger, "%s", rotation_trigger_to_string(r->trigger));
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
+        r->new_key_id[0] = 0;
+        audit(r, AUDIT_ROTATION_STARTED, NULL, NULL, NULL,
+              (r->flags & ROTATION_REPLACE_LOST) ? "replacing a key whose secret keyrotd does not hold" : NULL);
+
+        /* Record the intent first: if we die after IAM created the key but
+         * before we sealed it, recovery knows to look for it. */
+        commit_then(r, STORE_PHASE_CREATING, create_key, create_intent_failed);
+}
+
+static void create_intent_failed(Rotation *r, int error) {
+        fail(r, "cannot commit the store before creating a key: %s", strerror(-error));
+}
+
+static void create_key(Rotation *r) {
+        int k = iam_create_access_key(r->engine->aws, r->user, on_created, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot request a new key: %s", strerror(-k));
+}
+
+static void sealed(Rotation *r);
+static void seal_failed(Rotation *r, int error);
+
+static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+        int k;
+
+        r->call = NULL;
+        crash_point("after-create");
+        if (res->error < 0) {
+                /* A lost answer may hide a created key: the next inspection
+                 * (phase CREATING) finds and deletes it. Re-inspect now. */
+                snprintf(r->error, sizeof r->error, "CreateAccessKey failed: %s", aws_result_error_code(res));
+                if (res->error != -EREMOTEIO) {
+                        r->step = STEP_INSPECT;
+                        r->flags |= ROTATION_RECOVER_ONLY;
+                        /* Report the failure once recovery has cleaned up. */
+                        r->outcome = ROTATION_FAILED;
+                        step(r);
+                        return;
+                }
+                su->phase = STORE_PHASE_IDLE;
+                conclude_failure(r);
+                return;
+        }
+
+        /* The secret exists only in this process now. Seal it before
+         * anything else happens; if that fails, the key must not survive. */
+        const CreateAccessKeyResult *ck = &res->create_key;
+        k = store_key_set(&su->pending, ck->meta.access_key_id, secret_str(ck->secret_access_key),
+                          ck->secret_access_key->len, ck->meta.create_date * (int64_t) USEC_PER_SEC);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", ck->meta.access_key_id);
+        snprintf(r->request_id, sizeof r->request_id, "%s", res->request_id);
+        if (k < 0) {
+                seal_failed(r, k);
+                return;
+        }
+        commit_then(r, STORE_PHASE_PENDING, sealed, seal_failed);
+}
+
+static void seal_failed(Rotation *r, int error) {
+        fail(r, "cannot seal the new key into the store: %s", strerror(-error));
+}
+
+static void sealed(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        audit(r, AUDIT_KEY_CREATED, "ok", NULL, r->request_id, "new key created and sealed");
+        k = aws_credentials_new(su->pending.access_key_id, secret_str(su->pending.secret), su->pending.secret->len,
+                                NULL, 0, "new-key", &r->new_creds);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return;
+        }
+        r->verify_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->verify.timeout;
+        r->verify_streak = 0;
+        r->verify_failures = 0;
+        r->probes_passed = false;
+        if (r->engine->stopping) {
+                /* Sealed: a safe point. Recovery undoes the unverified key. */
+                park(r);
+                return;
+        }
+        r->step = STEP_VERIFY;
+        step(r);
+}
+
+static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Rotation *r = userdata;
+
+        r->timer = sd_event_source_disable_unref(r->timer);
+        step(r);
+        return 0;
+}
+
+static void schedule(Rotation *r, usec_t delay) {
+        int k = sd_event_add_time_relative(r->engine->event, &r->timer, CLOCK_MONOTONIC, delay, 1, timer_fired, r);
+        if (k < 0)
+                fail(r, "cannot arm a timer: %s", strerror(-k));
+}
+
+static void verify_retry(Rotation *r, const char *code) {
+        usec_t now = now_usec(CLOCK_MONOTONIC), delay;
+
+        snprintf(r->last_verify_error, sizeof r->last_verify_error, "%s", code);
+        r->verify_streak = 0;
+        delay = VERIFY_BACKOFF_MIN << (r->verify_failures < 6 ? r->verify_failures : 6);
+        if (delay > VERIFY_BACKOFF_MAX)
+                delay = VERIFY_BACKOFF_MAX;
+        r->verify_failures++;
+        if (now + delay >= r->verify_deadline) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", code, NULL, "verification timed out");
+                fail(r, "the new key did not verify within %llus (last error: %s)",
+                     (unsigned long long) (r->iu->verify.timeout / USEC_PER_SEC), code);
+                return;
+        }
+        /* A refused probe, too, starts the streak afresh with a check. */
+        r->step = STEP_VERIFY;
+        schedule(r, delay);
+}
+
+/* After a success: the deny probes, once, in the wait before the next
+ * check rather than after the last one, so they cost no time on the way to
+ * distribution; then the next check, or distribution after the last. */
+static void verify_continue(Rotation *r) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (!r->probes_passed) {
+                r->step = r->iu->verify.deny_probe ? STEP_PROBE_IAM : STEP_PROBE_BUCKET;
+                step(r);
+                return;
+        }
+        if (r->verify_streak >= r->iu->verify.consecutive) {
+                r->step = STEP_DISTRIBUTE;
+                step(r);
+                return;
+        }
+        if (r->verify_next_at >= r->verify_deadline) {
+                verify_retry(r, "timeout");
+                return;
+        }
+        r->step = STEP_VERIFY;
+        if (r->verify_next_at <= now) {
+                step(r);
+                return;
+        }
+        schedule(r, r->verify_next_at - now);
+}
+
+static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        const char *code = aws_result_error_code(res);
+
+        r->call = NULL;
+        if (res->error == 0) {
+                r->verify_streak++;
+                r->verify_failures = 0;
+                verify_continue(r);
+                return;
+        }
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", "AccessDenied", res->request_id, NULL);
+                snprintf(r->last_verify_error, sizeof r->last_verify_error, "AccessDenied");
+                fail(r,
+                     "the new key is denied the '%s' check on bucket %s: the user's IAM policy does not grant it "
+                     "(a policy problem, not propagation)",
+                     verify_check_to_string(r->iu->verify.check), r->iu->verify.bucket);
+                return;
+        }
+        if (res->error == -EREMOTEIO && (streq(res->aws_error.code, "NoSuchBucket") ||
+                                         streq(res->aws_error.code, "NoSuchKey") ||
+                                         streq(res->aws_error.code, "NotFound"))) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", code, res->request_id, NULL);
+                fail(r, "the verify check cannot succeed: %s on bucket %s", code, r->iu->verify.bucket);
+                return;
+        }
+        /* Propagation, throttling, 5xx, transport: try again within the deadline. */
+        verify_retry(r, code);
+}
+
+int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
+                       void *userdata, AwsCall **ret, bool *ret_substituted) {
+        static const char probe_body[] = "keyrotd verification object\n";
+
+        if (ret_substituted)
+                *ret_substituted = false;
+        o->bucket = v->bucket;
+        o->key = v->check_key;
+        switch (v->check) {
+        case VERIFY_CHECK_LIST:
+                return s3_list_objects(aws, o, 1, cb, userdata, ret);
+        case VERIFY_CHECK_HEAD:
+                return s3_head(aws, o, cb, userdata, ret);
+        case VERIFY_CHECK_GET:
+                return s3_get_object(aws, o, cb, userdata, ret);
+        case VERIFY_CHECK_PUT:
+                if (read_only) {
+                        if (ret_substituted)
+                                *ret_substituted = true;
+                        o->key = NULL;
+                        return s3_list_objects(aws, o, 1, cb, userdata, ret);
+                }
+                return s3_put_object(aws, o, probe_body, sizeof probe_body - 1, cb, userdata, ret);
+        default:
+                return -EINVAL;
+        }
+}
+
+static void step_verify(Rotation *r) {
+        const InventoryVerify *v = &r->iu->verify;
+        /* Checks `interval` apart by their start, so the span of a streak is
+         * (consecutive - 1) x interval plus one check, not plus each one. */
+        usec_t start = now_usec(CLOCK_MONOTONIC);
+        S3Options o = {
+                .creds = r->new_creds,
+                .bucket = v->bucket,
+                .key = v->check_key,
+                .fresh_connection = true,
+                .max_attempts = 1,
+                .timeout = VERIFY_ATTEMPT_TIMEOUT,
+        };
+        int k;
+
+        r->verify_next_at = start + v->interval;
+        k = verify_check_start(r->engine->aws, v, &o, false, on_verify_check, r, &r->call, NULL);
+        if (k < 0)
+                fail(r, "cannot start the verify check: %s", strerror(-k));
+}
+
+static void probes_passed(Rotation *r) {
+        r->probes_passed = true;
+        verify_continue(r);
+}
+
+static void probe_result(Rotation *r, AwsResult *res, const char *what, bool last) {
+        const char *code = aws_result_error_code(res);
+
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
+                if (last) {
+                        probes_passed(r);
+                        return;
+                }
+                r->step = STEP_PROBE_BUCKET;
+                step(r);
+                return;
+        }
+        if (res->error == 0) {
+                audit(r, AUDIT_VERIFY_FAILED, "failed", "OverPrivileged", res->request_id, what);
+                fail(r, "the new key is over-privileged: it was allowed %s", what);
+                return;
+        }
+        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "NoSuchBucket")) {
+                fail(r, "verify.deny_bucket %s does not exist, so denial proves nothing", r->iu->verify.deny_bucket);
+                return;
+        }
+        verify_retry(r, code);
+}
+
+static void on_probe_iam(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        probe_result(r, res, "iam:ListAccessKeys", false);
+}
+
+static void on_probe_bucket(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        probe_result(r, res, "s3:ListBucket on verify.deny_bucket", true);
+}
+
+static void step_probe_iam(Rotation *r) {
+        int k = iam_list_access_keys(r->engine->aws, r->new_creds, r->user, on_probe_iam, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot start the IAM deny probe: %s", strerror(-k));
+}
+
+static void step_probe_bucket(Rotation *r) {
+        S3Options o = {
+                .creds = r->new_creds,
+                .bucket = r->iu->verify.deny_bucket,
+                .fresh_connection = true,
+                .max_attempts = 1,
+                .timeout = VERIFY_ATTEMPT_TIMEOUT,
+        };
+        int k;
+
+        if (!r->iu->verify.deny_bucket) {
+                probes_passed(r);
+                return;
+        }
+        k = s3_list_objects(r->engine->aws, &o, 1, on_probe_bucket, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot start the bucket deny probe: %s", strerror(-k));
+}
+
+static void distributed(Rotation *r);
+
+static void step_distribute(Rotation *r) {
+        StoreUser *su = r->su;
+        char err[256];
+        int k;
+
+        if (su->phase != STORE_PHASE_VERIFIED) {
+                audit(r, AUDIT_KEY_VERIFIED, "ok", NULL, NULL, NULL);
+                commit_then(r, STORE_PHASE_VERIFIED, step_distribute, NULL);
+                return;
+        }
+
+        write_targets_with(r, &su->pending, err, sizeof err, &k);
+        if (k < 0 && !key_has_secret(&su->current)) {
+                /* Replacing a lost key: there is nothing to put back, and the
+                 * targets written so far depend on the new key. It stays,
+                 * verified, beside the untouched old key; the next attempt
+                 * resumes the distribution (reconcile, phase verified). */
+                snprintf(r->error, sizeof r->error,
+                         "cannot write a target: %s; the verified new key is kept and distribution resumes "
+                         "at the next attempt",
+                         err);
+                conclude_failure(r);
+                return;
+        }
+        if (k < 0) {
+                /* Targets written so far hold the new key: put the old one back
+                 * before the new key is deleted. */
+                char undo_err[256];
+                int u;
+
+                write_targets_with(r, &su->current, undo_err, sizeof undo_err, &u);
+                fail(r, "cannot write a target: %s%s%s", err, u < 0 ? "; restoring the old key also failed: " : "",
+                     u < 0 ? undo_err : "");
+                return;
+        }
+
+        /* Promote: the new key is current from here on, the old one previous. */
+        store_key_clear(&su->previous);
+        store_key_move(&su->previous, &su->current);
+        store_key_move(&su->current, &su->pending);
+        commit_then(r, STORE_PHASE_DISTRIBUTED, distributed, NULL);
+}
+
+static void distributed(Rotation *r) {
+        r->distributed_at = r->su->phase_since;
+        audit(r, AUDIT_TARGETS_WRITTEN, "ok", NULL, NULL, NULL);
+        r->rotated = true;
+        r->step = STEP_NOTIFY;
+        step(r);
+}
+
+static void on_rotate_done(const HookResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->hook = NULL;
+        if (!hook_result_ok(res)) {
+                char why[64];
+
+                if (res->error < 0)
+                        snprintf(why, sizeof why, "could not start: %s", strerror(-res->error));
+                else if (res->timed_out)
+                        snprintf(why, sizeof why, "timed out");
+                else if (res->signal)
+                        snprintf(why, sizeof why, "killed by signal %d", res->signal);
+                else
+                        snprintf(why, sizeof why, "exit status %d", res->exit_status);
+                audit(r, AUDIT_HOOK_RUN, "failed", "HookFailed", NULL, why);
+                /* Both keys stay Active and the targets hold the new one: the
+                 * next attempt resumes at notify. */
+                snprintf(r->error, sizeof r->error, "on_rotate hook failed (%s); the old key stays Active", why);
+                conclude_failure(r);
+                return;
+        }
+        if (r->iu->on_rotate)
+                audit(r, AUDIT_HOOK_RUN, "ok", NULL, NULL, "on_rotate");
+        r->step = STEP_DRAIN;
+        commit_then(r, STORE_PHASE_NOTIFIED, step, NULL);
+}
+
+static void step_notify(Rotation *r) {
+        _cleanup_strv_free_ char **env = NULL;
+        int k;
+
+        if (!r->iu->on_rotate) {
+                HookResult ok = { .exit_status = 0 };
+                on_rotate_done(&ok, r);
+                return;
+        }
+        k = hook_env(r, "rotated", &env);
+        if (k >= 0)
+                k = hook_run(r->engine->event, r->iu->on_rotate, env, r->iu->hook_timeout, hook_output, on_rotate_done,
+                             r, &r->hook);
+        if (k < 0) {
+                HookResult bad = { .exit_status = -1, .error = k };
+                on_rotate_done(&bad, r);
+        }
+}
+
+/*
+ * drain: the targets hold the new key and on_rotate has run. Before the old
+ * key stops working, wait (up to iu->drain) for GetAccessKeyLastUsed to show
+ * the new key in use. Only a use in a later second than the distribution
+ * counts: keyrotd's own checks used it just before. Not seen in time (IAM's
+ * record lags, on AWS by minutes to hours): warn, saying whether the old
+ * key is still in use, and go on; the old key stays Inactive for `grace`,
+ * so rollback remains possible. The drain is advice, never a failure.
+ */
+static void drain_done(Rotation *r, const char *result, const char *code, const char *message) {
+        audit(r, AUDIT_DRAIN, result, code, NULL, message);
+        r->step = STEP_DEACTIVATE;
+        step(r);
+}
+
+static bool used_after_distribution(const Rotation *r, const AwsResult *res) {
+        return res->error >= 0 && res->last_used.last_used_date > 0 &&
+               (int64_t) res->last_used.last_used_date > r->distributed_at / (int64_t) USEC_PER_SEC;
+}
+
+static void on_drain_old_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        char msg[160];
+
+        r->call = NULL;
+        snprintf(msg, sizeof msg, "no use of the new key seen within %llus%s",
+                 (unsigned long long) (r->iu->drain / USEC_PER_SEC),
+                 used_after_distribution(r, res) ? "; consumers still use the old key" : "");
+        drain_done(r, "warning", used_after_distribution(r, res) ? "OldKeyInUse" : "NewKeyUnused", msg);
+}
+
+static void on_drain_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        int k;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                drain_done(r, "warning", aws_result_error_code(res), "cannot tell whether consumers use the new key");
+                return;
+        }
+        if (used_after_distribution(r, res)) {
+                drain_done(r, "ok", NULL, "consumers use the new key");
+                return;
+        }
+        if (now >= r->drain_deadline) {
+                k = iam_get_access_key_last_used(r->engine->aws, r->su->previous.access_key_id, on_drain_old_checked, r,
+                                                 &r->call);
+                if (k < 0)
+                        drain_done(r, "warning", NULL, "no use of the new key seen");
+                return;
+        }
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        schedule(r, MIN(r->drain_poll, r->drain_deadline - now));
+        r->drain_poll = MIN(r->drain_poll * 2, DRAIN_POLL_MAX);
+}
+
+static void step_drain(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (!r->iu->drain || !store_key_is_set(&su->previous)) {
+                r->step = STEP_DEACTIVATE;
+                step(r);
+                return;
+        }
+        if (r->engine->stopping) {
+                /* Notified and committed: a safe point; the next start drains again. */
+                park(r);
+                return;
+        }
+        if (r->drain_deadline == 0) {
+                r->drain_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->drain;
+                r->drain_poll = DRAIN_POLL_MIN;
+                if (r->distributed_at == 0)
+                        r->distributed_at = su->phase_since; /* resumed: no earlier than the notify commit */
+        }
+        k = iam_get_access_key_last_used(r->engine->aws, su->current.access_key_id, on_drain_checked, r, &r->call);
+        if (k < 0)
+                drain_done(r, "warning", NULL, "cannot tell whether consumers use the new key");
+}
+
+static void deactivated(Rotation *r);
+
+static void on_deactivated(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+
+        r->call = NULL;
+        crash_point("after-deactivate");
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot deactivate the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        su->grace_until = (int64_t) (now_realtime() + r->iu->grace);
+        snprintf(r->request_id, sizeof r->request_id, "%s", res->request_id);
+        commit_then(r, STORE_PHASE_DEACTIVATED, deactivated, NULL);
+}
+
+static void deactivated(Rotation *r) {
+        audit(r, AUDIT_OLD_KEY_DEACTIVATED, "ok", NULL, r->request_id, NULL);
+        r->step = STEP_DELETE_OLD;
+        step(r);
+}
+
+static void step_deactivate(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (r->engine->stopping) {
+                park(r);
+                return;
+        }
+        if (!store_key_is_set(&su->previous)) {
+                r->step = STEP_DELETE_OLD;
+                step(r);
+                return;
+        }
+        crash_point("before-deactivate");
+        k = iam_update_access_key(r->engine->aws, r->user, su->previous.access_key_id, KEY_STATUS_INACTIVE,
+                                  on_deactivated, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot deactivate the old key: %s", strerror(-k));
+}
+
+static void completed_committed(Rotation *r);
+
+static void rotation_completed(Rotation *r) {
+        StoreUser *su = r->su;
+
+        su->rotation_id[0] = 0;
+        su->grace_until = 0;
+        su->failures = 0;
+        su->last_rotation = (int64_t) now_realtime();
+        (void) store_set_text(&su->last_error, NULL);
+        (void) store_set_text(&su->last_result, "rotated");
+        commit_then(r, STORE_PHASE_IDLE, completed_committed, NULL);
+}
+
+static void completed_committed(Rotation *r) {
+        audit(r, AUDIT_ROTATION_COMPLETED, "ok", NULL, NULL, NULL);
+        succeed(r, ROTATION_COMPLETED);
+}
+
+static void on_old_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->call = NULL;
+        crash_point("after-delete-old");
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                snprintf(r->error, sizeof r->error, "cannot delete the old key: %s", aws_result_error_code(res));
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_OLD_KEY_DELETED, "ok", NULL, res->request_id, NULL);
+        store_key_clear(&r->su->previous);
+        rotation_completed(r);
+}
+
+static void step_delete_old(Rotation *r) {
+        StoreUser *su = r->su;
+        int k;
+
+        if (!store_key_is_set(&su->previous)) {
+                rotation_completed(r);
+                return;
+        }
+        if ((usec_t) su->grace_until > now_realtime()) {
+                /* Rollback stays possible until grace ends; a later run deletes it. */
+                r->in_grace = true;
+                succeed(r, r->rotated ? ROTATION_COMPLETED : ROTATION_NOT_DUE);
+                return;
+        }
+        crash_point("before-delete-old");
+        k = iam_delete_access_key(r->engine->aws, r->user, su->previous.access_key_id, on_old_deleted, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot delete the old key: %s", strerror(-k));
+}
+
+static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        StoreUser *su = r->su;
+
+        r->call = NULL;
+        if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
+                /* Keep it pending: recovery will try again. */
+                snprintf(r->error + strlen(r->error), sizeof r->error - strlen(r->error),
+                         "; deleting the unused new key %s failed too (%s), will retry", su->pending.access_key_id,
+                         aws_result_error_code(res));
+                (void) store_commit(r->engine->store);
+                conclude_failure(r);
+                return;
+        }
+        audit(r, AUDIT_NEW_KEY_DELETED, "ok", NULL, res->request_id, "the new key was not put in service");
+        forget_key(&r->keys, su->pending.access_key_id);
+        store_key_clear(&su->pending);
+        su->rotation_id[0] = 0;
+        su->phase = STORE_PHASE_IDLE;
+        if (r->recovering) {
+                /* An interrupted rotation is undone; this run decides afresh. */
+                r->error[0] = 0;
+                decide(r);
+                return;
+        }
+        conclude_failure(r);
+}
+
+/*
+ * Recovery of phase creating found one unheld key dated after the intent.
+ * keyrotd never saw that key's secret, so nobody can have used it if it is
+ * ours: a key that IAM says was used belongs to someone else, who created
+ * it in the same minutes, and is never deleted on a guess.
+ */
+static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        Rotation *r = userdata;
+        int k;
+
+        r->call = NULL;
+        if (res->error < 0) {
+                fail(r, "cannot tell whether the unknown key %s is the one an interrupted create made "
+                        "(GetAccessKeyLastUsed: %s); it is left alone",
+                     r->new_key_id, aws_result_error_code(res));
+                return;
+        }
+        if (res->last_used.last_used_date > 0) {
+                fail(r, "the unknown key %s, created about when an interrupted create ran, has been used: it is not "
+                        "keyrotd's (whose secret nobody saw); delete or adopt it, then run again",
+                     r->new_key_id);
+                return;
+        }
+        k = store_key_set(&r->su->pending, r->new_key_id, "", 0, r->orphan_created);
+        if (k < 0) {
+                fail(r, "out of memory");
+                return;
+        }
+        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "a key created before a crash was never sealed; deleting it");
+        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
+        r->step = STEP_UNDO_DELETE_NEW;
+        step(r);
+}
+
+static void step_check_orphan(Rotation *r) {
+        int k = iam_get_access_key_last_used(r->engine->aws, r->new_key_id, on_orphan_checked, r, &r->call);
+        if (k < 0)
+                fail(r, "cannot check the unknown key %s: %s", r->new_key_id, strerror(-k));
+}
+
+static void step_undo_delete_new(Rotation *r) {
+        int k;
+
+        crash_point("before-delete-new");
+        k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_new_deleted, r,
+                                  &r->call);
+        if (k < 0)
+                conclude_failure(r);
+}
+
+static void step(Rotation *r) {
+        switch (r->step) {
+        case STEP_INSPECT:
+                step_inspect(r);
+                break;
+        case STEP_DELETE_STALE:
+                step_delete_stale(r);
+                break;
+        case STEP_CREATE:
+                step_create(r);
+                break;
+        case STEP_VERIFY:
+                step_verify(r);
+                break;
+        case STEP_PROBE_IAM:
+                step_probe_iam(r);
+                break;
+        case STEP_PROBE_BUCKET:
+                step_probe_bucket(r);
+                break;
+        case STEP_DISTRIBUTE:
+                step_distribute(r);
+                break;
+        case STEP_NOTIFY:
+                step_notify(r);
+                break;
+        case STEP_DRAIN:
+                step_drain(r);
+                break;
+        case STEP_DEACTIVATE:
+                step_deactivate(r);
+                break;
+        case STEP_DELETE_OLD:
+                step_delete_old(r);
+                break;
+        case STEP_CHECK_ORPHAN:
+                step_check_orphan(r);
+                break;
+        case STEP_UNDO_DELETE_NEW:
+                step_undo_delete_new(r);
+                break;
+        case STEP_ROLLBACK_ACTIVATE:
+                step_rollback_activate(r);
+                break;
+        case STEP_ROLLBACK_RESTORE:
+                step_rollback_restore(r);
+                break;
+        case STEP_ROLLBACK_DELETE_NEW:
+                step_rollback_delete_new(r);
+                break;
+        case STEP_DONE:
+                finish(r);
+                break;
+        }
+}
+
+/* ---- the engine ------------------------------------------------------- */
+
+int rotation_engine_new(sd_event *event, AwsClient *aws, Store *store, const Inventory *inv, RotationEngine **ret) {
+        RotationEngine *e = calloc(1, sizeof *e);
+
+        if (!e)
+                return -ENOMEM;
+        e->event = event;
+        e->aws = aws;
+        e->store = store;
+        e->inv = inv;
+        /* Without it (no eventfd), commits are written on the loop. */
+        (void) committer_new(event, store, &e->committer);
+        *ret = e;
+        return 0;
+}
+
+RotationEngine *rotation_engine_free(RotationEngine *e) {
+        if (!e)
+                return NULL;
+        /* First: it waits for a write in flight, whose rotations are freed below. */
+        e->committer = committer_free(e->committer);
+        e->writing = NULL;
+        while (e->running) {
+                Rotation *r = e->running;
+                e->running = r->next;
+                rotation_free(r);
+        }
+        while (e->queue_head) {
+                Rotation *r = e->queue_head;
+                e->queue_head = r->next;
+                rotation_free(r);
+        }
+        /* Waiting rotations were all running: freed above. */
+        e->commit_head = e->commit_tail = NULL;
+        sd_event_source_disable_unref(e->commit_flush);
+        free(e);
+        return NULL;
+}
+
+static bool user_busy(const RotationEngine *e, const char *user) {
+        for (const Rotation *r = e->running; r; r = r->next)
+                if (streq(r->user, user))
+                        return true;
+        for (const Rotation *r = e->queue_head; r; r = r->next)
+                if (streq(r->user, user))
+                        return true;
+        return false;
+}
+
+static void rotation_begin(Rotation *r) {
+        RotationEngine *e = r->engine;
+        int k;
+
+        r->next = e->running;
+        e->running = r;
+        e->n_running++;
+
+        r->su = store_get_user(e->store, r->user);
+        if (!r->su) {
+                k = store_add_user(e->store, r->user, &r->su);
+                if (k < 0) {
+                        fail(r, "cannot add %s to the store: %s", r->user, strerror(-k));
+                        return;
+                }
+        }
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s", r->su->current.access_key_id);
+        snprintf(r->rotation_id, sizeof r->rotation_id, "%s", r->su->rotation_id);
+        r->step = STEP_INSPECT;
+        step(r);
+}
+
+static void engine_start_queued(RotationEngine *e) {
+        while (e->queue_head && e->n_running < e->inv->defaults.max_parallel) {
+                Rotation *r = e->queue_head;
+
+                e->queue_head = r->next;
+                if (!e->queue_head)
+                        e->queue_tail = NULL;
+                e->n_queued--;
+                r->next = NULL;
+                if (e->stopping) {
+                        r->next = e->running;
+                        e->running = r;
+                        e->n_running++;
+                        park(r);
+                        continue;
+                }
+                rotation_begin(r);
+        }
+}
+
+static int start_deferred(sd_event_source *s, void *userdata) {
+        RotationEngine *e = userdata;
+
+        sd_event_source_disable_unref(s);
+        engine_start_queued(e);
+        return 0;
+}
+
+int rotation_engine_submit(RotationEngine *e, const char *user, RotationTrigger trigger, unsigned flags,
+                           rotation_done_t done, void *userdata) {
+        const InventoryUser *iu = inventory_find_user(e->inv, user);
+        Rotation *r;
+        int k;
+
+        if (!iu)
+                return -ENOENT;
+        if (user_busy(e, user))
+                return -EBUSY;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->engine = e;
+        r->iu = iu;
+        r->trigger = trigger;
+        r->flags = flags;
+        r->done = done;
+        r->userdata = userdata;
+        r->user = strdup(user);
+        if (!r->user) {
+                free(r);
+                return -ENOMEM;
+        }
+
+        if (e->queue_tail)
+                e->queue_tail->next = r;
+        else
+                e->queue_head = r;
+        e->queue_tail = r;
+        e->n_queued++;
+
+        /* Start from the loop, never from inside submit: the callback of a
+         * finished rotation may submit the next one. */
+        k = sd_event_add_defer(e->event, NULL, start_deferred, e);
+        return k < 0 ? k : 0;
+}
+
+void rotation_engine_set_inventory(RotationEngine *e, const Inventory *inv) {
+        e->inv = inv;
+}
+
+unsigned rotation_engine_busy(const RotationEngine *e) {
+        return e->n_running + e->n_queued;
+}
+
+void rotation_engine_stop(RotationEngine *e) {
+        e->stopping = true;
+        engine_start_queued(e);
+        /* A drain may poll for minutes: park it now, not at its next poll. */
+        for (Rotation *r = e->running, *next; r; r = next) {
+                next = r->next;
+                if (r->step == STEP_DRAIN && r->timer) {
+                        r->timer = sd_event_source_disable_unref(r->timer);
+                        park(r);
+                }
+        }
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * targets.h — hand a user's key to the application: write it into the
+ * files the application reads its credentials from (DESIGN.md §1 step 4).
+ *
+ * Three formats:
+ *
+ *  - credentials-file: the AWS shared credentials file. Only the profile's
+ *    aws_access_key_id and aws_secret_access_key change, its
+ *    aws_session_token and aws_security_token are removed (a leftover
+ *    session token would be sent with the new long-term key and make every
+ *    request fail); every other byte (other profiles, comments, order) is
+ *    kept. See ini.h for the format.
+ *  - env-file: AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… lines for
+ *    systemd's EnvironmentFile=. Existing assignments are replaced in place,
+ *    AWS_SESSION_TOKEN/AWS_SECURITY_TOKEN assignments dropped, every other
+ *    line kept byte for byte; missing assignments are appended.
+ *  - json-file: exactly {"Version":1,"AccessKeyId":"…","SecretAccessKey":"…"}
+ *    and a newline, the document credential_process prints.
+ *
+ * This module knows nothing of AWS or the inventory: the rotation engine
+ * fills a TargetSpec from an InventoryTarget. Every byte of new content is
+ * assembled in secure memory (secret.h) and written with
+ * write_file_atomic() (fileio.h): owner, group and mode are set before the
+ * secret is written, the replacement is atomic and durable, the final path
+ * component is never followed, and a missing parent directory is an error.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "inventory/inventory.h" /* TargetType, target_type_to_string(), target_type_from_string() */
+#include "basic/secret.h"
+
+/* Bounds on what a target may hold; files larger than this are refused. */
+#define TARGET_FILE_MAX (1024U * 1024U)
+#define TARGET_KEY_ID_MAX 128U
+#define TARGET_SECRET_MAX 1024U
+
+typedef struct TargetSpec {
+        TargetType type;
+        const char *path;    /* the file; its parent directory must exist */
+        const char *profile; /* credentials-file: section name; NULL = "default". Ignored otherwise */
+        uid_t uid;           /* (uid_t) -1: keep the existing file's owner, or our euid for a new file */
+        gid_t gid;           /* (gid_t) -1: likewise for the group (our egid for a new file) */
+        mode_t mode;         /* permission bits, at most 0777; 0 = 0600 */
+} TargetSpec;
+
+/**
+ * target_write() - write @access_key_id and @secret to the target @t.
+ * @ret_error: on failure, a message naming the file and the reason, e.g.
+ *             "PATH: parent directory does not exist" (may be NULL; the
+ *             caller frees it). Never contains the secret.
+ *
+ * The key id must be 1..TARGET_KEY_ID_MAX characters of [A-Za-z0-9_]. The
+ * secret must be 1..TARGET_SECRET_MAX printable ASCII characters without
+ * blanks; for env-file only [A-Za-z0-9/+=._-] (characters with no meaning
+ * to systemd's EnvironmentFile= parser nor to a shell that sources the
+ * file). Real AWS secrets are base64-like and always qualify.
+ *
+ * An existing credentials-file or env-file is read (at most
+ * TARGET_FILE_MAX bytes, never through a symlink) and merged; a file that
+ * cannot be parsed is refused (-EBADMSG) and left as it is.
+ *
+ * Returns 0, or a negative errno with the target file unchanged:
+ * -ENOENT (parent directory missing), -ENOTDIR, -ELOOP (the path is a
+ * symlink), -EISDIR, -EMLINK (the file has other hard links, which would
+ * keep the old key), -EINVAL (bad spec, key id, secret or mode), -EBADMSG
+ * (existing file malformed), -E2BIG (existing file too large), -ENOMEM,
+ * or an I/O error from reading or writing.
+ */
+int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error);
+
+/**
+ * target_read_key_id() - which access key id the target holds now.
+ * @ret_id, @size: buffer for the NUL-terminated key id.
+ *
+ * For recovery (did the distribution step reach this file?) and tests.
+ * Reads the file as target_write() would (never through a symlink) and
+ * returns the key id only; the secret is never copied out.
+ *
+ * Returns 0; -ENOENT if the file, the profile or the key id is missing;
+ * -ERANGE if @size is too small; -EBADMSG if the file cannot be parsed;
+ * -ELOOP, -EINVAL, -E2BIG or an I/O error otherwise.
+ */
+int target_read_key_id(const TargetSpec *t, char *ret_id, size_t size);
