@@ -6,7 +6,7 @@
  * through the socket while a daemon holds the state lock, and works
  * directly otherwise.
  *
- * Exit codes (DESIGN.md §2): 0 success, 1 failure, 2 bad usage or
+ * Exit codes (docs/DESIGN.md §2): 0 success, 1 failure, 2 bad usage or
  * configuration, 3 cannot reach the daemon.
  */
 #include <errno.h>
@@ -870,7 +870,7 @@ static int replace_lost_via_socket(int fd, const char *user) {
         return r != 0 || p.failed > 0 ? (r == EXIT_NO_DAEMON ? r : EXIT_FAILED) : 0;
 }
 
-/* The seed's "lost keys": a new key replaces the one whose secret keyrotd
+/* Lost keys: a new key replaces the one whose secret keyrotd
  * does not hold; the lost one goes only after the new one verified. */
 static int cmd_replace_lost(Runtime *rt, char **users, int n) {
         _cleanup_close_ int fd = -1;

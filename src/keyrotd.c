@@ -2,7 +2,7 @@
 /*
  * keyrotd — options, wiring and exit codes; the work is in the engine.
  *
- * Exit codes (DESIGN.md §2): 0 success, 1 a rotation failed, 2 bad usage
+ * Exit codes (docs/DESIGN.md §2): 0 success, 1 a rotation failed, 2 bad usage
  * or configuration.
  */
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * audit.h — one structured record per step of every rotation, and the
- * program's other diagnostics, to journald or to stderr (DESIGN.md §4).
+ * program's other diagnostics, to journald or to stderr (docs/DESIGN.md §4).
  *
  * Journal: one entry per record via sd_journal_send, MESSAGE_ID from
  * audit-ids.h (explained by systemd/keyrotd.catalog), SYSLOG_IDENTIFIER=

@@ -43,7 +43,7 @@ int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name,
  * The audit's read-only calls. The list calls return one page each: when
  * the result says is_truncated, call again with its marker (NULL for the
  * first page). Names and ARNs come back checked against IAM's alphabets
- * (xml.h); policy documents as IAM sends them (policy_check.h decodes).
+ * (xml.h); policy documents as IAM sends them (policy/check.h decodes).
  */
 int iam_list_users(AwsClient *c, const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret);
 int iam_list_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctlclient.c — connect to keyrotd's control socket and make one call.
+ * client.c — connect to keyrotd's control socket and make one call.
  * Blocking, with poll() deadlines: this is the keyrotctl side, no loop.
  */
 #include "ctl/client.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctlclient.h — the client side of the control socket (protocol and
+ * client.h — the client side of the control socket (protocol and
  * framing in control.h): connect, send one request, read its stream lines
  * and its final response.
  */

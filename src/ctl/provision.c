@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyrotctl provision (issue 5). Steps, each audited when it changes
+ * keyrotctl provision. Steps, each audited when it changes
  * something:
  *
  *   1. GetUser: absent → CreateUser tagged managed-by=keyrotd; present →
@@ -11,7 +11,7 @@
  *   3. The store holds a key for the user → keep it. Else ListAccessKeys:
  *      keys keyrotd does not hold → refuse (adopt one); none →
  *      CreateAccessKey, sealed into the store at once.
- *   4. Verify on S3 (DESIGN.md §1 step 3) and, with deny_probe, that the key
+ *   4. Verify on S3 (docs/DESIGN.md §1 step 3) and, with deny_probe, that the key
  *      is denied IAM. A key created in this run that fails is deleted again.
  *   5. The inventory lists the user → write its targets that do not hold
  *      the key yet.

@@ -2,7 +2,7 @@
 /*
  * provision.h — keyrotctl provision: create (or take over) an S3-only IAM
  * user, put its least-privilege inline policy, create its first access key,
- * seal it, write its targets and verify it on S3 (issue 5). Idempotent:
+ * seal it, write its targets and verify it on S3. Idempotent:
  * a second run with the same arguments makes no mutating call.
  */
 #pragma once

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyrotctl audit (issue 5): the engine of iam_audit.c on keyrotctl's own
+ * keyrotctl audit: the engine of policy/review.c on keyrotctl's own
  * event loop, and its report for a terminal or a script.
  */
 #include "ctl/review-cmd.h"
@@ -72,7 +72,7 @@ static void print_table(const PolicyReport *r) {
 }
 
 static void print_errors(const PolicyReport *r) {
-        /* Already one line of printable ASCII each (iam_audit.c). */
+        /* Already one line of printable ASCII each (policy/review.c). */
         for (size_t i = 0; i < r->n_users; i++)
                 for (size_t j = 0; j < r->users[i].n_errors; j++)
                         fprintf(stderr, "keyrotctl: audit of %s: %s\n", r->users[i].name, r->users[i].errors[j]);

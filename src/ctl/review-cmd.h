@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * audit_cmd.h — keyrotctl audit [--json] [--all-users] (issue 5): run the
- * audit of iam_audit.h and print it, as a table or as one JSON document.
+ * review-cmd.h — keyrotctl audit [--json] [--all-users]: run the
+ * review of policy/review.h and print it, as a table or as one JSON document.
  *
  * Read-only: it takes no lock and reads the store as it is on disk (the
  * daemon replaces it atomically, so a running daemon is no obstacle).

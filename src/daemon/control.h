@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * control.h — the daemon's control socket (DESIGN.md §2): newline-delimited
+ * control.h — the daemon's control socket (docs/DESIGN.md §2): newline-delimited
  * JSON over an AF_UNIX stream socket, served on the manager's sd-event loop.
  *
  * FRAMING

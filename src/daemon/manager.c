@@ -263,7 +263,7 @@ static void audit_done(PolicyReport *report, void *userdata) {
         audit_run_free(run);
 }
 
-/* The audit of issue 5, read-only, beside whatever rotations run: its
+/* The policy review, read-only, beside whatever rotations run: its
  * findings go to the journal, one entry each. */
 static int start_audit(Manager *m, const char *user, const char *trigger) {
         const char *users[] = { user, NULL };

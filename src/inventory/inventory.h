@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * inventory.h — the YAML inventory (DESIGN.md §3), parsed once into an
+ * inventory.h — the YAML inventory (docs/DESIGN.md §3), parsed once into an
  * immutable Inventory that is handed down to the rest of the daemon.
  *
  * Everything a consumer needs is resolved at load time: every InventoryUser

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * policy_check.c — the audit's rules, on data only (see policy_check.h).
+ * check.c — the policy review's rules, on data only (see check.h).
  *
  * IAM matches action names case-insensitively and resources (ARNs)
  * case-sensitively, with '*' and '?' as wildcards in both; so do we. A

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * policy_check.h — what `keyrotctl audit` and the daemon's audit conclude
+ * check.h — what `keyrotctl audit` and the daemon's audit conclude
  * from what IAM says about a user: its policy documents and its access
  * keys. Pure functions: no I/O, no clock (the caller passes "now"), so
  * every rule is unit-tested on its own.

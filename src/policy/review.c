@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * iam_audit.c — the audit engine (see iam_audit.h).
+ * review.c — the policy review engine (see review.h).
  *
  * The work is a queue of tasks, each one IAM call; a task's answer may
  * queue more (a list of policy names queues a GetUserPolicy per name, a

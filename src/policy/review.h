@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * iam_audit.h — the audit of issue 5, as an asynchronous engine on the
+ * review.h — the policy review behind `keyrotctl audit`, as an asynchronous engine on the
  * AWS client's sd-event loop, so that keyrotctl can wait for it and the
  * daemon can run it between rotations without blocking.
  *
@@ -10,7 +10,7 @@
  * (ListAttachedUserPolicies, GetPolicy for the default version,
  * GetPolicyVersion) and the groups (ListGroupsForUser) with their inline
  * and attached policies; with all_users, every IAM user (ListUsers). It
- * judges them with policy_check.h, and compares the keys with the store.
+ * judges them with policy/check.h, and compares the keys with the store.
  *
  * What IAM returns is bounded: lists are followed for at most
  * POLICY_REVIEW_MAX_PAGES pages, a user's policies, groups and keys are

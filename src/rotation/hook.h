@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hook.h — run a user's on_rotate / on_failure command (DESIGN.md §1
+ * hook.h — run a user's on_rotate / on_failure command (docs/DESIGN.md §1
  * step 5) without a shell, without our environment, with a timeout, and
  * without ever blocking the event loop.
  *

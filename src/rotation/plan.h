@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * plan.h — `keyrotd --once --dry-run`: what a real `--once` run would do to
- * each inventory user, found out with read-only calls only (DESIGN.md §2):
+ * each inventory user, found out with read-only calls only (docs/DESIGN.md §2):
  * ListAccessKeys and GetAccessKeyLastUsed as keyrotd's own identity, the
  * user's S3 check signed with the key keyrotd holds (a put:KEY check is
  * replaced by ListObjectsV2: a dry run writes nothing), and whether the

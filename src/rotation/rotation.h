@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rotation.h — the rotation state machine of DESIGN.md §1.
+ * rotation.h — the rotation state machine of docs/DESIGN.md §1.
  *
  * A rotation is a chain of asynchronous steps on one sd-event loop; each
  * phase change is one store commit, made before the next AWS call depends

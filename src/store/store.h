@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store.h — the sealed store: every IAM secret keyrotd holds, and the
- * phase of every user's rotation. The store is the journal (DESIGN.md §1):
+ * phase of every user's rotation. The store is the journal (docs/DESIGN.md §1):
  * the rotation engine changes a record in memory, calls store_commit(), and
  * takes the next external step only once that returned 0.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * targets.h — hand a user's key to the application: write it into the
- * files the application reads its credentials from (DESIGN.md §1 step 4).
+ * files the application reads its credentials from (docs/DESIGN.md §1 step 4).
  *
  * Three formats:
  *

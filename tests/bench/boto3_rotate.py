@@ -3,7 +3,7 @@
 """boto3_rotate.py: the sequential boto3 baseline of tests/bench/rotate-vs-boto3.
 
 It rotates the access key of each user in turn with the same safe sequence
-keyrotd runs for one user (DESIGN.md section 1), request for request:
+keyrotd runs for one user (docs/DESIGN.md §1), request for request:
 
 1. ``ListAccessKeys`` as the admin (following ``Marker``).  The key named
    as current in the users file must be there and Active.  An Inactive key

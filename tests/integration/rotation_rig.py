@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Shared fixture for the rotation tests: a user with the seed policy, a
 state directory with a fresh master key, an inventory, and helpers to run
-keyrotd/keyrotctl and check the invariants of DESIGN.md §1 with boto3."""
+keyrotd/keyrotctl and check the invariants of docs/DESIGN.md §1 with boto3."""
 
 import configparser
 import json
@@ -165,7 +165,7 @@ class RotationCase(RigTestCase):
         return out
 
     def assert_invariants(self, user=USER, in_grace_ok=False, targets_written=True):
-        """DESIGN.md §1: an Active key that keyrotd holds and that works;
+        """docs/DESIGN.md §1: an Active key that keyrotd holds and that works;
         targets hold a working key; nothing keyrotd created left unheld."""
         keys = self.rig.list_keys(user)
         active = [k for k in keys if k['status'] == 'Active']

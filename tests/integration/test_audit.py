@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""keyrotctl audit and the daemon's audit (issue 5) against moto with
+"""keyrotctl audit and the daemon's audit against moto with
 authentication and IAM policies enforced: each finding on a user built to
 have it, nothing on a user keyrotctl provision made, the exit codes, the
 JSON document, and the daemon's journal entries (after a rotation and on

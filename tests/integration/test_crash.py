@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""A crash at any instant is harmless (DESIGN.md §1).
+"""A crash at any instant is harmless (docs/DESIGN.md §1).
 
 keyrotd is killed (SIGKILL, from inside at named points compiled into test
 builds, and from outside at random instants); the next run recovers; then

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""keyrotd --once --dry-run (DESIGN.md §2): read-only calls only, through
+"""keyrotd --once --dry-run (docs/DESIGN.md §2): read-only calls only, through
 the fault proxy, which proves that no mutating call reached moto; IAM,
 the state directory and the targets are compared before and after; the
 plan lines say what a real run would do."""

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The journald audit trail of DESIGN.md §4, read back from a real
+"""The journald audit trail of docs/DESIGN.md §4, read back from a real
 systemd-journald (tests/rig/journal.py starts one) after real keyrotd runs
 against moto: one entry per step with its MESSAGE_ID from src/audit/audit-ids.h
 and the KEYROTD_* fields, PRIORITY 3 for failures and 2 after alert_after

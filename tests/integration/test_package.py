@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The Debian package (DESIGN.md §5, packaging/): packaging/build-deb, once,
+"""The Debian package (docs/DESIGN.md §5, packaging/): packaging/build-deb, once,
 into a temp dir; then
 
 * what the .deb holds: exactly the expected files, each with its owner and

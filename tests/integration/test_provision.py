@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""keyrotctl provision (issue 5) against moto with authentication and IAM
+"""keyrotctl provision against moto with authentication and IAM
 policies enforced; outcomes checked with boto3."""
 
 import json

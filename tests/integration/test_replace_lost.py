@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""keyrotctl rotate USER --replace-lost (issue 5, the seed's lost keys).
+"""keyrotctl rotate USER --replace-lost (keys whose secret was lost).
 
 The store no longer holds the secret of a user's Active key (a lost store,
 or a key never adopted). keyrotd creates a new key, verifies it, writes it

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """keyrotd --once against moto and the fault proxy: the rotation state
-machine of DESIGN.md §1, outcomes checked with boto3."""
+machine of docs/DESIGN.md §1, outcomes checked with boto3."""
 
 import json
 import os

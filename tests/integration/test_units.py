@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The systemd integration as installed (DESIGN.md §2, §5): systemd/.
+"""The systemd integration as installed (docs/DESIGN.md §2, §5): systemd/.
 
 `meson install --destdir` of $KEYROTD_BUILD_DIR, once, into a temp dir; then
 
@@ -261,7 +261,7 @@ class Installed(TapNotes, unittest.TestCase):
                 self.assertTrue(os.path.isfile(self.inst(path)), path)
 
     def test_service_contract(self):
-        """What keyrotd and the operator rely on (DESIGN.md §2)."""
+        """What keyrotd and the operator rely on (docs/DESIGN.md §2)."""
         svc = parse_unit(self.service_path)
         S = 'Service'
         self.assertEqual(unit_value(svc, S, 'Type'), 'notify')

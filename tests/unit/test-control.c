@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-control.c — the control socket server and client (control.h,
- * ctlclient.h): a server with stub handlers on a private sd-event loop in
+ * ctl/client.h): a server with stub handlers on a private sd-event loop in
  * this process, clients in forked children (their exit status is their
  * verdict; they print diagnostics to stderr as "# …").
  */

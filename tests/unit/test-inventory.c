@@ -454,7 +454,7 @@ static void test_values(void) {
 }
 
 static void test_errors(void) {
-        /* The classes of DESIGN.md §3 and the brief, with exact positions. */
+        /* The classes of docs/DESIGN.md §3, with exact positions. */
         expect_error(HEAD "colour: blue\n",
                      "t.yaml:2:1: unknown key 'colour' in the top level (expected: version, aws, defaults, store, users)");
         expect_error(HEAD "users:\n  - name: a\n    verify: {bucket: bucket-a, buckett: x}\n",
