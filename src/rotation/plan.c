@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The dry run. Every user goes through the same short chain of read-only
- * calls on the caller's loop (ListAccessKeys, GetAccessKeyLastUsed of the
- * held key, the S3 check with the held key); once its answers are in, the
- * targets are looked at (stat and access only) and the verdict is worked
- * out by the same rules rotation.c applies, step by step, so that the plan
- * says what a real run would do rather than what it ought to do.
+ * calls on the caller's loop (ListAccessKeys, GetAccessKeyLastUsed of a
+ * key an interrupted create may have made and of the held key, the S3
+ * check with the held key); once its answers are in, the targets are
+ * looked at (stat and access only) and the verdict is decide()'s, the
+ * function the engine acts on: after an undo, decide() is asked again on
+ * the state the undo leaves (decision_assume()), as the engine asks it
+ * again once the undo is done. So the plan says what a real run would do.
  */
 #include "rotation/plan.h"
 
@@ -23,9 +25,6 @@
 #include "aws/s3.h"
 #include "targets/targets.h"
 
-/* rotation.c's CREATE_CLOCK_SLACK: a key IAM dates this long before the
- * CREATING phase began still counts as the one that phase created. Both
- * must agree, or the plan and recovery would pick different orphans. */
 /* Per attempt of the S3 check, as the real verification uses. */
 #define PLAN_S3_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
 
@@ -48,6 +47,8 @@ typedef struct PlanUser {
         bool last_used_known;
         time_t last_used; /* 0: never used */
         char last_used_code[128];
+        OrphanUse orphan_use; /* of the key an interrupted create may have made */
+        char orphan_code[128]; /* why GetAccessKeyLastUsed of it failed */
         bool s3_run;
         bool s3_substitute; /* put:KEY checked as ListObjectsV2 */
         int s3_error;
@@ -109,22 +110,6 @@ static char *format_ago(usec_t then, usec_t now, char *buf, size_t size) {
         else
                 snprintf(buf, size, "%s ago", format_duration_approx(now - then, 2, d, sizeof d) ?: "?");
         return buf;
-}
-
-/* An instant for the operator: 2025-01-31T12:00:00Z. */
-static char *format_instant(usec_t t, char *buf, size_t size) {
-        time_t s = (time_t) (t / USEC_PER_SEC);
-        struct tm tm;
-
-        if (!gmtime_r(&s, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, size, "?");
-        return buf;
-}
-
-/* rotation.c's held(): the key sits in one of the user's store slots. */
-static bool held(const StoreUser *su, const char *id) {
-        return su && (streq(su->current.access_key_id, id) || streq(su->pending.access_key_id, id) ||
-                      streq(su->previous.access_key_id, id));
 }
 
 /* ---- targets ---------------------------------------------------------- */
@@ -275,265 +260,103 @@ static int check_targets(PlanUser *u) {
 
 /* ---- the verdict ------------------------------------------------------ */
 
-/* What happens to the old key at the end of a rotation. */
-static void old_key_fate(const PlanUser *u, const char *old_id, char *buf, size_t size) {
-        char d[DURATION_STRING_MAX];
+static PlanAction plan_action_of(DecisionAction a) {
+        switch (a) {
+        case DECISION_NONE:
+                return PLAN_NONE;
+        case DECISION_ROTATE:
+                return PLAN_ROTATE;
+        case DECISION_DELETE_ORPHAN:
+        case DECISION_UNDO:
+        case DECISION_RESET:
+                return PLAN_UNDO;
+        case DECISION_DISTRIBUTE:
+        case DECISION_NOTIFY:
+        case DECISION_DRAIN:
+        case DECISION_COMPLETE:
+        case DECISION_ROLLBACK:
+        case DECISION_ROLLBACK_FINISH:
+                return PLAN_FINISH;
+        case DECISION_DELETE_OLD:
+                return PLAN_DELETE_OLD;
+        case DECISION_WAIT:
+                return PLAN_WAIT;
+        default:
+                return PLAN_BLOCKED;
+        }
+}
 
-        if (!old_id || !*old_id)
-                snprintf(buf, size, "the old key is already gone from IAM");
-        else if (u->iu->grace == 0)
-                snprintf(buf, size, "deactivate and delete the old key %s (grace 0)", old_id);
-        else
-                snprintf(buf, size, "deactivate the old key %s, delete it after grace (%s)", old_id,
-                         format_duration(u->iu->grace, d, sizeof d) ?: "?");
+static DecisionInput plan_input(const PlanUser *u, const StoreUser *su, const ListAccessKeysResult *keys) {
+        return (DecisionInput) {
+                .iu = u->iu,
+                .su = su,
+                .keys = keys,
+                .flags = u->plan->force ? ROTATION_FORCE : 0,
+                .now = u->plan->now,
+                .orphan_use = u->orphan_use,
+        };
 }
 
 /*
- * rotation.c's decide(): the user is idle (or was just brought back to
- * idle by undoing an interrupted rotation, whose deleted key is @gone):
- * is there work, and is it safe?
+ * decide(), and after an undo decide() again on what the undo leaves, as
+ * the engine does. The dry run's copies are shallow: decision_assume()
+ * forgets slots without touching the store's secrets.
  */
-static PlanAction decide_idle(const PlanUser *u, const char *gone, char *why, size_t size) {
-        const StoreUser *su = u->su;
-        const ListAccessKeysResult *l = &u->keys;
-        const InventoryUser *iu = u->iu;
-        const AccessKeyMeta *cur;
-        char d1[DURATION_STRING_MAX], d2[DURATION_STRING_MAX], when[32];
-        size_t remaining = 0;
-
-        if (!su || !store_key_is_set(&su->current)) {
-                snprintf(why, size,
-                         "keyrotd holds no key for %s: adopt its current key first "
-                         "('keyrotctl adopt %s --from-credentials FILE')",
-                         iu->name, iu->name);
-                return PLAN_BLOCKED;
-        }
-        cur = list_access_keys_find(l, su->current.access_key_id);
-        if (!cur) {
-                snprintf(why, size, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
-                return PLAN_BLOCKED;
-        }
-        if (cur->status != KEY_STATUS_ACTIVE) {
-                snprintf(why, size, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
-                return PLAN_BLOCKED;
-        }
-        for (size_t i = 0; i < l->n_keys; i++) {
-                const AccessKeyMeta *k = &l->keys[i];
-
-                if (gone && streq(k->access_key_id, gone))
-                        continue;
-                if (!held(su, k->access_key_id) && k->status == KEY_STATUS_ACTIVE) {
-                        snprintf(why, size,
-                                 "an Active key keyrotd does not hold (%s) exists; a real run refuses to touch it "
-                                 "(delete it or adopt it)",
-                                 k->access_key_id);
-                        return PLAN_BLOCKED;
-                }
-        }
-
-        usec_t created = (usec_t) su->current.create_date;
-        usec_t due_at = created + iu->max_age;
-        usec_t age = u->plan->now > created ? u->plan->now - created : 0;
-
-        format_instant(due_at, when, sizeof when);
-        if (!u->plan->force && !rotation_is_due(iu, su, u->plan->now)) {
-                snprintf(why, size, "not due: due in %s (%s)",
-                         format_duration_approx(due_at - u->plan->now, 2, d1, sizeof d1) ?: "?", when);
-                return PLAN_NONE;
-        }
-
-        why[0] = 0;
-        if (rotation_is_due(iu, su, u->plan->now))
-                text_add(why, size, "due: key is %s old, max_age %s (due since %s)",
-                         format_duration_approx(age, 2, d1, sizeof d1) ?: "?",
-                         format_duration(iu->max_age, d2, sizeof d2) ?: "?", when);
-        else
-                text_add(why, size, "--force (not due until %s)", when);
-
-        /* step_delete_stale(): Inactive keys nobody holds go first. */
-        for (size_t i = 0; i < l->n_keys; i++) {
-                const AccessKeyMeta *k = &l->keys[i];
-
-                if (gone && streq(k->access_key_id, gone))
-                        continue;
-                if (!held(su, k->access_key_id) && k->status == KEY_STATUS_INACTIVE) {
-                        text_add(why, size, "delete-stale: the Inactive key %s (not held) is deleted first",
-                                 k->access_key_id);
-                        continue;
-                }
-                remaining++;
-        }
-        /* IAM allows two keys per user: CreateAccessKey needs a free slot. */
-        if (remaining >= 2) {
-                snprintf(why, size, "%s already has %zu keys besides any stale ones; CreateAccessKey would fail "
-                         "with LimitExceeded", iu->name, remaining);
-                return PLAN_BLOCKED;
-        }
-
-        char fate[256];
-        old_key_fate(u, su->current.access_key_id, fate, sizeof fate);
-        text_add(why, size, "create a new key, verify it (%s on %s), write %zu target%s, %s%s",
-                 verify_check_to_string(iu->verify.check), iu->verify.bucket, iu->n_targets,
-                 iu->n_targets == 1 ? "" : "s", iu->on_rotate ? "run on_rotate, " : "", fate);
-        return PLAN_ROTATE;
-}
-
-/* After an undo, the fresh decision follows in the same run. */
-static PlanAction undo_then_decide(PlanUser *u, const char *gone, const char *undo) {
-        char then[PLAN_TEXT_MAX];
-        PlanAction a = decide_idle(u, gone, then, sizeof then);
-
-        u->reason[0] = 0;
-        text_add(u->reason, sizeof u->reason, "%s", undo);
-        text_add(u->reason, sizeof u->reason, "then %s: %s", plan_action_to_string(a), then);
-        return a == PLAN_BLOCKED ? PLAN_BLOCKED : PLAN_UNDO;
-}
-
-/* rotation.c's reconcile(): pick up an interrupted rotation where its
- * phase says, then decide. */
-static PlanAction decide(PlanUser *u) {
-        const StoreUser *su = u->su;
-        const ListAccessKeysResult *l = &u->keys;
-        const InventoryUser *iu = u->iu;
-        const char *phase_name;
-        char undo[512], fate[256], when[32], d[DURATION_STRING_MAX];
+static PlanAction decide_plan(PlanUser *u) {
+        StoreUser view = u->su ? *u->su : (StoreUser) { .phase = STORE_PHASE_IDLE };
+        _cleanup_free_ AccessKeyMeta *copy = NULL;
+        ListAccessKeysResult keys = u->keys;
+        PlanAction first = _PLAN_ACTION_INVALID;
+        Decision d;
 
         if (u->list_error < 0) {
                 snprintf(u->reason, sizeof u->reason, "ListAccessKeys failed: %s; a real run stops there",
                          u->list_code);
                 return PLAN_BLOCKED;
         }
-        if (!su || su->phase == STORE_PHASE_IDLE)
-                return decide_idle(u, NULL, u->reason, sizeof u->reason);
-
-        /* Slots whose key IAM no longer has count as empty, as in reconcile(). */
-        const char *previous = store_key_is_set(&su->previous) && list_access_keys_find(l, su->previous.access_key_id)
-                                       ? su->previous.access_key_id
-                                       : NULL;
-        const AccessKeyMeta *pending_meta =
-                store_key_is_set(&su->pending) ? list_access_keys_find(l, su->pending.access_key_id) : NULL;
-        const char *pending = pending_meta ? pending_meta->access_key_id : NULL;
-        const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
-
-        phase_name = store_phase_to_string(su->phase) ?: "unknown";
-        switch (su->phase) {
-        case STORE_PHASE_CREATING:
-                for (size_t i = 0; i < l->n_keys; i++) {
-                        const AccessKeyMeta *k = &l->keys[i];
-
-                        if (!held(su, k->access_key_id) &&
-                            (usec_t) k->create_date * USEC_PER_SEC + ROTATION_CREATE_CLOCK_SLACK >=
-                                    (usec_t) su->phase_since) {
-                                snprintf(undo, sizeof undo,
-                                         "rotation interrupted in phase creating: delete %s, created before the "
-                                         "crash but never sealed",
-                                         k->access_key_id);
-                                return undo_then_decide(u, k->access_key_id, undo);
-                        }
-                }
-                return undo_then_decide(u, NULL,
-                                        "rotation interrupted in phase creating before IAM created a key: "
-                                        "nothing to delete");
-        case STORE_PHASE_PENDING:
-                if (pending) {
-                        snprintf(undo, sizeof undo,
-                                 "rotation interrupted in phase pending: delete the unverified new key %s, "
-                                 "keep %s",
-                                 pending, su->current.access_key_id);
-                        return undo_then_decide(u, pending, undo);
-                }
-                return undo_then_decide(u, NULL,
-                                        "rotation interrupted in phase pending; its new key is already gone from "
-                                        "IAM");
-        case STORE_PHASE_VERIFIED:
-                if (pending_meta && pending_meta->status != KEY_STATUS_ACTIVE) {
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rotation interrupted in phase verified, but the verified key %s is Inactive in "
-                                 "IAM; finishing would hand it to the targets and deactivate %s, the last working "
-                                 "key",
-                                 pending, su->current.access_key_id);
+        if (keys.n_keys > 0) {
+                copy = calloc(keys.n_keys, sizeof *copy);
+                if (!copy) {
+                        snprintf(u->reason, sizeof u->reason, "out of memory");
                         return PLAN_BLOCKED;
                 }
-                if (pending) {
-                        old_key_fate(u, su->current.access_key_id, fate, sizeof fate);
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rotation interrupted in phase verified: write the verified key %s to %zu "
-                                 "target%s, %s%s",
-                                 pending, iu->n_targets, iu->n_targets == 1 ? "" : "s",
-                                 iu->on_rotate ? "run on_rotate, " : "", fate);
-                        return PLAN_FINISH;
-                }
-                snprintf(undo, sizeof undo,
-                         "rotation interrupted in phase verified and its new key is gone from IAM: write %s back "
-                         "to the targets",
-                         su->current.access_key_id);
-                return undo_then_decide(u, NULL, undo);
-        case STORE_PHASE_DISTRIBUTED:
-        case STORE_PHASE_NOTIFIED:
-                /* The targets hold the new key: finishing deactivates the
-                 * old one, which is only safe while the new one is Active. */
-                if (!cur || cur->status != KEY_STATUS_ACTIVE) {
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rotation interrupted in phase %s, but the new key %s is %s in IAM; finishing "
-                                 "would deactivate %s, the last working key",
-                                 phase_name, su->current.access_key_id, cur ? "Inactive" : "missing",
-                                 previous ?: "the old key");
-                        return PLAN_BLOCKED;
-                }
-                old_key_fate(u, previous, fate, sizeof fate);
-                snprintf(u->reason, sizeof u->reason, "rotation interrupted in phase %s: %s%s", phase_name,
-                         su->phase == STORE_PHASE_DISTRIBUTED && iu->on_rotate ? "run on_rotate, " : "", fate);
-                return PLAN_FINISH;
-        case STORE_PHASE_DEACTIVATED:
-                if (!previous) {
-                        snprintf(u->reason, sizeof u->reason,
-                                 "the old key is already gone from IAM: mark the rotation complete");
-                        return PLAN_FINISH;
-                }
-                format_instant((usec_t) su->grace_until, when, sizeof when);
-                if ((usec_t) su->grace_until > u->plan->now) {
-                        snprintf(u->reason, sizeof u->reason,
-                                 "the old key %s is Inactive in grace until %s (%s more); a later run deletes "
-                                 "it%s",
-                                 previous, when,
-                                 format_duration_approx((usec_t) su->grace_until - u->plan->now, 2, d, sizeof d) ?: "?",
-                                 u->plan->force ? "; --force starts no new rotation before that" : "");
-                        return PLAN_WAIT;
-                }
-                snprintf(u->reason, sizeof u->reason, "grace ended %s: delete the old key %s", when, previous);
-                return PLAN_DELETE_OLD;
-        case STORE_PHASE_ROLLING_BACK:
-                /* start_rollback(): an empty previous slot means the old key
-                 * already took over, and only the deletion remains. */
-                if (previous)
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rollback interrupted: re-activate the old key %s, write it back to %zu target%s, "
-                                 "delete %s",
-                                 previous, iu->n_targets, iu->n_targets == 1 ? "" : "s", su->current.access_key_id);
-                else if (store_key_is_set(&su->previous))
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rollback interrupted, but the old key %s is gone from IAM: the rollback is "
-                                 "ended keeping %s",
-                                 su->previous.access_key_id, su->current.access_key_id);
-                else if (pending)
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rollback interrupted after %s took over again: delete the rolled-back key %s",
-                                 su->current.access_key_id, pending);
-                else
-                        snprintf(u->reason, sizeof u->reason,
-                                 "rollback interrupted after %s took over again: mark it complete",
-                                 su->current.access_key_id);
-                return PLAN_FINISH;
-        default:
-                snprintf(u->reason, sizeof u->reason, "phase %s cannot be resumed by this version", phase_name);
-                return PLAN_BLOCKED;
+                memcpy(copy, keys.keys, keys.n_keys * sizeof *copy);
+                keys.keys = copy;
         }
+        u->reason[0] = 0;
+        /* Each undo empties a slot or deletes a key: a handful of rounds at most. */
+        for (unsigned round = 0; round < 8; round++) {
+                const DecisionInput in = plan_input(u, &view, &keys);
+
+                decide(&in, &d);
+                if (d.action == DECISION_CHECK_ORPHAN && u->orphan_code[0]) {
+                        snprintf(u->reason, sizeof u->reason,
+                                 "cannot tell whether the unknown key %s is the one an interrupted create made "
+                                 "(GetAccessKeyLastUsed: %s); a real run leaves it alone and stops",
+                                 d.key_id, u->orphan_code);
+                        return PLAN_BLOCKED;
+                }
+                if (first < 0)
+                        first = plan_action_of(d.action);
+                else
+                        text_add(u->reason, sizeof u->reason, "then %s: ", plan_action_to_string(plan_action_of(d.action)));
+                size_t n = strlen(u->reason);
+                snprintf(u->reason + n, sizeof u->reason - n, "%s", d.reason);
+                if (d.action == DECISION_WAIT && u->plan->force)
+                        text_add(u->reason, sizeof u->reason, "--force starts no new rotation before that");
+                if (!decision_then_decides(d.action))
+                        break;
+                decision_assume(&d, &view, &keys);
+        }
+        if (first == PLAN_UNDO && plan_action_of(d.action) == PLAN_BLOCKED)
+                return PLAN_BLOCKED;
+        return first;
 }
 
 static void conclude(PlanUser *u) {
         char otherwise[PLAN_TEXT_MAX];
 
-        u->action = decide(u);
+        u->action = decide_plan(u);
         if (u->problems[0] && u->action != PLAN_BLOCKED) {
                 /* The plan stands, but it would fail (or leave the
                  * application without a working key) as things are. */
@@ -676,6 +499,36 @@ static void step_last_used(PlanUser *u) {
         }
 }
 
+static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
+        PlanUser *u = userdata;
+
+        u->call = NULL;
+        if (res->error < 0)
+                snprintf(u->orphan_code, sizeof u->orphan_code, "%s", aws_result_error_code(res));
+        else
+                u->orphan_use = res->last_used.last_used_date > 0 ? ORPHAN_USE_USED : ORPHAN_USE_NEVER;
+        step_last_used(u);
+}
+
+/* An interrupted create: the engine asks IAM whether the unknown key was
+ * ever used before it deletes it, and so does the plan. */
+static void step_orphan(PlanUser *u) {
+        const DecisionInput in = plan_input(u, u->su, &u->keys);
+        Decision d;
+        int r;
+
+        decide(&in, &d);
+        if (u->list_error < 0 || d.action != DECISION_CHECK_ORPHAN) {
+                step_last_used(u);
+                return;
+        }
+        r = iam_get_access_key_last_used(u->plan->aws, d.key_id, on_orphan_checked, u, &u->call);
+        if (r < 0) {
+                snprintf(u->orphan_code, sizeof u->orphan_code, "%s", strerror(-r));
+                step_last_used(u);
+        }
+}
+
 static void on_listed(AwsCall *call, AwsResult *res, void *userdata) {
         PlanUser *u = userdata;
 
@@ -687,7 +540,7 @@ static void on_listed(AwsCall *call, AwsResult *res, void *userdata) {
                 u->keys = res->list_keys;
                 memset(&res->list_keys, 0, sizeof res->list_keys);
         }
-        step_last_used(u);
+        step_orphan(u);
 }
 
 static void user_start(PlanUser *u) {

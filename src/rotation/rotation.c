@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "basic/log.h"
 #include "store/committer.h"
 #include "config.h"
 #include "rotation/hook.h"
@@ -110,7 +111,7 @@ struct Rotation {
         usec_t verify_deadline;
         usec_t drain_deadline, drain_poll;
         int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
-        int64_t orphan_created; /* recovery of phase creating: IAM's date of the key in new_key_id */
+        OrphanUse orphan_use;   /* recovery of phase creating: what IAM says of the key in new_key_id */
         usec_t verify_next_at; /* when the next check may start: the last one's start + interval */
         unsigned verify_streak;
         unsigned verify_failures;
@@ -122,7 +123,6 @@ struct Rotation {
         bool recovering; /* undoing an interrupted rotation, then deciding afresh */
         bool rotated;    /* this run put a new key in service */
         bool in_grace;
-        bool undo_targets; /* targets may hold the new key: restore the old one */
         char error[512];
         char old_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
         char new_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
@@ -173,12 +173,6 @@ static int fail_point(const char *name) {
         (void) name;
 #endif
         return 0;
-}
-
-bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now) {
-        if (!su || !store_key_is_set(&su->current))
-                return false;
-        return (usec_t) su->current.create_date + iu->max_age <= now;
 }
 
 static void step(Rotation *r);
@@ -312,14 +306,12 @@ static void commit_failed_default(Rotation *r, int error) {
         fail(r, "cannot commit the store: %s", strerror(-error));
 }
 
-/* Enter phase and continue in then once it is durable; on a failed commit
- * failed (NULL: fail the rotation, deleting a pending new key). */
-static void commit_then(Rotation *r, StorePhase phase, committed_t then, commit_failed_t failed) {
+/* Continue in then once the store as it is now is durable; on a failed
+ * commit in failed (NULL: fail the rotation, deleting a pending new key). */
+static void commit_queue(Rotation *r, committed_t then, commit_failed_t failed) {
         RotationEngine *e = r->engine;
 
-        r->su->phase = phase;
-        r->su->phase_since = (int64_t) now_realtime();
-        r->commit_phase = phase;
+        r->commit_phase = r->su->phase;
         r->committed = then;
         r->commit_failed = failed ?: commit_failed_default;
         r->commit_next = NULL;
@@ -348,6 +340,13 @@ alone:
         /* Cannot wait for company: commit now. */
         e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
         (void) flush_commits(NULL, 0, e);
+}
+
+/* Enter phase and continue in then once it is durable. */
+static void commit_then(Rotation *r, StorePhase phase, committed_t then, commit_failed_t failed) {
+        r->su->phase = phase;
+        r->su->phase_since = (int64_t) now_realtime();
+        commit_queue(r, then, failed);
 }
 
 static void rotation_free(Rotation *r) {
@@ -392,7 +391,9 @@ static void finish(Rotation *r) {
 
 static void hook_output(const char *line, bool is_stderr, void *userdata) {
         Rotation *r = userdata;
-        fprintf(stderr, "hook[%s]: %s\n", r->user, line);
+
+        /* The hook's words reach the log sanitised like any other text. */
+        log_full(is_stderr ? LOG_WARNING : LOG_INFO, "hook of %s: %s", r->user, line);
 }
 
 static int hook_env(Rotation *r, const char *result, char ***ret) {
@@ -416,37 +417,72 @@ static int hook_env(Rotation *r, const char *result, char ***ret) {
         return 0;
 }
 
+/* Why a hook did not succeed, in a few words. */
+static void hook_failure_text(const HookResult *res, char *buf, size_t size) {
+        if (res->error < 0)
+                snprintf(buf, size, "could not start: %s", strerror(-res->error));
+        else if (res->timed_out)
+                snprintf(buf, size, "timed out");
+        else if (res->signal)
+                snprintf(buf, size, "killed by signal %d", res->signal);
+        else
+                snprintf(buf, size, "exit status %d", res->exit_status);
+}
+
 static void failure_hook_done(const HookResult *res, void *userdata) {
         Rotation *r = userdata;
+        char why[64];
 
         r->hook = NULL;
-        if (!hook_result_ok(res))
-                fprintf(stderr, "on_failure hook of %s failed (exit %d%s)\n", r->user, res->exit_status,
-                        res->timed_out ? ", timed out" : "");
+        if (!hook_result_ok(res)) {
+                hook_failure_text(res, why, sizeof why);
+                audit(r, AUDIT_HOOK_RUN, "failed", "HookFailed", NULL, "on_failure hook failed");
+                log_error("on_failure hook of %s failed (%s)", r->user, why);
+        }
         finish(r);
 }
 
-/* The end of a failed rotation: record, audit, run on_failure, report. */
-static void conclude_failure(Rotation *r) {
+/* The failure is recorded (or could not be): run on_failure, report. */
+static void failure_recorded(Rotation *r) {
         _cleanup_strv_free_ char **env = NULL;
+        int k;
 
+        if (!r->iu || !r->iu->on_failure) {
+                finish(r);
+                return;
+        }
+        k = hook_env(r, "failed", &env);
+        if (k >= 0)
+                k = hook_run(r->engine->event, r->iu->on_failure, env, r->iu->hook_timeout, hook_output,
+                             failure_hook_done, r, &r->hook);
+        if (k < 0) {
+                HookResult none = { .exit_status = -1, .error = k };
+                failure_hook_done(&none, r);
+        }
+}
+
+static void failure_unrecorded(Rotation *r, int error) {
+        log_error_errno(error, "Cannot record the failed rotation of %s in the store %s: %m", r->user,
+                        store_path(r->engine->store));
+        audit(r, AUDIT_ROTATION_FAILED, "failed", "StoreCommit", NULL, "the failure could not be recorded in the store");
+        failure_recorded(r);
+}
+
+/* The end of a failed rotation: audit, record, run on_failure, report. */
+static void conclude_failure(Rotation *r) {
         r->outcome = ROTATION_FAILED;
         /* Audited before counting: audit() judges "critical" by this failure
          * joining the ones already counted. */
         audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
               r->error);
-        if (r->su) {
-                r->su->failures++;
-                (void) store_set_text(&r->su->last_error, r->error);
-                (void) store_set_text(&r->su->last_result, "failed");
-                (void) store_commit(r->engine->store);
-        }
-
-        if (r->iu && r->iu->on_failure && hook_env(r, "failed", &env) >= 0 &&
-            hook_run(r->engine->event, r->iu->on_failure, env, r->iu->hook_timeout, hook_output, failure_hook_done, r,
-                     &r->hook) >= 0)
+        if (!r->su) {
+                failure_recorded(r);
                 return;
-        finish(r);
+        }
+        r->su->failures++;
+        if (store_set_text(&r->su->last_error, r->error) < 0 || store_set_text(&r->su->last_result, "failed") < 0)
+                log_error("Cannot keep the error of %s's rotation: out of memory", r->user);
+        commit_queue(r, failure_recorded, failure_unrecorded);
 }
 
 static void fail(Rotation *r, const char *fmt, ...) {
@@ -539,138 +575,6 @@ static void step_inspect(Rotation *r) {
 }
 
 /*
- * --replace-lost: the one Active key keyrotd has no secret for becomes the
- * "current" key, without a secret, so that the ordinary steps replace it
- * and touch it only after the new key verified and reached every target.
- * No Active key at all: the new key is simply the user's first.
- */
-static int take_lost_key(Rotation *r) {
-        StoreUser *su = r->su;
-        const ListAccessKeysResult *l = &r->keys;
-        const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id), *lost = NULL;
-        unsigned n_lost = 0;
-        int k;
-
-        if (cur && key_has_secret(&su->current)) {
-                fail(r, "nothing is lost: keyrotd holds the secret of %s's key %s (rotate without --replace-lost)",
-                     r->user, su->current.access_key_id);
-                return -EEXIST;
-        }
-        for (size_t i = 0; i < l->n_keys; i++) {
-                const AccessKeyMeta *key = &l->keys[i];
-
-                if (key->status == KEY_STATUS_ACTIVE &&
-                    (streq(key->access_key_id, su->current.access_key_id) || !held(su, key->access_key_id))) {
-                        lost = key;
-                        n_lost++;
-                }
-        }
-        if (n_lost > 1) {
-                /* IAM has no room for a third key, and which of the two the
-                 * applications use is not ours to guess. */
-                fail(r, "%s has %u Active keys keyrotd holds no secret for; delete the one no application uses, "
-                        "then run --replace-lost again", r->user, n_lost);
-                return -ENOSPC;
-        }
-        if (!lost) {
-                store_key_clear(&su->current);
-                return 0;
-        }
-        k = store_key_set(&su->current, lost->access_key_id, NULL, 0, lost->create_date * (int64_t) USEC_PER_SEC);
-        if (k < 0) {
-                fail(r, "out of memory");
-                return k;
-        }
-        return 0;
-}
-
-/* IDLE (or just brought back to it): is there work, and is it safe? */
-static void decide(Rotation *r) {
-        StoreUser *su = r->su;
-        const ListAccessKeysResult *l = &r->keys;
-
-        if (r->undo_targets) {
-                char err[256];
-                int w;
-
-                write_targets_with(r, &su->current, err, sizeof err, &w);
-                if (w < 0) {
-                        fail(r, "cannot restore targets: %s", err);
-                        return;
-                }
-                r->undo_targets = false;
-        }
-        if (r->recovering) {
-                /* Persist what recovery cleaned up before deciding anything new. */
-                r->recovering = false;
-                commit_then(r, STORE_PHASE_IDLE, decide, NULL);
-                return;
-        }
-        if (r->flags & ROTATION_RECOVER_ONLY) {
-                if (r->outcome == ROTATION_FAILED)
-                        conclude_failure(r);
-                else
-                        succeed(r, ROTATION_NOT_DUE);
-                return;
-        }
-
-        if (r->flags & ROTATION_REPLACE_LOST) {
-                if (take_lost_key(r) < 0)
-                        return;
-        } else if (!store_key_is_set(&su->current)) {
-                fail(r,
-                     "keyrotd holds no key for %s: hand it the current one with 'keyrotctl adopt', "
-                     "or replace a lost one with 'keyrotctl rotate %s --replace-lost'",
-                     r->user, r->user);
-                return;
-        } else if (!key_has_secret(&su->current)) {
-                fail(r, "keyrotd holds no secret for %s's key %s: replace it with 'keyrotctl rotate %s --replace-lost'",
-                     r->user, su->current.access_key_id, r->user);
-                return;
-        }
-        if (store_key_is_set(&su->current)) {
-                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
-
-                if (!cur) {
-                        fail(r, "the key keyrotd holds (%s) no longer exists in IAM", su->current.access_key_id);
-                        return;
-                }
-                if (cur->status != KEY_STATUS_ACTIVE) {
-                        fail(r, "the key keyrotd holds (%s) is Inactive in IAM", su->current.access_key_id);
-                        return;
-                }
-        }
-        if (!(r->flags & (ROTATION_FORCE | ROTATION_REPLACE_LOST)) && !rotation_is_due(r->iu, su, now_realtime())) {
-                succeed(r, ROTATION_NOT_DUE);
-                return;
-        }
-        for (size_t i = 0; i < l->n_keys; i++) {
-                const AccessKeyMeta *key = &l->keys[i];
-
-                if (!held(su, key->access_key_id) && key->status == KEY_STATUS_ACTIVE) {
-                        fail(r,
-                             "an Active key keyrotd does not hold (%s) exists; refusing to touch it "
-                             "(delete it or adopt it)",
-                             key->access_key_id);
-                        return;
-                }
-                /* IAM allows two keys: a second one we hold leaves no room. */
-                if (held(su, key->access_key_id) && !streq(key->access_key_id, su->current.access_key_id)) {
-                        fail(r, "%s already has a second key keyrotd holds (%s); no room for a new one",
-                             r->user, key->access_key_id);
-                        return;
-                }
-        }
-        if (r->engine->stopping) {
-                park(r);
-                return;
-        }
-        r->stale_index = 0;
-        r->step = STEP_DELETE_STALE;
-        step(r);
-}
-
-/*
  * Rollback, within grace: the old key comes back and the new one goes.
  * Order: record the intent, re-activate the old key, restore every target
  * to it, and only then delete the new key; each step is idempotent, so a
@@ -684,47 +588,6 @@ static void conclude_failure_uncommitted(Rotation *r, int error) {
 
         snprintf(r->error + n, sizeof r->error - n, " (and the store commit failed: %s)", strerror(-error));
         conclude_failure(r);
-}
-
-static void start_rollback(Rotation *r) {
-        StoreUser *su = r->su;
-
-        if (su->phase != STORE_PHASE_ROLLING_BACK) {
-                if (su->phase != STORE_PHASE_DISTRIBUTED && su->phase != STORE_PHASE_NOTIFIED &&
-                    su->phase != STORE_PHASE_DEACTIVATED) {
-                        /* A request that does not apply, not a failed rotation. */
-                        snprintf(r->error, sizeof r->error,
-                                 "nothing to roll back: no rotation of %s is within its grace period", r->user);
-                        r->outcome = ROTATION_FAILED;
-                        finish(r);
-                        return;
-                }
-                if (!store_key_is_set(&su->previous) || !list_access_keys_find(&r->keys, su->previous.access_key_id)) {
-                        fail(r, "cannot roll back: the old key is gone from IAM");
-                        return;
-                }
-                if (!key_has_secret(&su->previous)) {
-                        fail(r, "cannot roll back: keyrotd never held the secret of the old key %s (it replaced a "
-                                "lost key)", su->previous.access_key_id);
-                        return;
-                }
-                commit_then(r, STORE_PHASE_ROLLING_BACK, rollback_begin, NULL);
-                return;
-        } else if (!store_key_is_set(&su->previous)) {
-                /* Interrupted after the old key took over: only the end remains. */
-                r->step = STEP_ROLLBACK_DELETE_NEW;
-                step(r);
-                return;
-        } else if (!list_access_keys_find(&r->keys, su->previous.access_key_id)) {
-                /* The old key vanished mid-rollback: the new key stays current. */
-                store_key_clear(&su->previous);
-                su->rotation_id[0] = 0;
-                snprintf(r->error, sizeof r->error, "rollback impossible: the old key is gone from IAM; %s stays current",
-                         su->current.access_key_id);
-                commit_then(r, STORE_PHASE_IDLE, conclude_failure, conclude_failure_uncommitted);
-                return;
-        }
-        rollback_begin(r);
 }
 
 static void rollback_begin(Rotation *r) {
@@ -826,142 +689,195 @@ static void step_rollback_delete_new(Rotation *r) {
                 conclude_failure(r);
 }
 
-/* Decide from the stored phase and IAM's view where this rotation goes. */
-static void reconcile(Rotation *r) {
+static void act(Rotation *r);
+
+/* After an interrupted rotation was undone: record that the user is idle
+ * again, then decide afresh in the same run. */
+static void recovered(Rotation *r) {
+        r->su->phase = STORE_PHASE_IDLE;
+        r->su->rotation_id[0] = 0;
+        commit_then(r, STORE_PHASE_IDLE, act, NULL);
+}
+
+/*
+ * Carry out what decide() says for this user. Called after every
+ * inspection and again after each undo, so an interrupted rotation is
+ * finished or undone before anything new is judged.
+ */
+static void act(Rotation *r) {
         StoreUser *su = r->su;
-        const ListAccessKeysResult *l = &r->keys;
+        Decision d;
+        const DecisionInput in = {
+                .iu = r->iu,
+                .su = su,
+                .keys = &r->keys,
+                .flags = r->flags,
+                .now = now_realtime(),
+                .orphan_use = r->orphan_use,
+        };
+        char err[256];
+        int k;
 
-        /* Rollback judges the slots itself: there a missing old key means
-         * "cannot roll back", not "already cleaned up". */
-        if ((r->flags & ROTATION_ROLLBACK) || su->phase == STORE_PHASE_ROLLING_BACK) {
-                start_rollback(r);
+        decide(&in, &d);
+        if (!(r->flags & ROTATION_ROLLBACK) && su->phase != STORE_PHASE_ROLLING_BACK)
+                (void) decision_forget_vanished(su, &r->keys);
+
+        switch (d.action) {
+        case DECISION_NONE:
+                if (r->outcome == ROTATION_FAILED)
+                        conclude_failure(r); /* the failure that sent us recovering */
+                else
+                        succeed(r, ROTATION_NOT_DUE);
                 return;
-        }
 
-        /* Slots whose key IAM no longer has are stale (deleted out of band,
-         * or our delete succeeded before a crash). */
-        if (store_key_is_set(&su->previous) && !list_access_keys_find(l, su->previous.access_key_id))
-                store_key_clear(&su->previous);
-        if (store_key_is_set(&su->pending) && !list_access_keys_find(l, su->pending.access_key_id))
-                store_key_clear(&su->pending);
-
-        snprintf(r->old_key_id, sizeof r->old_key_id, "%s",
-                 store_key_is_set(&su->previous) ? su->previous.access_key_id : su->current.access_key_id);
-        snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
-                 store_key_is_set(&su->previous) ? su->current.access_key_id : su->pending.access_key_id);
-
-        r->recovering = su->phase != STORE_PHASE_IDLE;
-        switch (su->phase) {
-        case STORE_PHASE_CREATING: {
-                /* A create may have succeeded without its answer reaching the
-                 * store: an unheld key dated after the intent is that key.
-                 * We never saw its secret, so it is useless: delete it. Only
-                 * when there is exactly one such key: two would mean someone
-                 * else created one too, and an Active key we do not hold is
-                 * never touched on a guess. */
-                const AccessKeyMeta *orphan = NULL;
-                unsigned candidates = 0;
-
-                for (size_t i = 0; i < l->n_keys; i++)
-                        if (!held(su, l->keys[i].access_key_id) &&
-                            (usec_t) l->keys[i].create_date * USEC_PER_SEC + ROTATION_CREATE_CLOCK_SLACK >=
-                                    (usec_t) su->phase_since) {
-                                orphan = &l->keys[i];
-                                candidates++;
+        case DECISION_ROTATE:
+                if (r->flags & ROTATION_REPLACE_LOST) {
+                        /* The lost key becomes "current without a secret": the
+                         * ordinary steps replace it and touch it only after the
+                         * new key verified and reached every target. */
+                        const AccessKeyMeta *lost = d.key_id && *d.key_id ? list_access_keys_find(&r->keys, d.key_id)
+                                                                           : NULL;
+                        if (!lost)
+                                store_key_clear(&su->current);
+                        else if (!streq(su->current.access_key_id, lost->access_key_id) ||
+                                 key_has_secret(&su->current)) {
+                                k = store_key_set(&su->current, lost->access_key_id, NULL, 0,
+                                                  lost->create_date * (int64_t) USEC_PER_SEC);
+                                if (k < 0) {
+                                        fail(r, "out of memory");
+                                        return;
+                                }
                         }
-                if (candidates > 1) {
-                        fail(r, "interrupted while creating a key, and %u unknown keys appeared since; "
-                                "refusing to guess which one keyrotd created", candidates);
+                }
+                if (r->engine->stopping) {
+                        park(r);
                         return;
                 }
-                if (orphan) {
-                        snprintf(r->new_key_id, sizeof r->new_key_id, "%s", orphan->access_key_id);
-                        r->orphan_created = orphan->create_date * (int64_t) USEC_PER_SEC;
-                        r->step = STEP_CHECK_ORPHAN;
-                        step(r);
+                r->stale_index = 0;
+                r->step = STEP_DELETE_STALE;
+                step(r);
+                return;
+
+        case DECISION_CHECK_ORPHAN:
+                snprintf(r->new_key_id, sizeof r->new_key_id, "%s", d.key_id);
+                r->step = STEP_CHECK_ORPHAN;
+                step(r);
+                return;
+
+        case DECISION_DELETE_ORPHAN: {
+                const AccessKeyMeta *orphan = list_access_keys_find(&r->keys, d.key_id);
+
+                k = store_key_set(&su->pending, d.key_id, "", 0, orphan ? orphan->create_date * (int64_t) USEC_PER_SEC : 0);
+                if (k < 0) {
+                        fail(r, "out of memory");
                         return;
                 }
-                su->phase = STORE_PHASE_IDLE;
-                break;
-        }
-        case STORE_PHASE_PENDING:
-                /* Sealed but not verified: nothing was distributed. Undo. */
-                if (store_key_is_set(&su->pending)) {
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "interrupted before verification; undoing");
-                        snprintf(r->error, sizeof r->error, "interrupted before verification");
-                        r->step = STEP_UNDO_DELETE_NEW;
-                        step(r);
-                        return;
-                }
-                su->phase = STORE_PHASE_IDLE;
-                break;
-        case STORE_PHASE_VERIFIED:
-                /* Verified; some targets may already hold it. Finish, unless
-                 * someone deactivated it meanwhile: then undo. */
-                if (store_key_is_set(&su->pending) &&
-                    list_access_keys_find(l, su->pending.access_key_id)->status != KEY_STATUS_ACTIVE) {
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "the verified key was deactivated; undoing");
-                        snprintf(r->error, sizeof r->error, "the new key was deactivated before distribution");
-                        r->undo_targets = true;
-                        r->step = STEP_UNDO_DELETE_NEW;
-                        step(r);
-                        return;
-                }
-                if (store_key_is_set(&su->pending)) {
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming distribution of a verified key");
-                        r->step = STEP_DISTRIBUTE;
-                        step(r);
-                        return;
-                }
-                /* The verified key vanished: put the current key back everywhere. */
-                r->undo_targets = true;
-                su->phase = STORE_PHASE_IDLE;
-                break;
-        case STORE_PHASE_DISTRIBUTED:
-        case STORE_PHASE_NOTIFIED: {
-                /* Never deactivate the old key unless the new one is alive. */
-                const AccessKeyMeta *cur = list_access_keys_find(l, su->current.access_key_id);
-                if (!cur || cur->status != KEY_STATUS_ACTIVE) {
-                        if (!store_key_is_set(&su->previous)) {
-                                fail(r, "both the new key %s and the old key are gone or Inactive in IAM; "
-                                        "adopt a working key", su->current.access_key_id);
-                                return;
-                        }
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
-                              "the new key vanished after distribution; rolling back to the old one");
-                        start_rollback(r);
-                        return;
-                }
-                if (su->phase == STORE_PHASE_NOTIFIED) {
-                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming after notify");
-                        r->rotated = true;
-                        r->step = STEP_DRAIN;
-                        step(r);
-                        return;
-                }
-                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming at notify");
-                r->rotated = true;
-                r->step = STEP_NOTIFY;
+                snprintf(r->new_key_id, sizeof r->new_key_id, "%s", d.key_id);
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "a key created before a crash was never sealed; deleting it");
+                if (r->outcome != ROTATION_FAILED)
+                        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
+                r->recovering = true;
+                r->step = STEP_UNDO_DELETE_NEW;
                 step(r);
                 return;
         }
-        case STORE_PHASE_DEACTIVATED:
+
+        case DECISION_UNDO:
+                if (d.restore_targets) {
+                        /* The targets may hold the key about to go: the held
+                         * one goes back first, so no application is left with
+                         * a deleted key. */
+                        write_targets_with(r, &su->current, err, sizeof err, &k);
+                        if (k < 0) {
+                                fail(r, "cannot restore targets: %s", err);
+                                return;
+                        }
+                }
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                      su->phase == STORE_PHASE_VERIFIED ? "the verified key was deactivated; undoing"
+                                                        : "interrupted before verification; undoing");
+                if (r->outcome != ROTATION_FAILED)
+                        snprintf(r->error, sizeof r->error, "%s",
+                                 su->phase == STORE_PHASE_VERIFIED ? "the new key was deactivated before distribution"
+                                                                   : "interrupted before verification");
+                r->recovering = true;
+                r->step = STEP_UNDO_DELETE_NEW;
+                step(r);
+                return;
+
+        case DECISION_RESET:
+                if (d.restore_targets) {
+                        write_targets_with(r, &su->current, err, sizeof err, &k);
+                        if (k < 0) {
+                                fail(r, "cannot restore targets: %s", err);
+                                return;
+                        }
+                }
+                recovered(r);
+                return;
+
+        case DECISION_DISTRIBUTE:
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "resuming distribution of a verified key");
+                r->step = STEP_DISTRIBUTE;
+                step(r);
+                return;
+
+        case DECISION_NOTIFY:
+        case DECISION_DRAIN:
+                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                      d.action == DECISION_NOTIFY ? "resuming at notify" : "resuming after notify");
+                r->rotated = true;
+                r->step = d.action == DECISION_NOTIFY ? STEP_NOTIFY : STEP_DRAIN;
+                step(r);
+                return;
+
+        case DECISION_WAIT:
+        case DECISION_DELETE_OLD:
+        case DECISION_COMPLETE:
                 r->step = STEP_DELETE_OLD;
                 step(r);
                 return;
-        default:
-                break;
-        }
 
-        if (su->phase != STORE_PHASE_IDLE) {
-                fail(r, "phase %s cannot be resumed by this version", store_phase_to_string(su->phase));
+        case DECISION_ROLLBACK:
+                if (su->phase == STORE_PHASE_ROLLING_BACK) {
+                        rollback_begin(r);
+                        return;
+                }
+                if (!(r->flags & ROTATION_ROLLBACK))
+                        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
+                              "the new key vanished after distribution; rolling back to the old one");
+                commit_then(r, STORE_PHASE_ROLLING_BACK, rollback_begin, NULL);
+                return;
+
+        case DECISION_ROLLBACK_FINISH:
+                r->step = STEP_ROLLBACK_DELETE_NEW;
+                step(r);
+                return;
+
+        case DECISION_ROLLBACK_ABANDON:
+                store_key_clear(&su->previous);
+                su->rotation_id[0] = 0;
+                snprintf(r->error, sizeof r->error, "%s", d.reason);
+                commit_then(r, STORE_PHASE_IDLE, conclude_failure, conclude_failure_uncommitted);
+                return;
+
+        case DECISION_NOT_APPLICABLE:
+                /* A request that does not apply, not a failed rotation. */
+                snprintf(r->error, sizeof r->error, "%s", d.reason);
+                r->outcome = ROTATION_FAILED;
+                finish(r);
+                return;
+
+        case DECISION_FAIL:
+        default:
+                fail(r, "%s", d.reason);
                 return;
         }
-        decide(r);
 }
 
 static void on_inspected(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
+        StoreUser *su = r->su;
 
         r->call = NULL;
         if (res->error < 0) {
@@ -971,7 +887,14 @@ static void on_inspected(AwsCall *call, AwsResult *res, void *userdata) {
         list_access_keys_result_done(&r->keys);
         r->keys = res->list_keys;
         memset(&res->list_keys, 0, sizeof res->list_keys);
-        reconcile(r);
+
+        /* The keys of an interrupted rotation, for its audit records. */
+        bool has_previous = store_key_is_set(&su->previous) && list_access_keys_find(&r->keys, su->previous.access_key_id);
+        snprintf(r->old_key_id, sizeof r->old_key_id, "%s",
+                 has_previous ? su->previous.access_key_id : su->current.access_key_id);
+        snprintf(r->new_key_id, sizeof r->new_key_id, "%s",
+                 has_previous ? su->current.access_key_id : su->pending.access_key_id);
+        act(r);
 }
 
 static void on_stale_deleted(AwsCall *call, AwsResult *res, void *userdata) {
@@ -1611,7 +1534,6 @@ static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
                 snprintf(r->error + strlen(r->error), sizeof r->error - strlen(r->error),
                          "; deleting the unused new key %s failed too (%s), will retry", su->pending.access_key_id,
                          aws_result_error_code(res));
-                (void) store_commit(r->engine->store);
                 conclude_failure(r);
                 return;
         }
@@ -1621,23 +1543,21 @@ static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         su->rotation_id[0] = 0;
         su->phase = STORE_PHASE_IDLE;
         if (r->recovering) {
-                /* An interrupted rotation is undone; this run decides afresh. */
-                r->error[0] = 0;
-                decide(r);
+                /* An interrupted rotation is undone; this run decides afresh
+                 * (and still reports the failure that led here, if any). */
+                r->recovering = false;
+                if (r->outcome != ROTATION_FAILED)
+                        r->error[0] = 0;
+                recovered(r);
                 return;
         }
         conclude_failure(r);
 }
 
-/*
- * Recovery of phase creating found one unheld key dated after the intent.
- * keyrotd never saw that key's secret, so nobody can have used it if it is
- * ours: a key that IAM says was used belongs to someone else, who created
- * it in the same minutes, and is never deleted on a guess.
- */
+/* What GetAccessKeyLastUsed says of the key an interrupted create may
+ * have made decides whether it is deleted (decide(), phase creating). */
 static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
-        int k;
 
         r->call = NULL;
         if (res->error < 0) {
@@ -1646,21 +1566,8 @@ static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
                      r->new_key_id, aws_result_error_code(res));
                 return;
         }
-        if (res->last_used.last_used_date > 0) {
-                fail(r, "the unknown key %s, created about when an interrupted create ran, has been used: it is not "
-                        "keyrotd's (whose secret nobody saw); delete or adopt it, then run again",
-                     r->new_key_id);
-                return;
-        }
-        k = store_key_set(&r->su->pending, r->new_key_id, "", 0, r->orphan_created);
-        if (k < 0) {
-                fail(r, "out of memory");
-                return;
-        }
-        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "a key created before a crash was never sealed; deleting it");
-        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
-        r->step = STEP_UNDO_DELETE_NEW;
-        step(r);
+        r->orphan_use = res->last_used.last_used_date > 0 ? ORPHAN_USE_USED : ORPHAN_USE_NEVER;
+        act(r);
 }
 
 static void step_check_orphan(Rotation *r) {

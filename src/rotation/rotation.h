@@ -20,12 +20,8 @@
 #include "aws/client.h"
 #include "aws/s3.h"
 #include "inventory/inventory.h"
+#include "rotation/decide.h"
 #include "store/store.h"
-
-/* Recovery of the creating phase: a key IAM dates this long before the
- * intent was recorded may still be ours (IAM's clock and ours disagree a
- * little). The dry run uses the same rule. */
-#define ROTATION_CREATE_CLOCK_SLACK (5 * USEC_PER_MINUTE)
 
 typedef enum RotationTrigger {
         TRIGGER_SCHEDULE,
@@ -39,17 +35,6 @@ typedef enum RotationTrigger {
 } RotationTrigger;
 
 const char *rotation_trigger_to_string(RotationTrigger t);
-
-typedef enum RotationFlags {
-        ROTATION_FORCE = 1 << 0,        /* rotate even when the key is not due */
-        ROTATION_RECOVER_ONLY = 1 << 1, /* finish/undo an interrupted rotation, start nothing new */
-        ROTATION_ROLLBACK = 1 << 2,     /* within grace: re-activate the old key, restore targets, drop the new */
-        /* keyrotctl rotate --replace-lost: the store does not hold the secret
-         * of the user's Active key (lost store, or never adopted). That key
-         * is replaced like a current one, deactivated and deleted only after
-         * the new key verified and reached every target; no rollback to it. */
-        ROTATION_REPLACE_LOST = 1 << 3,
-} RotationFlags;
 
 typedef enum RotationOutcome {
         ROTATION_COMPLETED, /* new key in service; old key deleted or Inactive in grace */
@@ -103,9 +88,6 @@ void rotation_engine_stop(RotationEngine *e);
  * *ret_substituted says so): a dry run writes nothing. */
 int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
                        void *userdata, AwsCall **ret, bool *ret_substituted);
-
-/* Whether user's current key is due at realtime now (usec). */
-bool rotation_is_due(const InventoryUser *iu, const StoreUser *su, usec_t now);
 
 /* Test builds: die like kill -9 at the named point when $KEYROTD_CRASH_AT
  * names it. A no-op in release builds. */
