@@ -32,11 +32,14 @@
 #include "ctl/provision.h"
 #include "runtime.h"
 #include "rotation/rotation.h"
+#include "rotation/verify.h"
 #include "aws/s3.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_NO_DAEMON 3
+/* adopt: the key is in use already, so it either works now or does not. */
+#define ADOPT_VERIFY_TIMEOUT (10 * USEC_PER_SEC)
 
 static struct {
         const char *config;
@@ -303,23 +306,25 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         int64_t created = meta->create_date * (int64_t) USEC_PER_SEC;
         aws_result_done(&s.result);
 
-        /* And it must work for what the application does. */
+        /* And it must work for what the application does. It is in use
+         * already: one check, and no wait for propagation. */
         r = aws_credentials_new(id->data, secret->data, secret->len, NULL, 0, "adopt", &creds);
         if (r < 0)
                 return EXIT_FAILED;
-        S3Options o = { .creds = creds, .bucket = iu->verify.bucket, .key = iu->verify.check_key };
-        AwsSync v = {};
-        r = verify_check_start(rt->aws, &iu->verify, &o, false, aws_sync_cb, &v, NULL, NULL);
-        if (r >= 0)
-                r = aws_sync_wait(rt->aws, &v);
-        if (r < 0 || v.result.error < 0) {
-                fprintf(stderr, "keyrotctl: the key does not pass the '%s' check on bucket %s: %s\n",
-                        verify_check_to_string(iu->verify.check), iu->verify.bucket,
-                        r < 0 ? strerror(-r) : aws_result_error_code(&v.result));
-                aws_result_done(&v.result);
+        VerifyOptions vo = {
+                .verify = &iu->verify,
+                .user = user,
+                .creds = creds,
+                .consecutive = 1,
+                .timeout = ADOPT_VERIFY_TIMEOUT,
+                .no_probes = true,
+        };
+        VerifyResult res;
+        r = verify_run(rt->aws, &vo, &res);
+        if (r < 0 || res.outcome != VERIFY_OK) {
+                fprintf(stderr, "keyrotctl: %s\n", r < 0 ? strerror(-r) : res.message);
                 return EXIT_FAILED;
         }
-        aws_result_done(&v.result);
 
         su = store_get_user(rt->store, user);
         if (su && su->phase != STORE_PHASE_IDLE) {

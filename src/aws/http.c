@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aws/sigv4.h"
 
@@ -43,6 +44,8 @@ struct HttpClient {
         int64_t skew;         /* server minus local, seconds */
         int64_t clock_offset; /* tests: added to the local clock */
         unsigned n_inflight;
+        http_fake_t fake;     /* tests: answers instead of the network */
+        void *fake_userdata;
 };
 
 struct HttpRequest {
@@ -50,6 +53,7 @@ struct HttpRequest {
         CURL *easy;
         struct curl_slist *header_list;
         sd_event_source *retry_timer;
+        sd_event_source *fake_answer;
 
         /* Owned copies of the spec's strings and body. */
         char *method, *endpoint, *host, *wire_path, *query, *region, *service, *url;
@@ -125,6 +129,10 @@ static void request_free(HttpRequest *r) {
         if (r->easy) {
                 curl_multi_remove_handle(r->client->multi, r->easy);
                 curl_easy_cleanup(r->easy);
+                r->client->n_inflight--;
+        }
+        if (r->fake_answer) {
+                sd_event_source_disable_unref(r->fake_answer);
                 r->client->n_inflight--;
         }
         slist_free_wiped(r->header_list);
@@ -330,6 +338,8 @@ fail:
         return k;
 }
 
+static int fake_answer_cb(sd_event_source *s, void *userdata);
+
 static int request_start_attempt(HttpRequest *r) {
         HttpClient *c = r->client;
         CURL *e;
@@ -348,6 +358,16 @@ static int request_start_attempt(HttpRequest *r) {
         r->server_date = 0;
         r->response.request_id[0] = 0;
         r->curl_errbuf[0] = 0;
+
+        if (c->fake) {
+                /* Answered from the loop, like a network answer. */
+                k = sd_event_add_defer(c->event, &r->fake_answer, fake_answer_cb, r);
+                if (k < 0)
+                        return k;
+                c->n_inflight++;
+                r->attempts++;
+                return 0;
+        }
 
         e = curl_easy_init();
         if (!e)
@@ -496,15 +516,9 @@ static int retry_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void request_done(HttpRequest *r, CURLcode cc) {
+/* An attempt ended with cc and, when cc is CURLE_OK, HTTP status. */
+static void request_completed(HttpRequest *r, CURLcode cc, long status) {
         HttpClient *c = r->client;
-        long status = 0;
-
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        curl_multi_remove_handle(c->multi, r->easy);
-        curl_easy_cleanup(r->easy);
-        r->easy = NULL;
-        c->n_inflight--;
 
         memset(&r->response.aws_error, 0, sizeof r->response.aws_error);
         r->response.status = cc == CURLE_OK ? status : 0;
@@ -550,6 +564,58 @@ static void request_done(HttpRequest *r, CURLcode cc) {
         int k = sd_event_add_time_relative(c->event, &r->retry_timer, CLOCK_MONOTONIC, delay, 1, retry_timer_cb, r);
         if (k < 0)
                 request_finish(r);
+}
+
+static void request_done(HttpRequest *r, CURLcode cc) {
+        long status = 0;
+
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(r->client->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        r->client->n_inflight--;
+        request_completed(r, cc, status);
+}
+
+static const char *header_value(const struct curl_slist *l, const char *name) {
+        size_t n = strlen(name);
+
+        for (; l; l = l->next)
+                if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
+                        return l->data[n + 1] == ' ' ? l->data + n + 2 : l->data + n + 1;
+        return NULL;
+}
+
+static int fake_answer_cb(sd_event_source *s, void *userdata) {
+        HttpRequest *r = userdata;
+        HttpClient *c = r->client;
+        const HttpFakeRequest req = {
+                .method = r->method,
+                .url = r->url,
+                .service = r->service,
+                .body = r->body,
+                .body_len = r->body_len,
+                .authorization = header_value(r->header_list, "Authorization"),
+        };
+        HttpFakeResponse resp = {};
+        CURLcode cc = CURLE_OK;
+
+        r->fake_answer = sd_event_source_disable_unref(r->fake_answer);
+        c->n_inflight--;
+        c->fake(&req, &resp, c->fake_userdata);
+        snprintf(r->response.request_id, sizeof r->response.request_id, "%s", resp.request_id);
+        if (resp.error < 0)
+                cc = resp.error == -ETIMEDOUT ? CURLE_OPERATION_TIMEDOUT : CURLE_RECV_ERROR;
+        else if (resp.body_len > 0 &&
+                 secret_append(&r->response.body, resp.body, resp.body_len, c->opts.max_response) < 0)
+                cc = CURLE_WRITE_ERROR;
+        request_completed(r, cc, resp.status);
+        return 0;
+}
+
+void http_client_set_fake(HttpClient *c, http_fake_t fake, void *userdata) {
+        c->fake = fake;
+        c->fake_userdata = userdata;
 }
 
 static void check_completed(HttpClient *c) {

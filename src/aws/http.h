@@ -83,6 +83,31 @@ int64_t http_client_get_skew(HttpClient *c);
 void http_client_set_clock_offset(HttpClient *c, int64_t seconds);
 
 /*
+ * Tests: answer every request in-process instead of over the network. The
+ * request is built and signed as for the network; the answer comes back
+ * from the loop through the same error classification and retries.
+ */
+typedef struct HttpFakeRequest {
+        const char *method;
+        const char *url;           /* as it would be sent */
+        const char *service;       /* "iam", "s3", "" */
+        const void *body;
+        size_t body_len;
+        const char *authorization; /* the Authorization header, or NULL */
+} HttpFakeRequest;
+
+typedef struct HttpFakeResponse {
+        long status;
+        int error;          /* negative errno: the connection failed (-ETIMEDOUT: timed out) */
+        const char *body;   /* copied */
+        size_t body_len;
+        char request_id[64];
+} HttpFakeResponse;
+
+typedef void (*http_fake_t)(const HttpFakeRequest *req, HttpFakeResponse *resp, void *userdata);
+void http_client_set_fake(HttpClient *c, http_fake_t fake, void *userdata);
+
+/*
  * Start a request; the callback runs exactly once from the event loop
  * (never from inside http_submit), unless the request is cancelled first.
  * The response and its body are valid only during the callback.

@@ -25,16 +25,14 @@
 #include <time.h>
 
 #include "audit/audit.h"
-#include "daemon/control.h"
 #include "aws/iam.h"
-#include "policy/check.h"
-#include "rotation/rotation.h"
 #include "aws/s3.h"
+#include "basic/log.h"
+#include "daemon/control.h"
+#include "policy/check.h"
+#include "rotation/verify.h"
 #include "targets/targets.h"
 
-#define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
-#define BACKOFF_FIRST (250 * USEC_PER_MSEC)
-#define BACKOFF_MAX (8 * USEC_PER_SEC)
 
 static void json_putp(json_object **o) {
         json_object_put(*o);
@@ -432,26 +430,25 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
         return 0;
 }
 
-static bool propagating(const AwsResult *res) {
-        return aws_code_is(res, "InvalidAccessKeyId") || aws_code_is(res, "InvalidClientTokenId") ||
-               aws_code_is(res, "SignatureDoesNotMatch") || res->error != -EREMOTEIO;
-}
-
 /* 4: the S3 check, consecutive successes; then the deny probe. */
 static int step_verify(Runtime *rt, const ProvisionOptions *o, const InventoryUser *iu, bool policy_fresh,
                        const char *key_id) {
         _cleanup_(aws_credentials_unrefp) AwsCredentials *creds = NULL;
-        _cleanup_free_ char *probe_key = NULL;
+        _cleanup_free_ char *probe_key = NULL, *subject = NULL;
         const StoreUser *su = store_get_user(rt->store, o->user);
         InventoryVerify local = rt->inv->defaults.verify;
-        const InventoryVerify *v = &local;
-        usec_t deadline, backoff = BACKOFF_FIRST;
-        unsigned ok = 0;
-        bool accept_missing = false;
+        VerifyOptions vo = {
+                .verify = &local,
+                .user = o->user,
+                /* AccessDenied right after the policy was put is IAM not
+                 * knowing it everywhere yet, not the policy's verdict. */
+                .denied_is_propagation = policy_fresh,
+        };
+        VerifyResult res;
         int r;
 
         if (iu)
-                v = &iu->verify;
+                vo.verify = &iu->verify;
         else {
                 local.bucket = o->buckets[0];
                 local.check = VERIFY_CHECK_LIST;
@@ -460,83 +457,36 @@ static int step_verify(Runtime *rt, const ProvisionOptions *o, const InventoryUs
                         /* ListObjectsV2 without a prefix is outside the grant:
                          * GetObject of a key under it (404 counts as allowed). */
                         if (asprintf_safe(&probe_key, "%skeyrotd-verify", o->prefix) < 0)
-                                return 1;
+                                return log_oom(), 1;
                         local.check = VERIFY_CHECK_GET;
                         local.check_key = probe_key;
-                        accept_missing = true;
+                        vo.missing_object_ok = true;
                 }
         }
+        if (asprintf_safe(&subject, "key %s of %s", key_id, o->user) < 0)
+                return log_oom(), 1;
+        vo.subject = subject;
         r = aws_credentials_new(su->current.access_key_id, su->current.secret->data, su->current.secret->len, NULL, 0,
                                 "provision", &creds);
         if (r < 0)
+                return log_oom(), 1;
+        vo.creds = creds;
+
+        r = verify_run(rt->aws, &vo, &res);
+        if (r < 0) {
+                log_error_errno(r, "Cannot verify %s: %m", subject);
                 return 1;
-
-        deadline = now_usec(CLOCK_MONOTONIC) + v->timeout;
-        while (ok < v->consecutive) {
-                S3Options so = { .creds = creds, .fresh_connection = true, .max_attempts = 1,
-                                 .timeout = VERIFY_ATTEMPT_TIMEOUT };
-                AwsSync s = {};
-
-                r = wait_call(rt, verify_check_start(rt->aws, v, &so, false, aws_sync_cb, &s, NULL, NULL), &s);
-                if (r < 0) {
-                        fprintf(stderr, "keyrotctl: cannot run the verify check: %s\n", strerror(-r));
-                        return 1;
-                }
-                bool success = s.result.error == 0 ||
-                               (accept_missing && (aws_code_is(&s.result, "NoSuchKey") || s.result.status == 404));
-                if (success) {
-                        aws_result_done(&s.result);
-                        if (++ok < v->consecutive)
-                                sleep_usec(v->interval);
-                        backoff = BACKOFF_FIRST;
-                        continue;
-                }
-                char code[128];
-                snprintf(code, sizeof code, "%s", aws_result_error_code(&s.result) ?: "unknown error");
-                /* AccessDenied is the policy, not propagation, unless the
-                 * policy itself was only just put. */
-                bool retry = propagating(&s.result) || (policy_fresh && streq(code, "AccessDenied"));
-                aws_result_done(&s.result);
-                ok = 0;
-                if (!retry || now_usec(CLOCK_MONOTONIC) + backoff > deadline) {
-                        fprintf(stderr, "keyrotctl: key %s of %s fails the '%s' check on bucket %s: %s\n", key_id,
-                                o->user, verify_check_to_string(v->check), v->bucket, code);
-                        audit_step(AUDIT_VERIFY_FAILED, o->user, key_id, "failed", code, NULL,
-                                   "the key does not pass its S3 check");
-                        return 1;
-                }
-                sleep_usec(backoff);
-                backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
         }
-
-        while (v->deny_probe) {
-                AwsSync s = {};
-
-                r = wait_call(rt, iam_list_access_keys(rt->aws, creds, o->user, aws_sync_cb, &s, NULL), &s);
-                if (r < 0)
-                        return 1;
-                if (aws_code_is(&s.result, "AccessDenied")) {
-                        aws_result_done(&s.result);
-                        break;
-                }
-                bool retry = s.result.error < 0 && propagating(&s.result);
-                char code[128];
-                snprintf(code, sizeof code, "%s",
-                         s.result.error == 0 ? "IamAllowed" : aws_result_error_code(&s.result) ?: "unknown error");
-                aws_result_done(&s.result);
-                if (!retry || now_usec(CLOCK_MONOTONIC) + backoff > deadline) {
-                        fprintf(stderr, "keyrotctl: key %s of %s is not denied IAM access (%s): it can do more than "
-                                        "its S3 job\n", key_id, o->user, code);
-                        audit_step(AUDIT_VERIFY_FAILED, o->user, key_id, "failed", code, NULL,
-                                   "the key is not denied an IAM call");
-                        return 1;
-                }
-                sleep_usec(backoff);
-                backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+        if (res.outcome != VERIFY_OK) {
+                log_error("%s", res.message);
+                audit_step(AUDIT_VERIFY_FAILED, o->user, key_id, "failed", res.code, res.request_id,
+                           res.outcome == VERIFY_OVER_PRIVILEGED ? "the key is not denied an IAM call"
+                                                                 : "the key does not pass its S3 check");
+                return 1;
         }
         audit_step(AUDIT_KEY_VERIFIED, o->user, key_id, "ok", NULL, NULL, "key verified on S3");
-        printf("%s: key %s verified on bucket %s (%u checks in a row)\n", o->user, key_id, v->bucket,
-               v->consecutive);
+        printf("%s: key %s verified on bucket %s (%u checks in a row)\n", o->user, key_id, vo.verify->bucket,
+               res.checks);
         return 0;
 }
 

@@ -21,7 +21,8 @@
 
 #include "basic/duration.h"
 #include "aws/iam.h"
-#include "rotation/rotation.h"
+#include "rotation/decide.h"
+#include "rotation/verify.h"
 #include "aws/s3.h"
 #include "targets/targets.h"
 

@@ -21,17 +21,15 @@
 #include <string.h>
 
 #include "audit/audit.h"
-#include "basic/log.h"
-#include "store/committer.h"
-#include "config.h"
-#include "rotation/hook.h"
 #include "aws/iam.h"
 #include "aws/s3.h"
+#include "basic/log.h"
+#include "config.h"
+#include "rotation/hook.h"
+#include "rotation/verify.h"
+#include "store/committer.h"
 #include "targets/targets.h"
 
-#define VERIFY_BACKOFF_MIN (250 * USEC_PER_MSEC)
-#define VERIFY_BACKOFF_MAX (8 * USEC_PER_SEC)
-#define VERIFY_ATTEMPT_TIMEOUT (10 * USEC_PER_SEC)
 /* How long a phase change may wait for other rotations' changes to share
  * its store write: small beside a rotation's seconds of verification. */
 #define COMMIT_WINDOW (5 * USEC_PER_MSEC)
@@ -44,8 +42,6 @@ typedef enum Step {
         STEP_DELETE_STALE,
         STEP_CREATE,
         STEP_VERIFY,
-        STEP_PROBE_IAM,
-        STEP_PROBE_BUCKET,
         STEP_DISTRIBUTE,
         STEP_NOTIFY,
         STEP_DRAIN,
@@ -108,14 +104,10 @@ struct Rotation {
         ListAccessKeysResult keys; /* the last inspection */
         size_t stale_index;
         AwsCredentials *new_creds;
-        usec_t verify_deadline;
+        Verification *verification;
         usec_t drain_deadline, drain_poll;
         int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
         OrphanUse orphan_use;   /* recovery of phase creating: what IAM says of the key in new_key_id */
-        usec_t verify_next_at; /* when the next check may start: the last one's start + interval */
-        unsigned verify_streak;
-        unsigned verify_failures;
-        bool probes_passed; /* the deny probes answered AccessDenied for this key */
         char last_verify_error[128];
 
         char rotation_id[37]; /* kept for the audit after the store clears its copy */
@@ -355,6 +347,7 @@ static void rotation_free(Rotation *r) {
         if (r->call)
                 aws_call_cancel(r->call);
         sd_event_source_disable_unref(r->timer);
+        verify_cancel(r->verification);
         if (r->hook)
                 hook_cancel(r->hook);
         list_access_keys_result_done(&r->keys);
@@ -1018,10 +1011,6 @@ static void sealed(Rotation *r) {
                 fail(r, "out of memory");
                 return;
         }
-        r->verify_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->verify.timeout;
-        r->verify_streak = 0;
-        r->verify_failures = 0;
-        r->probes_passed = false;
         if (r->engine->stopping) {
                 /* Sealed: a safe point. Recovery undoes the unverified key. */
                 park(r);
@@ -1045,200 +1034,33 @@ static void schedule(Rotation *r, usec_t delay) {
                 fail(r, "cannot arm a timer: %s", strerror(-k));
 }
 
-static void verify_retry(Rotation *r, const char *code) {
-        usec_t now = now_usec(CLOCK_MONOTONIC), delay;
+static void on_verified(const VerifyResult *res, void *userdata) {
+        Rotation *r = userdata;
 
-        snprintf(r->last_verify_error, sizeof r->last_verify_error, "%s", code);
-        r->verify_streak = 0;
-        delay = VERIFY_BACKOFF_MIN << (r->verify_failures < 6 ? r->verify_failures : 6);
-        if (delay > VERIFY_BACKOFF_MAX)
-                delay = VERIFY_BACKOFF_MAX;
-        r->verify_failures++;
-        if (now + delay >= r->verify_deadline) {
-                audit(r, AUDIT_VERIFY_FAILED, "failed", code, NULL, "verification timed out");
-                fail(r, "the new key did not verify within %llus (last error: %s)",
-                     (unsigned long long) (r->iu->verify.timeout / USEC_PER_SEC), code);
-                return;
-        }
-        /* A refused probe, too, starts the streak afresh with a check. */
-        r->step = STEP_VERIFY;
-        schedule(r, delay);
-}
-
-/* After a success: the deny probes, once, in the wait before the next
- * check rather than after the last one, so they cost no time on the way to
- * distribution; then the next check, or distribution after the last. */
-static void verify_continue(Rotation *r) {
-        usec_t now = now_usec(CLOCK_MONOTONIC);
-
-        if (!r->probes_passed) {
-                r->step = r->iu->verify.deny_probe ? STEP_PROBE_IAM : STEP_PROBE_BUCKET;
-                step(r);
-                return;
-        }
-        if (r->verify_streak >= r->iu->verify.consecutive) {
+        r->verification = NULL;
+        if (res->outcome == VERIFY_OK) {
                 r->step = STEP_DISTRIBUTE;
                 step(r);
                 return;
         }
-        if (r->verify_next_at >= r->verify_deadline) {
-                verify_retry(r, "timeout");
-                return;
-        }
-        r->step = STEP_VERIFY;
-        if (r->verify_next_at <= now) {
-                step(r);
-                return;
-        }
-        schedule(r, r->verify_next_at - now);
-}
-
-static void on_verify_check(AwsCall *call, AwsResult *res, void *userdata) {
-        Rotation *r = userdata;
-        const char *code = aws_result_error_code(res);
-
-        r->call = NULL;
-        if (res->error == 0) {
-                r->verify_streak++;
-                r->verify_failures = 0;
-                verify_continue(r);
-                return;
-        }
-        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
-                audit(r, AUDIT_VERIFY_FAILED, "failed", "AccessDenied", res->request_id, NULL);
-                snprintf(r->last_verify_error, sizeof r->last_verify_error, "AccessDenied");
-                fail(r,
-                     "the new key is denied the '%s' check on bucket %s: the user's IAM policy does not grant it "
-                     "(a policy problem, not propagation)",
-                     verify_check_to_string(r->iu->verify.check), r->iu->verify.bucket);
-                return;
-        }
-        if (res->error == -EREMOTEIO && (streq(res->aws_error.code, "NoSuchBucket") ||
-                                         streq(res->aws_error.code, "NoSuchKey") ||
-                                         streq(res->aws_error.code, "NotFound"))) {
-                audit(r, AUDIT_VERIFY_FAILED, "failed", code, res->request_id, NULL);
-                fail(r, "the verify check cannot succeed: %s on bucket %s", code, r->iu->verify.bucket);
-                return;
-        }
-        /* Propagation, throttling, 5xx, transport: try again within the deadline. */
-        verify_retry(r, code);
-}
-
-int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
-                       void *userdata, AwsCall **ret, bool *ret_substituted) {
-        static const char probe_body[] = "keyrotd verification object\n";
-
-        if (ret_substituted)
-                *ret_substituted = false;
-        o->bucket = v->bucket;
-        o->key = v->check_key;
-        switch (v->check) {
-        case VERIFY_CHECK_LIST:
-                return s3_list_objects(aws, o, 1, cb, userdata, ret);
-        case VERIFY_CHECK_HEAD:
-                return s3_head(aws, o, cb, userdata, ret);
-        case VERIFY_CHECK_GET:
-                return s3_get_object(aws, o, cb, userdata, ret);
-        case VERIFY_CHECK_PUT:
-                if (read_only) {
-                        if (ret_substituted)
-                                *ret_substituted = true;
-                        o->key = NULL;
-                        return s3_list_objects(aws, o, 1, cb, userdata, ret);
-                }
-                return s3_put_object(aws, o, probe_body, sizeof probe_body - 1, cb, userdata, ret);
-        default:
-                return -EINVAL;
-        }
+        snprintf(r->last_verify_error, sizeof r->last_verify_error, "%s", res->code ?: "");
+        if (res->outcome != VERIFY_PROBE_USELESS && res->outcome != VERIFY_ERROR)
+                audit(r, AUDIT_VERIFY_FAILED, "failed", res->code, res->request_id[0] ? res->request_id : NULL,
+                      res->outcome == VERIFY_TIMEOUT ? "verification timed out" : NULL);
+        fail(r, "%s", res->message);
 }
 
 static void step_verify(Rotation *r) {
-        const InventoryVerify *v = &r->iu->verify;
-        /* Checks `interval` apart by their start, so the span of a streak is
-         * (consecutive - 1) x interval plus one check, not plus each one. */
-        usec_t start = now_usec(CLOCK_MONOTONIC);
-        S3Options o = {
+        const VerifyOptions o = {
+                .verify = &r->iu->verify,
+                .user = r->user,
                 .creds = r->new_creds,
-                .bucket = v->bucket,
-                .key = v->check_key,
-                .fresh_connection = true,
-                .max_attempts = 1,
-                .timeout = VERIFY_ATTEMPT_TIMEOUT,
+                .subject = "the new key",
         };
-        int k;
+        int k = verify_start(r->engine->aws, &o, on_verified, r, &r->verification);
 
-        r->verify_next_at = start + v->interval;
-        k = verify_check_start(r->engine->aws, v, &o, false, on_verify_check, r, &r->call, NULL);
         if (k < 0)
-                fail(r, "cannot start the verify check: %s", strerror(-k));
-}
-
-static void probes_passed(Rotation *r) {
-        r->probes_passed = true;
-        verify_continue(r);
-}
-
-static void probe_result(Rotation *r, AwsResult *res, const char *what, bool last) {
-        const char *code = aws_result_error_code(res);
-
-        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "AccessDenied")) {
-                if (last) {
-                        probes_passed(r);
-                        return;
-                }
-                r->step = STEP_PROBE_BUCKET;
-                step(r);
-                return;
-        }
-        if (res->error == 0) {
-                audit(r, AUDIT_VERIFY_FAILED, "failed", "OverPrivileged", res->request_id, what);
-                fail(r, "the new key is over-privileged: it was allowed %s", what);
-                return;
-        }
-        if (res->error == -EREMOTEIO && streq(res->aws_error.code, "NoSuchBucket")) {
-                fail(r, "verify.deny_bucket %s does not exist, so denial proves nothing", r->iu->verify.deny_bucket);
-                return;
-        }
-        verify_retry(r, code);
-}
-
-static void on_probe_iam(AwsCall *call, AwsResult *res, void *userdata) {
-        Rotation *r = userdata;
-
-        r->call = NULL;
-        probe_result(r, res, "iam:ListAccessKeys", false);
-}
-
-static void on_probe_bucket(AwsCall *call, AwsResult *res, void *userdata) {
-        Rotation *r = userdata;
-
-        r->call = NULL;
-        probe_result(r, res, "s3:ListBucket on verify.deny_bucket", true);
-}
-
-static void step_probe_iam(Rotation *r) {
-        int k = iam_list_access_keys(r->engine->aws, r->new_creds, r->user, on_probe_iam, r, &r->call);
-        if (k < 0)
-                fail(r, "cannot start the IAM deny probe: %s", strerror(-k));
-}
-
-static void step_probe_bucket(Rotation *r) {
-        S3Options o = {
-                .creds = r->new_creds,
-                .bucket = r->iu->verify.deny_bucket,
-                .fresh_connection = true,
-                .max_attempts = 1,
-                .timeout = VERIFY_ATTEMPT_TIMEOUT,
-        };
-        int k;
-
-        if (!r->iu->verify.deny_bucket) {
-                probes_passed(r);
-                return;
-        }
-        k = s3_list_objects(r->engine->aws, &o, 1, on_probe_bucket, r, &r->call);
-        if (k < 0)
-                fail(r, "cannot start the bucket deny probe: %s", strerror(-k));
+                fail(r, "cannot start verifying the new key: %s", strerror(-k));
 }
 
 static void distributed(Rotation *r);
@@ -1599,12 +1421,6 @@ static void step(Rotation *r) {
                 break;
         case STEP_VERIFY:
                 step_verify(r);
-                break;
-        case STEP_PROBE_IAM:
-                step_probe_iam(r);
-                break;
-        case STEP_PROBE_BUCKET:
-                step_probe_bucket(r);
                 break;
         case STEP_DISTRIBUTE:
                 step_distribute(r);

@@ -83,12 +83,6 @@ unsigned rotation_engine_busy(const RotationEngine *e);
  * seal) and start no queued one; each reports ROTATION_PARKED. */
 void rotation_engine_stop(RotationEngine *e);
 
-/* Start the user's S3 check (verify.check on verify.bucket) with o->creds.
- * With read_only, a put:KEY check runs as ListObjectsV2 instead (and
- * *ret_substituted says so): a dry run writes nothing. */
-int verify_check_start(AwsClient *aws, const InventoryVerify *v, S3Options *o, bool read_only, aws_callback_t cb,
-                       void *userdata, AwsCall **ret, bool *ret_substituted);
-
 /* Test builds: die like kill -9 at the named point when $KEYROTD_CRASH_AT
  * names it. A no-op in release builds. */
 void crash_point(const char *name);
