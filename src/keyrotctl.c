@@ -10,6 +10,7 @@
  * configuration, 3 cannot reach the daemon.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "basic/log.h"
 #include "ctl/review-cmd.h"
 #include "config.h"
 #include "daemon/control.h"
@@ -95,7 +97,7 @@ static void help(void) {
                KEYROTD_DEFAULT_CONFIG, KEYROTD_DEFAULT_STATE_DIR, KEYROTD_DEFAULT_SOCKET);
 }
 
-static void harden_process(void) {
+static void process_harden(void) {
         struct rlimit no_core = { 0, 0 };
 
         umask(0077);
@@ -121,7 +123,7 @@ static int write_secret(const Secret *s) {
 }
 
 static int fail_with(Runtime *rt, int r, int code) {
-        fprintf(stderr, "keyrotctl: %s\n", rt->error ?: strerror(-r));
+        log_error("%s", rt->error ?: strerror(-r));
         return code;
 }
 
@@ -135,7 +137,7 @@ static int load_inventory_optional(Runtime *rt) {
         return r;
 }
 
-static int cmd_init_store(Runtime *rt) {
+static int cmd_init_store(Runtime *rt, char **args, unsigned n) {
         _cleanup_free_ char *path = NULL;
         int r;
 
@@ -154,24 +156,25 @@ static int cmd_init_store(Runtime *rt) {
                 return EXIT_FAILED;
         r = store_key_generate(path);
         if (r == -EEXIST) {
-                fprintf(stderr, "keyrotctl: %s already exists; refusing to overwrite a master key\n", path);
+                log_error("%s already exists; refusing to overwrite a master key", path);
                 return EXIT_FAILED;
         }
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: cannot create %s: %s\n", path, strerror(-r));
+                log_error("cannot create %s: %s", path, strerror(-r));
                 return EXIT_FAILED;
         }
         printf("created %s (32 random bytes, mode 0600)\n", path);
         return 0;
 }
 
-static int cmd_get(Runtime *rt, const char *user) {
+static int cmd_get(Runtime *rt, char **args, unsigned n) {
+        const char *user = args[0];
         _cleanup_secret_ Secret *out = NULL;
         const StoreUser *su;
         int r;
 
         if (!streq(arg.format, "credentials") && !streq(arg.format, "env") && !streq(arg.format, "json")) {
-                fprintf(stderr, "keyrotctl: --format must be credentials, env or json\n");
+                log_error("--format must be credentials, env or json");
                 return EXIT_USAGE;
         }
         if (load_inventory_optional(rt) < 0)
@@ -181,7 +184,7 @@ static int cmd_get(Runtime *rt, const char *user) {
                 return fail_with(rt, r, EXIT_FAILED);
         su = store_get_user(rt->store, user);
         if (!su || !store_key_is_set(&su->current) || !su->current.secret) {
-                fprintf(stderr, "keyrotctl: the store holds no key for %s\n", user);
+                log_error("the store holds no key for %s", user);
                 return EXIT_FAILED;
         }
 
@@ -205,7 +208,8 @@ static int cmd_get(Runtime *rt, const char *user) {
         return 0;
 }
 
-static int cmd_provision(Runtime *rt, const char *user) {
+static int cmd_provision(Runtime *rt, char **args, unsigned n) {
+        const char *user = args[0];
         ProvisionOptions o = {
                 .user = user,
                 .buckets = arg.buckets,
@@ -221,7 +225,7 @@ static int cmd_provision(Runtime *rt, const char *user) {
                 _cleanup_free_ char *doc = NULL;
 
                 if (arg.take_over) {
-                        fprintf(stderr, "keyrotctl: --print-policy calls nothing; --take-over makes no sense with it\n");
+                        log_error("--print-policy calls nothing; --take-over makes no sense with it");
                         return EXIT_USAGE;
                 }
                 if (provision_policy(&o, true, &doc) < 0)
@@ -232,7 +236,8 @@ static int cmd_provision(Runtime *rt, const char *user) {
         return provision_run(rt, &o);
 }
 
-static int cmd_adopt(Runtime *rt, const char *user) {
+static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
+        const char *user = args[0];
         _cleanup_secret_ Secret *file = NULL, *id = NULL, *secret = NULL;
         _cleanup_(aws_credentials_unrefp) AwsCredentials *creds = NULL;
         _cleanup_free_ char *err = NULL;
@@ -243,7 +248,7 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         int r;
 
         if (!arg.from_credentials) {
-                fprintf(stderr, "keyrotctl: adopt needs --from-credentials FILE\n");
+                log_error("adopt needs --from-credentials FILE");
                 return EXIT_USAGE;
         }
         if (runtime_load_inventory(rt) < 0) {
@@ -252,29 +257,29 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         }
         iu = inventory_find_user(rt->inv, user);
         if (!iu) {
-                fprintf(stderr, "keyrotctl: %s is not in the inventory %s\n", user, rt->config_path);
+                log_error("%s is not in the inventory %s", user, rt->config_path);
                 return EXIT_USAGE;
         }
 
         r = read_file_secure(AT_FDCWD, arg.from_credentials, 1024 * 1024, 0, &file, &err);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: %s\n", err ?: strerror(-r));
+                log_error("%s", err ?: strerror(-r));
                 return EXIT_FAILED;
         }
         if (ini_get(file->data, file->len, arg.profile, "aws_access_key_id", &id) < 0 ||
             ini_get(file->data, file->len, arg.profile, "aws_secret_access_key", &secret) < 0) {
-                fprintf(stderr, "keyrotctl: %s has no complete profile [%s]\n", arg.from_credentials, arg.profile);
+                log_error("%s has no complete profile [%s]", arg.from_credentials, arg.profile);
                 return EXIT_FAILED;
         }
         if (id->len == 0 || id->len > STORE_ACCESS_KEY_ID_MAX || secret->len == 0) {
-                fprintf(stderr, "keyrotctl: %s: profile [%s] has an empty or oversized key\n", arg.from_credentials,
+                log_error("%s: profile [%s] has an empty or oversized key", arg.from_credentials,
                         arg.profile);
                 return EXIT_FAILED;
         }
 
         r = runtime_lock(rt, false);
         if (r == -EBUSY) {
-                fprintf(stderr, "keyrotctl: keyrotd is running on %s; stop it to adopt (socket adopt comes with the daemon)\n",
+                log_error("keyrotd is running on %s; stop it to adopt (socket adopt comes with the daemon)",
                         rt->state_dir);
                 return EXIT_FAILED;
         }
@@ -290,7 +295,7 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         if (r >= 0)
                 r = aws_sync_wait(rt->aws, &s);
         if (r < 0 || s.result.error < 0) {
-                fprintf(stderr, "keyrotctl: cannot list the keys of %s: %s\n", user,
+                log_error("cannot list the keys of %s: %s", user,
                         r < 0 ? strerror(-r) : aws_result_error_code(&s.result));
                 aws_result_done(&s.result);
                 return EXIT_FAILED;
@@ -299,7 +304,7 @@ static int cmd_adopt(Runtime *rt, const char *user) {
                 if (streq(s.result.list_keys.keys[i].access_key_id, id->data))
                         meta = &s.result.list_keys.keys[i];
         if (!meta || meta->status != KEY_STATUS_ACTIVE) {
-                fprintf(stderr, "keyrotctl: %s is not an Active key of IAM user %s\n", id->data, user);
+                log_error("%s is not an Active key of IAM user %s", id->data, user);
                 aws_result_done(&s.result);
                 return EXIT_FAILED;
         }
@@ -322,18 +327,18 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         VerifyResult res;
         r = verify_run(rt->aws, &vo, &res);
         if (r < 0 || res.outcome != VERIFY_OK) {
-                fprintf(stderr, "keyrotctl: %s\n", r < 0 ? strerror(-r) : res.message);
+                log_error("%s", r < 0 ? strerror(-r) : res.message);
                 return EXIT_FAILED;
         }
 
         su = store_get_user(rt->store, user);
         if (su && su->phase != STORE_PHASE_IDLE) {
-                fprintf(stderr, "keyrotctl: a rotation of %s is in progress (%s); run keyrotd --once to finish it\n",
+                log_error("a rotation of %s is in progress (%s); run keyrotd --once to finish it",
                         user, store_phase_to_string(su->phase));
                 return EXIT_FAILED;
         }
         if (su && store_key_is_set(&su->current) && !streq(su->current.access_key_id, id->data)) {
-                fprintf(stderr, "keyrotctl: keyrotd already holds %s for %s; refusing to replace it\n",
+                log_error("keyrotd already holds %s for %s; refusing to replace it",
                         su->current.access_key_id, user);
                 return EXIT_FAILED;
         }
@@ -343,7 +348,7 @@ static int cmd_adopt(Runtime *rt, const char *user) {
         if (r >= 0)
                 r = store_commit(rt->store);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: cannot seal the key into %s: %s\n", rt->store_path, strerror(-r));
+                log_error("cannot seal the key into %s: %s", rt->store_path, strerror(-r));
                 return EXIT_FAILED;
         }
         AuditRecord rec = { .event = AUDIT_KEY_ADOPTED, .user = user, .new_key_id = id->data, .trigger = "manual",
@@ -409,7 +414,7 @@ static void print_daemon_error(const char *what, json_object *final) {
         if (arg.json)
                 return; /* the JSON on stdout says it */
         sanitize(json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
-        fprintf(stderr, "keyrotctl: %s: %s\n", what, msg);
+        log_error("%s: %s", what, msg);
 }
 
 typedef struct Call {
@@ -447,12 +452,12 @@ static int daemon_call_fd(int fd, json_object *req, usec_t idle_timeout, ctl_lin
         if (r < 0) {
                 json_object_put(c.final);
                 if (r == -ETIMEDOUT)
-                        fprintf(stderr, "keyrotctl: keyrotd at %s did not answer within %s\n", arg.socket,
+                        log_error("keyrotd at %s did not answer within %s", arg.socket,
                                 format_duration(idle_timeout, d, sizeof(d)));
                 else if (r == -ECONNRESET || r == -EPIPE)
-                        fprintf(stderr, "keyrotctl: lost the connection to keyrotd at %s\n", arg.socket);
+                        log_error("lost the connection to keyrotd at %s", arg.socket);
                 else {
-                        fprintf(stderr, "keyrotctl: talking to keyrotd at %s: %s\n", arg.socket, strerror(-r));
+                        log_error("talking to keyrotd at %s: %s", arg.socket, strerror(-r));
                         return EXIT_FAILED;
                 }
                 return EXIT_NO_DAEMON;
@@ -476,7 +481,7 @@ static int daemon_call(json_object *req, usec_t idle_timeout, ctl_line_t on_even
         *ret_final = NULL;
         r = ctl_connect(arg.socket, &fd);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: cannot reach keyrotd at %s: %s\n", arg.socket, strerror(-r));
+                log_error("cannot reach keyrotd at %s: %s", arg.socket, strerror(-r));
                 return EXIT_NO_DAEMON;
         }
         return daemon_call_fd(fd, req, idle_timeout, on_event, userdata, ret_final);
@@ -568,7 +573,7 @@ static void print_status(json_object *st) {
         }
 }
 
-static int cmd_status(void) {
+static int cmd_status(Runtime *rt, char **args, unsigned n) {
         _cleanup_(json_putp) json_object *req = request_new("status"), *final = NULL;
         int r;
 
@@ -625,14 +630,14 @@ out:
         return 0;
 }
 
-static int cmd_rotate(char **users, int n) {
+static int cmd_rotate(Runtime *rt, char **users, unsigned n) {
         _cleanup_(json_putp) json_object *req = request_new("rotate"), *final = NULL;
         RotateProgress p = {};
         int64_t failed = 0;
         int r;
 
         if (arg.all == (n > 0)) {
-                fprintf(stderr, "keyrotctl: rotate needs USER... or --all (not both)\n");
+                log_error("rotate needs USER... or --all (not both)");
                 return EXIT_USAGE;
         }
         if (!req)
@@ -643,9 +648,9 @@ static int cmd_rotate(char **users, int n) {
                 json_object *a = json_object_new_array();
 
                 json_object_object_add(req, "users", a);
-                for (int i = 0; i < n; i++) {
+                for (unsigned i = 0; i < n; i++) {
                         if (!control_user_name_valid(users[i])) {
-                                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[i]);
+                                log_error("invalid IAM user name: %s", users[i]);
                                 return EXIT_USAGE;
                         }
                         json_object_array_add(a, json_object_new_string(users[i]));
@@ -663,12 +668,12 @@ static int cmd_rotate(char **users, int n) {
                 return r;
         if (!arg.wait) {
                 if (r == 0 && json_object_object_get_ex(final, "queued", NULL) && !json_true(final, "queued")) {
-                        fprintf(stderr, "keyrotctl: keyrotd queued nothing\n");
+                        log_error("keyrotd queued nothing");
                         return EXIT_FAILED;
                 }
                 if (r == 0 && !arg.json) {
                         printf("rotation of ");
-                        for (int i = 0; i < n; i++)
+                        for (unsigned i = 0; i < n; i++)
                                 printf("%s%s", i ? ", " : "", users[i]);
                         printf("%s queued\n", arg.all ? "every user" : "");
                 }
@@ -686,7 +691,7 @@ static int cmd_rotate(char **users, int n) {
         return r != 0 || p.failed > 0 ? EXIT_FAILED : 0;
 }
 
-static int cmd_reload(void) {
+static int cmd_reload(Runtime *rt, char **args, unsigned n) {
         _cleanup_(json_putp) json_object *req = request_new("reload"), *final = NULL;
         json_object *problems;
         char msg[1024];
@@ -704,11 +709,11 @@ static int cmd_reload(void) {
                         for (size_t i = 0; i < json_object_array_length(problems); i++) {
                                 sanitize(json_object_get_string(json_object_array_get_idx(problems, i)), msg,
                                          sizeof(msg));
-                                fprintf(stderr, "%s\n", msg);
+                                log_error("%s", msg);
                         }
                 else
                         print_daemon_error("reload rejected", final);
-                fprintf(stderr, "keyrotctl: keyrotd keeps its current inventory\n");
+                log_error("keyrotd keeps its current inventory");
                 /* A rejected inventory is bad configuration. */
                 return EXIT_USAGE;
         }
@@ -752,7 +757,7 @@ static int rollback_via_socket(int fd, const char *user) {
         } else if (r == EXIT_FAILED && final && !arg.json) {
                 /* The rotation's own error says more than the summary. */
                 sanitize(json_str(p.event, "error") ?: json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
-                fprintf(stderr, "keyrotctl: rollback of %s failed: %s\n", user, msg);
+                log_error("rollback of %s failed: %s", user, msg);
         }
         json_object_put(p.event);
         return r;
@@ -766,7 +771,7 @@ static void rollback_done(const RotationReport *rep, void *userdata) {
                        rep->old_key_id);
                 *ret = 0;
         } else {
-                fprintf(stderr, "keyrotctl: rollback of %s failed: %s\n", rep->user, rep->error ?: "unknown error");
+                log_error("rollback of %s failed: %s", rep->user, rep->error ?: "unknown error");
                 *ret = EXIT_FAILED;
         }
 }
@@ -779,7 +784,7 @@ static void replace_lost_done(const RotationReport *rep, void *userdata) {
                        rep->new_key_id, rep->in_grace ? " (the old key is Inactive until its grace ends)" : "");
                 *ret = 0;
         } else {
-                fprintf(stderr, "keyrotctl: replacing the lost key of %s failed: %s\n", rep->user,
+                log_error("replacing the lost key of %s failed: %s", rep->user,
                         rep->error ?: "unknown error");
                 *ret = EXIT_FAILED;
         }
@@ -804,7 +809,7 @@ static int lock_or_daemon(Runtime *rt, bool *via_daemon, int *ret_fd) {
                 return 0;
         }
         if (r == -EBUSY) {
-                fprintf(stderr, "keyrotctl: keyrotd holds the lock on %s but cannot be reached at %s: %s\n",
+                log_error("keyrotd holds the lock on %s but cannot be reached at %s: %s",
                         rt->state_dir, arg.socket, strerror(-k));
                 return EXIT_NO_DAEMON;
         }
@@ -822,7 +827,7 @@ static int run_locally(Runtime *rt, const char *user, unsigned flags, rotation_d
                 return EXIT_USAGE;
         }
         if (!inventory_find_user(rt->inv, user)) {
-                fprintf(stderr, "keyrotctl: %s is not in the inventory %s\n", user, rt->config_path);
+                log_error("%s is not in the inventory %s", user, rt->config_path);
                 return EXIT_USAGE;
         }
         sigemptyset(&mask);
@@ -845,7 +850,8 @@ static int run_locally(Runtime *rt, const char *user, unsigned flags, rotation_d
         return ret;
 }
 
-static int cmd_rollback(Runtime *rt, const char *user) {
+static int cmd_rollback(Runtime *rt, char **args, unsigned n) {
+        const char *user = args[0];
         _cleanup_close_ int fd = -1;
         bool via_daemon;
         int r = lock_or_daemon(rt, &via_daemon, &fd);
@@ -877,17 +883,17 @@ static int replace_lost_via_socket(int fd, const char *user) {
 
 /* Lost keys: a new key replaces the one whose secret keyrotd
  * does not hold; the lost one goes only after the new one verified. */
-static int cmd_replace_lost(Runtime *rt, char **users, int n) {
+static int cmd_replace_lost(Runtime *rt, char **users, unsigned n) {
         _cleanup_close_ int fd = -1;
         bool via_daemon;
         int r;
 
         if (arg.all || n != 1) {
-                fprintf(stderr, "keyrotctl: rotate --replace-lost takes exactly one USER\n");
+                log_error("rotate --replace-lost takes exactly one USER");
                 return EXIT_USAGE;
         }
         if (!control_user_name_valid(users[0])) {
-                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[0]);
+                log_error("invalid IAM user name: %s", users[0]);
                 return EXIT_USAGE;
         }
         r = lock_or_daemon(rt, &via_daemon, &fd);
@@ -898,62 +904,125 @@ static int cmd_replace_lost(Runtime *rt, char **users, int n) {
         return run_locally(rt, users[0], ROTATION_REPLACE_LOST, replace_lost_done);
 }
 
+/* rotate USER --replace-lost is a different operation behind the same verb. */
+static int cmd_rotate_any(Runtime *rt, char **args, unsigned n) {
+        return arg.replace_lost ? cmd_replace_lost(rt, args, n) : cmd_rotate(rt, args, n);
+}
+
+static int cmd_audit(Runtime *rt, char **args, unsigned n) {
+        return review_cmd_run(rt, arg.json, arg.all_users);
+}
+
+/* The options that belong to one command or another; any given to a
+ * command that does not take it is a usage error. */
+typedef enum VerbOption {
+        OPT_JSON = 1 << 0,
+        OPT_ALL = 1 << 1,
+        OPT_WAIT = 1 << 2,
+        OPT_REPLACE_LOST = 1 << 3,
+        OPT_KEY_FILE = 1 << 4,
+        OPT_FROM = 1 << 5,
+        OPT_PROFILE = 1 << 6,
+        OPT_FORMAT = 1 << 7,
+        OPT_BUCKET = 1 << 8,
+        OPT_PREFIX = 1 << 9,
+        OPT_READ_ONLY = 1 << 10,
+        OPT_PRINT_POLICY = 1 << 11,
+        OPT_TAKE_OVER = 1 << 12,
+        OPT_ALL_USERS = 1 << 13,
+        _OPT_COUNT = 14,
+} VerbOption;
+
+static const char *const option_names[_OPT_COUNT] = {
+        "--json", "--all", "--wait", "--replace-lost", "--key-file", "--from-credentials", "--profile",
+        "--format", "--bucket", "--prefix", "--read-only", "--print-policy", "--take-over", "--all-users",
+};
+
+typedef struct Verb {
+        const char *name;
+        unsigned min_args, max_args;
+        unsigned options; /* VerbOption */
+        int (*run)(Runtime *rt, char **args, unsigned n);
+} Verb;
+
+static const Verb verbs[] = {
+        { "status", 0, 0, OPT_JSON, cmd_status },
+        { "rotate", 0, UINT_MAX, OPT_JSON | OPT_ALL | OPT_WAIT | OPT_REPLACE_LOST, cmd_rotate_any },
+        { "reload", 0, 0, OPT_JSON, cmd_reload },
+        { "init-store", 0, 0, OPT_KEY_FILE, cmd_init_store },
+        { "adopt", 1, 1, OPT_FROM | OPT_PROFILE, cmd_adopt },
+        { "get", 1, 1, OPT_FORMAT, cmd_get },
+        { "rollback", 1, 1, OPT_JSON, cmd_rollback },
+        { "provision", 1, 1, OPT_BUCKET | OPT_PREFIX | OPT_READ_ONLY | OPT_PRINT_POLICY | OPT_TAKE_OVER, cmd_provision },
+        { "audit", 0, 0, OPT_JSON | OPT_ALL_USERS, cmd_audit },
+};
+
+static const Verb *verb_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        return &verbs[i];
+        return NULL;
+}
+
 int main(int argc, char **argv) {
-        enum { ARG_SOCKET = 0x100, ARG_KEY_FILE, ARG_FROM, ARG_PROFILE, ARG_FORMAT, ARG_VERSION, ARG_JSON, ARG_ALL,
-               ARG_WAIT, ARG_BUCKET, ARG_PREFIX, ARG_READ_ONLY, ARG_PRINT_POLICY, ARG_TAKE_OVER, ARG_REPLACE_LOST,
-               ARG_ALL_USERS };
+        enum { ARG_SOCKET = 0x100, ARG_VERSION, ARG_OPTION };
+        /* Command options: val = ARG_OPTION + the bit's index in VerbOption. */
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
                 { "socket", required_argument, NULL, ARG_SOCKET },
-                { "key-file", required_argument, NULL, ARG_KEY_FILE },
-                { "from-credentials", required_argument, NULL, ARG_FROM },
-                { "profile", required_argument, NULL, ARG_PROFILE },
-                { "format", required_argument, NULL, ARG_FORMAT },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "all", no_argument, NULL, ARG_ALL },
-                { "wait", no_argument, NULL, ARG_WAIT },
-                { "bucket", required_argument, NULL, ARG_BUCKET },
-                { "prefix", required_argument, NULL, ARG_PREFIX },
-                { "read-only", no_argument, NULL, ARG_READ_ONLY },
-                { "print-policy", no_argument, NULL, ARG_PRINT_POLICY },
-                { "take-over", no_argument, NULL, ARG_TAKE_OVER },
-                { "replace-lost", no_argument, NULL, ARG_REPLACE_LOST },
-                { "all-users", no_argument, NULL, ARG_ALL_USERS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "json", no_argument, NULL, ARG_OPTION + 0 },
+                { "all", no_argument, NULL, ARG_OPTION + 1 },
+                { "wait", no_argument, NULL, ARG_OPTION + 2 },
+                { "replace-lost", no_argument, NULL, ARG_OPTION + 3 },
+                { "key-file", required_argument, NULL, ARG_OPTION + 4 },
+                { "from-credentials", required_argument, NULL, ARG_OPTION + 5 },
+                { "profile", required_argument, NULL, ARG_OPTION + 6 },
+                { "format", required_argument, NULL, ARG_OPTION + 7 },
+                { "bucket", required_argument, NULL, ARG_OPTION + 8 },
+                { "prefix", required_argument, NULL, ARG_OPTION + 9 },
+                { "read-only", no_argument, NULL, ARG_OPTION + 10 },
+                { "print-policy", no_argument, NULL, ARG_OPTION + 11 },
+                { "take-over", no_argument, NULL, ARG_OPTION + 12 },
+                { "all-users", no_argument, NULL, ARG_OPTION + 13 },
                 {},
         };
         Runtime rt = RUNTIME_INIT;
-        const char *cmd;
+        unsigned given = 0;
+        const Verb *verb;
         int c, ret;
 
+        log_setup("keyrotctl", LOG_TARGET_AUTO, 0);
         /* Options may follow the command (keyrotctl get USER --format json). */
         while ((c = getopt_long(argc, argv, "c:s:h", options, NULL)) >= 0) {
+                if (c >= ARG_OPTION && c < ARG_OPTION + _OPT_COUNT)
+                        given |= 1U << (c - ARG_OPTION);
                 switch (c) {
                 case 'c': arg.config = optarg; break;
                 case 's': arg.state_dir = optarg; break;
                 case ARG_SOCKET: arg.socket = optarg; break;
-                case ARG_KEY_FILE: arg.key_file = optarg; break;
-                case ARG_FROM: arg.from_credentials = optarg; break;
-                case ARG_PROFILE: arg.profile = optarg; break;
-                case ARG_FORMAT: arg.format = optarg; break;
-                case ARG_JSON: arg.json = true; break;
-                case ARG_ALL: arg.all = true; break;
-                case ARG_WAIT: arg.wait = true; break;
-                case ARG_BUCKET:
+                case ARG_OPTION + 0: arg.json = true; break;
+                case ARG_OPTION + 1: arg.all = true; break;
+                case ARG_OPTION + 2: arg.wait = true; break;
+                case ARG_OPTION + 3: arg.replace_lost = true; break;
+                case ARG_OPTION + 4: arg.key_file = optarg; break;
+                case ARG_OPTION + 5: arg.from_credentials = optarg; break;
+                case ARG_OPTION + 6: arg.profile = optarg; break;
+                case ARG_OPTION + 7: arg.format = optarg; break;
+                case ARG_OPTION + 8:
                         if (arg.n_buckets >= ELEMENTSOF(arg.buckets)) {
-                                fprintf(stderr, "keyrotctl: at most %zu --bucket options\n", ELEMENTSOF(arg.buckets));
+                                log_error("at most %zu --bucket options", ELEMENTSOF(arg.buckets));
                                 return EXIT_USAGE;
                         }
                         arg.buckets[arg.n_buckets++] = optarg;
                         break;
-                case ARG_PREFIX: arg.prefix = optarg; break;
-                case ARG_READ_ONLY: arg.read_only = true; break;
-                case ARG_PRINT_POLICY: arg.print_policy = true; break;
-                case ARG_TAKE_OVER: arg.take_over = true; break;
-                case ARG_REPLACE_LOST: arg.replace_lost = true; break;
-                case ARG_ALL_USERS: arg.all_users = true; break;
+                case ARG_OPTION + 9: arg.prefix = optarg; break;
+                case ARG_OPTION + 10: arg.read_only = true; break;
+                case ARG_OPTION + 11: arg.print_policy = true; break;
+                case ARG_OPTION + 12: arg.take_over = true; break;
+                case ARG_OPTION + 13: arg.all_users = true; break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotctl %s\n", PACKAGE_VERSION); return 0;
                 default: return EXIT_USAGE;
@@ -963,52 +1032,27 @@ int main(int argc, char **argv) {
                 help();
                 return EXIT_USAGE;
         }
-        harden_process();
-        (void) audit_set_target(AUDIT_TARGET_AUTO);
+        verb = verb_find(argv[optind]);
+        unsigned nargs = (unsigned) (argc - optind - 1);
+        if (!verb) {
+                log_error("unknown command: %s (see --help)", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (nargs < verb->min_args || nargs > verb->max_args) {
+                log_error("%s takes %s (see --help)", verb->name,
+                          verb->max_args == 0 ? "no arguments" : verb->max_args == 1 ? "one USER" : "USER...");
+                return EXIT_USAGE;
+        }
+        for (unsigned i = 0; i < _OPT_COUNT; i++)
+                if ((given & ~verb->options) & (1U << i)) {
+                        log_error("%s does not apply to %s (see --help)", option_names[i], verb->name);
+                        return EXIT_USAGE;
+                }
+
+        process_harden();
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
-        cmd = argv[optind];
-        int nargs = argc - optind - 1;
-
-        if ((arg.n_buckets > 0 || arg.prefix || arg.read_only || arg.print_policy || arg.take_over) &&
-            !streq(cmd, "provision")) {
-                fprintf(stderr, "keyrotctl: --bucket, --prefix, --read-only, --print-policy and --take-over only "
-                                "apply to provision\n");
-                ret = EXIT_USAGE;
-        } else if ((arg.all || arg.wait || arg.replace_lost) && !streq(cmd, "rotate")) {
-                fprintf(stderr, "keyrotctl: --all, --wait and --replace-lost only apply to rotate\n");
-                ret = EXIT_USAGE;
-        } else if (arg.all_users && !streq(cmd, "audit")) {
-                fprintf(stderr, "keyrotctl: --all-users only applies to audit\n");
-                ret = EXIT_USAGE;
-        } else if (arg.json && !streq(cmd, "status") && !streq(cmd, "rotate") && !streq(cmd, "reload") &&
-                   !streq(cmd, "rollback") && !streq(cmd, "audit")) {
-                fprintf(stderr, "keyrotctl: --json only applies to status, rotate, reload, rollback and audit\n");
-                ret = EXIT_USAGE;
-        } else if (streq(cmd, "status") && nargs == 0)
-                ret = cmd_status();
-        else if (streq(cmd, "rotate") && arg.replace_lost)
-                ret = cmd_replace_lost(&rt, argv + optind + 1, nargs);
-        else if (streq(cmd, "rotate"))
-                ret = cmd_rotate(argv + optind + 1, nargs);
-        else if (streq(cmd, "reload") && nargs == 0)
-                ret = cmd_reload();
-        else if (streq(cmd, "init-store") && nargs == 0)
-                ret = cmd_init_store(&rt);
-        else if (streq(cmd, "get") && nargs == 1)
-                ret = cmd_get(&rt, argv[optind + 1]);
-        else if (streq(cmd, "adopt") && nargs == 1)
-                ret = cmd_adopt(&rt, argv[optind + 1]);
-        else if (streq(cmd, "rollback") && nargs == 1)
-                ret = cmd_rollback(&rt, argv[optind + 1]);
-        else if (streq(cmd, "provision") && nargs == 1)
-                ret = cmd_provision(&rt, argv[optind + 1]);
-        else if (streq(cmd, "audit") && nargs == 0)
-                ret = review_cmd_run(&rt, arg.json, arg.all_users);
-        else {
-                fprintf(stderr, "keyrotctl: unknown command or wrong arguments: %s (see --help)\n", cmd);
-                ret = EXIT_USAGE;
-        }
+        ret = verb->run(&rt, argv + optind + 1, nargs);
         runtime_done(&rt);
         return ret;
 }

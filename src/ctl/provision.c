@@ -55,27 +55,27 @@ static bool prefix_valid(const char *p) {
 
 int provision_check_options(const ProvisionOptions *o) {
         if (!control_user_name_valid(o->user)) {
-                fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", o->user);
+                log_error("invalid IAM user name: %s", o->user);
                 return -EINVAL;
         }
         if (o->n_buckets == 0) {
-                fprintf(stderr, "keyrotctl: provision needs at least one --bucket NAME\n");
+                log_error("provision needs at least one --bucket NAME");
                 return -EINVAL;
         }
         for (size_t i = 0; i < o->n_buckets; i++) {
                 if (!s3_bucket_name_valid(o->buckets[i])) {
-                        fprintf(stderr, "keyrotctl: invalid S3 bucket name: %s\n", o->buckets[i]);
+                        log_error("invalid S3 bucket name: %s", o->buckets[i]);
                         return -EINVAL;
                 }
                 for (size_t j = 0; j < i; j++)
                         if (streq(o->buckets[i], o->buckets[j])) {
-                                fprintf(stderr, "keyrotctl: bucket %s given twice\n", o->buckets[i]);
+                                log_error("bucket %s given twice", o->buckets[i]);
                                 return -EINVAL;
                         }
         }
         if (o->prefix && !prefix_valid(o->prefix)) {
-                fprintf(stderr, "keyrotctl: --prefix must be 1-1024 characters without '*', '?', quotes, "
-                                "backslashes or control characters\n");
+                log_error("--prefix must be 1-1024 characters without '*', '?', quotes, "
+                                "backslashes or control characters");
                 return -EINVAL;
         }
         return 0;
@@ -197,7 +197,7 @@ static void audit_step(AuditEvent ev, const char *user, const char *key_id, cons
 static int call_failed(const char *user, const char *what, int r, AwsSync *s) {
         const char *code = r < 0 ? strerror(-r) : aws_result_error_code(&s->result);
 
-        fprintf(stderr, "keyrotctl: %s for %s failed: %s\n", what, user, code ?: "unknown error");
+        log_error("%s for %s failed: %s", what, user, code ?: "unknown error");
         audit_step(AUDIT_PROVISIONED, user, NULL, "failed", code, s->result.request_id, what);
         aws_result_done(&s->result);
         return 1;
@@ -248,9 +248,8 @@ static int inspect_user(Runtime *rt, const ProvisionOptions *o, UserState *ret) 
                         tagged = true;
         aws_result_done(&s.result);
         if (!tagged && !o->take_over) {
-                fprintf(stderr,
-                        "keyrotctl: IAM user %s exists but is not tagged %s=%s; refusing to manage it "
-                        "(--take-over tags it and replaces its inline policy %s)\n",
+                log_error("IAM user %s exists but is not tagged %s=%s; refusing to manage it "
+                          "(--take-over tags it and replaces its inline policy %s)",
                         o->user, PROVISION_TAG_KEY, PROVISION_TAG_VALUE, PROVISION_POLICY_NAME);
                 audit_step(AUDIT_PROVISIONED, o->user, NULL, "failed", "NotManaged", NULL,
                            "existing user without managed-by=keyrotd refused");
@@ -344,9 +343,8 @@ static int refuse_unheld_keys(Runtime *rt, const ProvisionOptions *o) {
         aws_result_done(&s.result);
         if (n == 0)
                 return 0;
-        fprintf(stderr,
-                "keyrotctl: IAM user %s has %zu access key(s) that keyrotd does not hold; hand the one "
-                "in use to keyrotd with 'keyrotctl adopt %s --from-credentials FILE' (it must be in the inventory)\n",
+        log_error("IAM user %s has %zu access key(s) that keyrotd does not hold; hand the one "
+                  "in use to keyrotd with 'keyrotctl adopt %s --from-credentials FILE' (it must be in the inventory)",
                 o->user, n, o->user);
         audit_step(AUDIT_PROVISIONED, o->user, NULL, "failed", "UnheldKeys", NULL,
                    "the user has access keys keyrotd does not hold");
@@ -413,12 +411,12 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
         }
         if (r < 0) {
                 AwsSync d = {};
-                fprintf(stderr, "keyrotctl: cannot seal the new key of %s into %s: %s; deleting it again\n",
+                log_error("cannot seal the new key of %s into %s: %s; deleting it again",
                         o->user, rt->store_path, strerror(-r));
                 int k = wait_call(rt, iam_delete_access_key(rt->aws, o->user, created_id, aws_sync_cb, &d, NULL),
                                   &d);
                 if (k < 0 || d.result.error < 0)
-                        fprintf(stderr, "keyrotctl: deleting %s failed too: delete it by hand\n", created_id);
+                        log_error("deleting %s failed too: delete it by hand", created_id);
                 aws_result_done(&d.result);
                 audit_step(AUDIT_KEY_CREATED, o->user, created_id, "failed", "StoreCommit", request_id,
                            "the new key could not be sealed");
@@ -498,7 +496,7 @@ static void undo_key(Runtime *rt, const char *user, const char *key_id) {
 
         k = wait_call(rt, iam_delete_access_key(rt->aws, user, key_id, aws_sync_cb, &d, NULL), &d);
         if (k < 0 || d.result.error < 0) {
-                fprintf(stderr, "keyrotctl: deleting the new key %s failed; it stays in the store\n", key_id);
+                log_error("deleting the new key %s failed; it stays in the store", key_id);
                 aws_result_done(&d.result);
                 return;
         }
@@ -509,7 +507,7 @@ static void undo_key(Runtime *rt, const char *user, const char *key_id) {
                 store_key_clear(&su->current);
                 (void) store_commit(rt->store);
         }
-        fprintf(stderr, "keyrotctl: deleted the new key %s again\n", key_id);
+        log_error("deleted the new key %s again", key_id);
 }
 
 /* 5: targets that do not hold the key yet. */
@@ -528,7 +526,7 @@ static int step_targets(Runtime *rt, const InventoryUser *iu, bool *changed) {
                         continue;
                 int k = target_write(&spec, su->current.access_key_id, su->current.secret, &e);
                 if (k < 0) {
-                        fprintf(stderr, "keyrotctl: %s\n", e ?: strerror(-k));
+                        log_error("%s", e ?: strerror(-k));
                         audit_step(AUDIT_TARGETS_WRITTEN, iu->name, su->current.access_key_id, "failed",
                                    strerror(-k), NULL, e ?: "writing a target failed");
                         return 1;
@@ -562,8 +560,8 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
                 for (size_t i = 0; i < o->n_buckets; i++)
                         granted = granted || streq(o->buckets[i], iu->verify.bucket);
                 if (!granted) {
-                        fprintf(stderr, "keyrotctl: the inventory verifies %s on bucket %s, which is not among "
-                                        "--bucket: the key could never pass its check\n",
+                        log_error("the inventory verifies %s on bucket %s, which is not among "
+                                        "--bucket: the key could never pass its check",
                                 o->user, iu->verify.bucket);
                         return 2;
                 }
@@ -571,7 +569,7 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
 
         r = runtime_lock(rt, false);
         if (r == -EBUSY) {
-                fprintf(stderr, "keyrotctl: keyrotd is running on %s; stop it to provision\n", rt->state_dir);
+                log_error("keyrotd is running on %s; stop it to provision", rt->state_dir);
                 return 1;
         }
         if (r >= 0)
@@ -579,7 +577,7 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
         if (r >= 0)
                 r = runtime_open_aws(rt);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: %s\n", rt->error ?: strerror(-r));
+                log_error("%s", rt->error ?: strerror(-r));
                 return 1;
         }
 
@@ -587,20 +585,20 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
         UserState state = USER_ABSENT;
         const StoreUser *held = store_get_user(rt->store, o->user);
         if (held && held->phase != STORE_PHASE_IDLE) {
-                fprintf(stderr, "keyrotctl: a rotation of %s is in progress (%s); run keyrotd --once to finish it\n",
+                log_error("a rotation of %s is in progress (%s); run keyrotd --once to finish it",
                         o->user, store_phase_to_string(held->phase));
                 return 1;
         }
         if (held && store_key_is_set(&held->current) && (!held->current.secret || held->current.secret->len == 0)) {
-                fprintf(stderr, "keyrotctl: keyrotd holds no secret for %s's key %s; replace it with "
-                                "'keyrotctl rotate %s --replace-lost'\n",
+                log_error("keyrotd holds no secret for %s's key %s; replace it with "
+                                "'keyrotctl rotate %s --replace-lost'",
                         o->user, held->current.access_key_id, o->user);
                 return 1;
         }
         r = inspect_user(rt, o, &state);
         if (r == 0 && state == USER_ABSENT && held && store_key_is_set(&held->current)) {
-                fprintf(stderr, "keyrotctl: the store holds key %s for %s, but IAM has no such user; refusing to "
-                                "create it with a key that cannot exist\n",
+                log_error("the store holds key %s for %s, but IAM has no such user; refusing to "
+                                "create it with a key that cannot exist",
                         held->current.access_key_id, o->user);
                 return 1;
         }
