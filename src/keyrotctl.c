@@ -500,10 +500,11 @@ static const char *format_secs(int64_t sec, char *buf, size_t size) {
         return format_duration_approx((usec_t) (sec < 0 ? -sec : sec) * USEC_PER_SEC, 2, buf, size) ?: "?";
 }
 
-enum { COL_USER, COL_PHASE, COL_KEY, COL_AGE, COL_DUE, COL_LAST, COL_FAILURES, _COL_MAX };
+enum { COL_USER, COL_PHASE, COL_KEY, COL_AGE, COL_DUE, COL_ACTION, COL_LAST, COL_FAILURES, _COL_MAX };
 
 static void print_status(json_object *st) {
-        static const char *const head[_COL_MAX] = { "USER", "PHASE", "KEY", "AGE", "NEXT DUE", "LAST", "FAILURES" };
+        static const char *const head[_COL_MAX] = { "USER",   "PHASE", "KEY",  "AGE",
+                                                    "NEXT DUE", "ACTION", "LAST", "FAILURES" };
         json_object *users = NULL;
         char version[64], d[DURATION_STRING_MAX];
         size_t n = 0, width[_COL_MAX];
@@ -550,6 +551,7 @@ static void print_status(json_object *st) {
                         else
                                 snprintf(cell[COL_DUE], sizeof(cell[0]), "%s %s", v < 0 ? "overdue" : "in",
                                          format_secs(v, d, sizeof(d)));
+                        sanitize(json_str(u, "next_action") ?: "-", cell[COL_ACTION], sizeof(cell[0]));
                         sanitize(json_str(u, "last_result") ?: "-", cell[COL_LAST], sizeof(cell[0]));
                         if (json_int(u, "failures", &v))
                                 snprintf(cell[COL_FAILURES], sizeof(cell[0]), "%lld", (long long) v);

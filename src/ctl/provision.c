@@ -387,7 +387,11 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
                 int k = call_failed(o->user, "CreateAccessKey", r, &s);
 
                 su->phase = STORE_PHASE_IDLE;
-                (void) store_commit(rt->store);
+                r = store_commit(rt->store);
+                if (r < 0)
+                        /* Harmless: the recorded intent makes the next run look for a key to clean up. */
+                        log_warning_errno(r, "Cannot record in %s that no key was created for %s: %m", rt->store_path,
+                                          o->user);
                 return k;
         }
         secret = TAKE_PTR(s.result.create_key.secret_access_key);
@@ -505,7 +509,10 @@ static void undo_key(Runtime *rt, const char *user, const char *key_id) {
         aws_result_done(&d.result);
         if (su) {
                 store_key_clear(&su->current);
-                (void) store_commit(rt->store);
+                k = store_commit(rt->store);
+                if (k < 0)
+                        log_error_errno(k, "Cannot remove the deleted key %s of %s from %s: %m; "
+                                        "run 'keyrotctl provision' again", key_id, user, rt->store_path);
         }
         log_error("deleted the new key %s again", key_id);
 }

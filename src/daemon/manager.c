@@ -120,19 +120,33 @@ static Sched *sched_find(Manager *m, const char *name) {
         return NULL;
 }
 
+/* decide() on the store alone: the key list IAM would give if it agreed
+ * with the store. What status shows, and what the schedule follows. */
+static void decide_from_store(const InventoryUser *iu, const StoreUser *su, usec_t now, Decision *ret) {
+        AccessKeyMeta buf[3];
+        ListAccessKeysResult keys;
+
+        decision_keys_from_store(su, buf, &keys);
+        decide(&(DecisionInput) { .iu = iu, .su = su, .keys = &keys, .now = now }, ret);
+}
+
 /* When is this user next due, judged from the store alone? */
 static usec_t compute_due(Manager *m, const Sched *s) {
         const InventoryUser *iu = s->iu;
         const StoreUser *su = store_get_user(m->rt->store, s->name);
+        Decision d;
         usec_t due;
 
         if (!iu || !su || !store_key_is_set(&su->current))
                 return USEC_INFINITY; /* not adopted: nothing to rotate */
-        if (su->phase != STORE_PHASE_IDLE && su->phase != STORE_PHASE_DEACTIVATED)
+        decide_from_store(iu, su, now_usec(CLOCK_REALTIME), &d);
+        if (d.recovering)
                 return 0; /* interrupted: recover now */
-        if (su->phase == STORE_PHASE_DEACTIVATED)
-                due = (usec_t) su->grace_until;
+        if (d.action == DECISION_WAIT || d.action == DECISION_DELETE_OLD || d.action == DECISION_COMPLETE)
+                due = d.when; /* the end of grace */
         else
+                /* Due or not, and failing users too: a failure is retried,
+                 * and audited, on the backoff schedule below. */
                 due = (usec_t) su->current.create_date + iu->max_age + s->splay;
         if (su->failures > 0 && su->next_attempt > 0)
                 due = (usec_t) su->next_attempt;
@@ -542,6 +556,14 @@ static int ctl_status(ControlRequest *req, void *userdata) {
                 json_object_object_add(u, "name", json_object_new_string(s->name));
                 json_object_object_add(u, "phase", json_object_new_string(su ? store_phase_to_string(su->phase)
                                                                              : "not-adopted"));
+                if (s->iu) {
+                        Decision d;
+
+                        decide_from_store(s->iu, su, now, &d);
+                        json_object_object_add(u, "next_action",
+                                               json_object_new_string(decision_action_to_string(d.action)));
+                        json_object_object_add(u, "next_reason", json_object_new_string(d.reason));
+                }
                 if (su && store_key_is_set(&su->current)) {
                         json_object_object_add(u, "current_key_id", json_object_new_string(su->current.access_key_id));
                         json_object_object_add(u, "key_age_sec",

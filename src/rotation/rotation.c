@@ -663,7 +663,8 @@ static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         store_key_clear(&su->pending);
         su->rotation_id[0] = 0;
         su->grace_until = 0;
-        (void) store_set_text(&su->last_result, "rolled back");
+        if (store_set_text(&su->last_result, "rolled back") < 0)
+                log_oom();
         commit_then(r, STORE_PHASE_IDLE, rollback_completed, conclude_commit_failure);
 }
 
@@ -1301,8 +1302,9 @@ static void rotation_completed(Rotation *r) {
         su->grace_until = 0;
         su->failures = 0;
         su->last_rotation = (int64_t) now_realtime();
-        (void) store_set_text(&su->last_error, NULL);
-        (void) store_set_text(&su->last_result, "rotated");
+        (void) store_set_text(&su->last_error, NULL); /* clearing cannot fail */
+        if (store_set_text(&su->last_result, "rotated") < 0)
+                log_oom();
         commit_then(r, STORE_PHASE_IDLE, completed_committed, NULL);
 }
 

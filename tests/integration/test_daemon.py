@@ -180,9 +180,12 @@ class TestControl(DaemonCase):
             self.assertEqual(u['phase'], 'idle')
             self.assertEqual(u['current_key_id'], self.initial[u['name']].access_key_id)
             self.assertGreater(u['next_due_sec'], 80 * 86400)
+            self.assertEqual(u['next_action'], 'none', 'decide() on the store: not due')
+            self.assertIn('not due: due in', u['next_reason'])
         p = self.ctl_socket('status')
         self.assertEqual(p.returncode, 0)
         self.assertIn('bot-a', p.stdout)
+        self.assertRegex(p.stdout, r'(?m)^USER +PHASE +KEY +AGE +NEXT DUE +ACTION +LAST +FAILURES$')
         self.stop_daemon()
 
     def test_sigusr1_rotates_everyone(self):
