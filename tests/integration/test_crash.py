@@ -13,7 +13,7 @@ import signal
 import time
 import unittest
 
-from rig import Creds, wait_until, stop_process
+from rig import Creds, requires_test_hooks, wait_until, stop_process
 from rotation_rig import RotationCase, USER, BUCKET
 
 # Every crash point of one successful rotation, in order (src/rotation/rotation.c).
@@ -50,6 +50,7 @@ class CrashCase(RotationCase):
             self.assertLessEqual(in_iam, held, 'no key in IAM that keyrotd does not hold (%s)' % u)
 
 
+@requires_test_hooks
 class TestCrashAtEveryPoint(CrashCase):
     def test_crash_points(self):
         self.write_inventory(**{USER: {'on_rotate': ['/bin/true']}})
@@ -75,6 +76,7 @@ class TestCrashAtEveryPoint(CrashCase):
                 self.assert_all_invariants()
 
 
+@requires_test_hooks
 class TestOutOfBandChanges(CrashCase):
     def test_new_key_deleted_after_distribution_rolls_back(self):
         self.seed_targets()

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from faultproxy import Fault
-from rig import wait_until, stop_process
+from rig import requires_test_hooks, wait_until, stop_process
 from rotation_rig import RotationCase, USER, BUCKET
 
 
@@ -275,6 +275,7 @@ class TestShutdown(DaemonCase):
         for u in self.users:
             self.assert_invariants(u)
 
+    @requires_test_hooks
     def test_rotate_asked_during_recovery_rotates_after_it(self):
         # An interrupted rotation (sealed, not verified) for the recovery
         # at the next start to undo.

@@ -11,7 +11,7 @@ import signal
 import time
 import unittest
 
-from rig import wait_until
+from rig import requires_test_hooks, wait_until
 from rotation_rig import RotationCase, USER, BUCKET
 
 OTHER = 'web-bot'
@@ -200,6 +200,7 @@ class TestDryRun(DryRunCase):
         self.assert_inspected()
         self.assert_read_only(before)
 
+    @requires_test_hooks
     def test_interrupted_rotation_is_undone(self):
         self.adopt()
         new = self.crash_pending()
@@ -220,6 +221,7 @@ class TestDryRun(DryRunCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
 
+    @requires_test_hooks
     def test_every_interrupted_phase(self):
         """Each crash point's plan, then a real run does what it said."""
         self.adopt()
@@ -254,6 +256,7 @@ class TestDryRun(DryRunCase):
                 new = self.assert_invariants()
                 self.assertEqual(new.access_key_id != held, action == 'finish')
 
+    @requires_test_hooks
     def test_interrupted_rollback_is_finished(self):
         self.write_inventory(defaults={'grace': '1h'})
         self.adopt()

@@ -12,7 +12,7 @@ import os
 import signal
 import unittest
 
-from rig import Creds, wait_until
+from rig import Creds, requires_test_hooks, wait_until
 from rotation_rig import RotationCase, USER, BUCKET
 from test_daemon import DaemonCase
 
@@ -153,6 +153,7 @@ CRASH_POINTS = ['after-commit-creating', 'after-create', 'after-commit-pending',
                 'after-delete-old']
 
 
+@requires_test_hooks
 class TestReplaceLostCrash(ReplaceLostCase):
     def test_crash_then_recover(self):
         for point in CRASH_POINTS:

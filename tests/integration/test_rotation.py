@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from rig import Creds, build_path, wait_until
+from rig import Creds, build_path, requires_test_hooks, wait_until
 from faultproxy import Fault, Next, Rate
 from rotation_rig import RotationCase, USER, BUCKET
 
@@ -291,6 +291,7 @@ class TestRollback(RotationCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn('nothing to roll back', p.stderr)
 
+    @requires_test_hooks
     def test_crash_during_rollback_is_finished_by_recovery(self):
         self.write_inventory(defaults={'grace': '1h'})
         self.adopt()
@@ -311,6 +312,7 @@ class TestRollback(RotationCase):
 
 
 class TestStoreFailures(RotationCase):
+    @requires_test_hooks
     def test_seal_failure_deletes_the_new_key(self):
         # The filesystem fills up between CreateAccessKey and the seal.
         self.adopt()

@@ -50,8 +50,9 @@ def tool_path():
 
 
 def vectors_dir():
+    """The AWS SigV4 test suite (tests/vectors/README.md)."""
     return os.environ.get('SIGV4_VECTORS') or os.path.normpath(
-        os.path.join(HERE, '..', '..', '..', 'shared', 'vectors', 'sigv4'))
+        os.path.join(HERE, '..', 'vectors', 'sigv4'))
 
 
 def run_tool(requests, *args):
@@ -395,8 +396,9 @@ class TestSigV4VectorsThroughTool(unittest.TestCase):
 
     def test_all_vectors(self):
         root = vectors_dir()
-        if not os.path.isdir(root):
-            self.skipTest('no vectors at %s' % root)
+        # The suite is part of the tree: without it this is a failure, not a skip.
+        self.assertTrue(os.path.isfile(os.path.join(root, 'get-vanilla', 'get-vanilla.req')),
+                        'the AWS SigV4 test suite is missing at %s (see tests/vectors/README.md)' % root)
         with open(os.path.join(root, 'post-sts-token', 'readme.txt'), encoding='utf-8') as f:
             sts_token = f.read().strip().splitlines()[-1].strip()
 
