@@ -95,7 +95,7 @@
  *              "problems"?:["FILE:LINE:COL: …", …]} (every problem, when
  *              given; keyrotctl prints them all). The old inventory stays.
  *   rollback:  a "rotation" stream line for the user (as above: old_key_id
- *              is the key current again, new_key_id the one deleted) and
+ *              is the key dropped, new_key_id the one current again) and
  *              then {"ok":bool, "failed":N, "error"?:"…"}
  *
  *   keyrotctl's exit codes from these: 0 for "ok":true; 1 for "ok":false

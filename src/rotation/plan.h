@@ -7,10 +7,10 @@
  * replaced by ListObjectsV2: a dry run writes nothing), and whether the
  * targets could be written (parent directory writable, no symlink).
  *
- * The verdict mirrors rotation.c's reconcile() and decide(): an
- * interrupted rotation is finished or undone first, then the user is
- * rotated when due (or forced), left alone when not, or blocked where a
- * real run would stop with an error.
+ * The verdict is decide()'s (rotation/decide.h), the function the engine
+ * acts on: an interrupted rotation is finished or undone first, then the
+ * user is rotated when due (or forced), left alone when not, or blocked
+ * where a real run would stop with an error.
  *
  * Nothing is created, changed or committed: the store is only read (the
  * caller opens it without taking the state lock, so a dry run works beside

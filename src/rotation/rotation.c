@@ -586,7 +586,8 @@ static void conclude_failure_uncommitted(Rotation *r, int error) {
 static void rollback_begin(Rotation *r) {
         StoreUser *su = r->su;
 
-        /* The rollback's "new" key is the one being dropped. */
+        /* In the rollback's records the "old" key is the one dropped and the
+         * "new" one the key that comes back. */
         snprintf(r->old_key_id, sizeof r->old_key_id, "%s", su->current.access_key_id);
         snprintf(r->new_key_id, sizeof r->new_key_id, "%s", su->previous.access_key_id);
         audit(r, AUDIT_ROLLBACK, NULL, NULL, NULL, "rolling back to the previous key");

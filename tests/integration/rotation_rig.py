@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Shared fixture for the rotation tests: a user with the seed policy, a
+"""Shared fixture for the rotation tests: a user with the usual S3-only policy, a
 state directory with a fresh master key, an inventory, and helpers to run
 keyrotd/keyrotctl and check the invariants of docs/DESIGN.md §1 with boto3."""
 

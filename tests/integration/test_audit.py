@@ -103,7 +103,7 @@ class TestFindings(AuditCase):
         self.assertEqual([u['name'] for u in doc['users']], list(self.users), 'inventory order')
         self.assertTrue(all(u['in_inventory'] for u in doc['users']))
         by_user = {u: self.codes(doc, u) for u in self.users}
-        # The seed policy grants PutObject while the verify check lists: a
+        # The usual S3-only policy grants PutObject while the verify check lists: a
         # note (info) on every user that has it.
         expected = {
             'iam-bot': ['non-s3-action'],
@@ -235,7 +235,7 @@ class TestKeyAge(AuditCase):
 class TestExitCodes(AuditCase):
     def test_clean_findings_and_errors(self):
         self.adopt()
-        # Clean apart from the seed's write note: 0.
+        # Clean apart from the write note of that policy: 0.
         self.audit(rc=0)
         # A finding: 1.
         self.put(USER, 'extra', statement('ec2:*'))

@@ -121,7 +121,7 @@ def admin_policy():
 
 
 def seed_policy(buckets, read_only=False):
-    """The S3-only seed policy document (a dict) for ``buckets``."""
+    """The usual S3-only policy document (a dict) for ``buckets``."""
     actions = ['s3:GetObject', 's3:ListBucket']
     if not read_only:
         actions.insert(1, 's3:PutObject')
@@ -534,7 +534,7 @@ class Rig:
         return name
 
     def create_s3_user(self, name, buckets, read_only=False):
-        """Create an S3-only user with the seed policy inline and one key."""
+        """Create an S3-only user with the usual S3-only policy inline and one key."""
         iam = self.iam()
         iam.create_user(UserName=name)
         iam.put_user_policy(UserName=name, PolicyName=S3_POLICY_NAME,

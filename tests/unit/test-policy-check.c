@@ -102,7 +102,7 @@ static void expect_error(const char *doc, int want, const char *needle, const ch
         "\"arn:aws:s3:::app-bucket/*\"]}]}"
 
 static void test_clean(void) {
-        expect_clean(SEED, &ctx_rw, "clean: the seed policy (array form)");
+        expect_clean(SEED, &ctx_rw, "clean: the usual S3-only policy (array form)");
         expect_clean("{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\","
                      "\"Resource\":\"arn:aws:s3:::app-bucket/*\"}}",
                      &ctx_rw, "clean: Statement object, Action and Resource strings");
