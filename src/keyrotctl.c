@@ -959,7 +959,7 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         harden_process();
-        (void) audit_set_target(AUDIT_TARGET_AUTO);
+        (void) log_setup("keyrotctl", LOG_TARGET_AUTO, 0);
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
         cmd = argv[optind];
