@@ -353,7 +353,7 @@ static void test_journal_fallback(void) {
         char *out, *note;
 
         if (journald_runs()) {
-                ok(true, "# SKIP a journald runs here; unit tests do not write to it");
+                ok(true, "journal fallback # SKIP a journald runs here; unit tests do not write to it");
                 return;
         }
         capture_begin();
