@@ -53,7 +53,7 @@
 #include "basic/util.h"
 
 typedef enum LogTarget {
-        LOG_TARGET_AUTO,    /* the journal if stderr is the journal, else stderr */
+        LOG_TARGET_AUTO,    /* as the table above says */
         LOG_TARGET_JOURNAL,
         LOG_TARGET_STDERR,
         _LOG_TARGET_MAX,
@@ -65,7 +65,7 @@ LogTarget log_target_from_string(const char *s);
 const char *log_target_to_string(LogTarget t);
 
 typedef enum LogFlags {
-        LOG_STDERR_TIMESTAMP = 1 << 0, /* stderr lines start with an RFC 3339 timestamp */
+        LOG_STDERR_TIMESTAMP = 1 << 0, /* diagnostics on stderr start with a timestamp */
 } LogFlags;
 
 /**
@@ -74,11 +74,12 @@ typedef enum LogFlags {
  * @t: as above; AUTO is resolved here, once.
  * @flags: LogFlags.
  *
- * Returns the target in force (LOG_TARGET_JOURNAL or LOG_TARGET_STDERR),
- * or -EINVAL for an invalid @t (nothing is changed then).
+ * Returns where diagnostics go now (LOG_TARGET_JOURNAL or
+ * LOG_TARGET_STDERR), or -EINVAL for an invalid @t (nothing is changed
+ * then).
  */
 int log_setup(const char *program, LogTarget t, unsigned flags);
-/* The resolved target (LOG_TARGET_STDERR before log_setup()). */
+/* Where diagnostics go (LOG_TARGET_STDERR before log_setup()). */
 LogTarget log_get_target(void);
 /* Messages above this priority are dropped (default LOG_INFO); records
  * never are. */
