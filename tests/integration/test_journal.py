@@ -385,6 +385,14 @@ class TestLogTarget(JournalCase):
         self.assertRegex(text, DIAGNOSTIC + 'starting keyrotd ')
         self.assertNotIn('cannot write to the journal', text)
 
+    def test_cannot_start_names_the_socket(self):
+        self.adopt()
+        sock = os.path.join(self.rig.tmp, 'no-such-dir', 'control.sock')
+        p = self.run_keyrotd('--socket', sock, target='stderr', inside=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertRegex(p.stderr, DIAGNOSTIC + 'cannot start: .*%s: No such file or directory'
+                         % re.escape(sock))
+
     def test_bad_log_target_is_a_usage_error(self):
         p = self.run_keyrotd('--check-config', target='syslog', inside=False)
         self.assertEqual(p.returncode, 2)
