@@ -14,9 +14,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "audit/audit.h"
-#include "config.h"
 #include "basic/duration.h"
+#include "basic/log.h"
+#include "config.h"
 #include "daemon/manager.h"
 #include "rotation/plan.h"
 #include "rotation/rotation.h"
@@ -30,12 +30,12 @@ static struct {
         const char *state_dir;
         const char *socket;
         bool once, force, dry_run, check_config;
-        const char *log_target;
+        LogTarget log_target;
 } arg = {
         .config = KEYROTD_DEFAULT_CONFIG,
         .state_dir = KEYROTD_DEFAULT_STATE_DIR,
         .socket = KEYROTD_DEFAULT_SOCKET,
-        .log_target = "auto",
+        .log_target = LOG_TARGET_AUTO,
 };
 
 static void help(void) {
@@ -82,22 +82,24 @@ static int parse_argv(int argc, char **argv) {
                 case ARG_FORCE: arg.force = true; break;
                 case ARG_DRY_RUN: arg.dry_run = true; break;
                 case ARG_CHECK: arg.check_config = true; break;
-                case ARG_LOG_TARGET: arg.log_target = optarg; break;
+                case ARG_LOG_TARGET:
+                        arg.log_target = log_target_from_string(optarg);
+                        if (arg.log_target < 0) {
+                                log_error("--log-target must be auto, journal or stderr, not '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("keyrotd %s\n", PACKAGE_VERSION); return 0;
                 default: return -EINVAL;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "keyrotd: unexpected argument '%s'\n", argv[optind]);
+                log_error("unexpected argument '%s'", argv[optind]);
                 return -EINVAL;
         }
         if ((arg.force || arg.dry_run) && !arg.once) {
-                fprintf(stderr, "keyrotd: --force and --dry-run only apply to --once\n");
-                return -EINVAL;
-        }
-        if (audit_target_from_string(arg.log_target) < 0) {
-                fprintf(stderr, "keyrotd: --log-target must be auto, journal or stderr\n");
+                log_error("--force and --dry-run only apply to --once");
                 return -EINVAL;
         }
         return 1;
@@ -108,8 +110,10 @@ static void harden_process(void) {
         struct rlimit no_core = { 0, 0 };
 
         umask(0077);
-        (void) setrlimit(RLIMIT_CORE, &no_core);
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+                log_warning_errno(errno, "cannot disable core dumps (RLIMIT_CORE): %m");
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                log_warning_errno(errno, "cannot make the process undumpable (PR_SET_DUMPABLE): %m");
 }
 
 typedef struct OnceState {
@@ -140,9 +144,17 @@ static void once_done(const RotationReport *rep, void *userdata) {
 static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         RotationEngine *engine = userdata;
 
-        fprintf(stderr, "keyrotd: signal %u: stopping at the next safe point\n", si->ssi_signo);
+        log_info("%s (signal %u): stopping at the next safe point", strsignal((int) si->ssi_signo), si->ssi_signo);
         rotation_engine_stop(engine);
         return 0;
+}
+
+/* Openers of runtime.h say what failed in rt->error, with its path. */
+static void log_runtime_error(const Runtime *rt, int r) {
+        if (rt->error)
+                log_error_errno(r, "%s", rt->error);
+        else
+                log_error_errno(r, "cannot open the state directory %s: %m", rt->state_dir);
 }
 
 /* The lock, the store and the AWS client, in that order. 0 or an exit code:
@@ -156,7 +168,7 @@ static int open_state(Runtime *rt) {
         if (r >= 0)
                 r = runtime_open_aws(rt);
         if (r < 0) {
-                fprintf(stderr, "keyrotd: %s\n", rt->error ?: strerror(-r));
+                log_runtime_error(rt, r);
                 return r == -EBUSY ? EXIT_ROTATION_FAILED : EXIT_USAGE;
         }
         return 0;
@@ -181,23 +193,31 @@ static int run_once(Runtime *rt) {
                 return r;
 
         r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &engine);
-        if (r < 0)
+        if (r < 0) {
+                log_error_errno(r, "cannot start the rotation engine: %m");
                 return EXIT_ROTATION_FAILED;
-        (void) sd_event_add_signal(rt->event, NULL, SIGTERM, on_stop_signal, engine);
-        (void) sd_event_add_signal(rt->event, NULL, SIGINT, on_stop_signal, engine);
+        }
+        r = sd_event_add_signal(rt->event, NULL, SIGTERM, on_stop_signal, engine);
+        if (r >= 0)
+                r = sd_event_add_signal(rt->event, NULL, SIGINT, on_stop_signal, engine);
+        if (r < 0) {
+                /* Blocked and unwatched, SIGTERM would never stop us. */
+                log_error_errno(r, "cannot watch SIGTERM and SIGINT: %m");
+                return EXIT_ROTATION_FAILED;
+        }
 
         for (size_t i = 0; i < rt->inv->n_users; i++) {
                 r = rotation_engine_submit(engine, rt->inv->users[i].name, TRIGGER_ONCE,
                                            arg.force ? ROTATION_FORCE : 0, once_done, &st);
                 if (r < 0) {
-                        fprintf(stderr, "keyrotd: cannot queue %s: %s\n", rt->inv->users[i].name, strerror(-r));
+                        log_error_errno(r, "cannot queue the rotation of %s: %m", rt->inv->users[i].name);
                         st.failed++;
                 }
         }
         while (rotation_engine_busy(engine) > 0) {
                 r = sd_event_run(rt->event, UINT64_MAX);
                 if (r < 0) {
-                        fprintf(stderr, "keyrotd: event loop failed: %s\n", strerror(-r));
+                        log_error_errno(r, "event loop failed: %m");
                         return EXIT_ROTATION_FAILED;
                 }
         }
@@ -212,13 +232,11 @@ static int run_daemon(Runtime *rt) {
         if (r != 0)
                 return r;
         r = manager_new(rt, &(ManagerOptions) { .socket_path = arg.socket }, &m);
-        if (r < 0) {
-                fprintf(stderr, "keyrotd: cannot start: %s\n", strerror(-r));
-                return EXIT_ROTATION_FAILED;
-        }
+        if (r < 0)
+                return EXIT_ROTATION_FAILED; /* manager_new() said what failed */
         r = manager_run(m);
         if (r < 0) {
-                fprintf(stderr, "keyrotd: event loop failed: %s\n", strerror(-r));
+                log_error_errno(r, "event loop failed: %m");
                 return EXIT_ROTATION_FAILED;
         }
         return 0;
@@ -232,11 +250,10 @@ int main(int argc, char **argv) {
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : 0;
 
+        (void) log_setup("keyrotd", arg.log_target, LOG_STDERR_TIMESTAMP);
         harden_process();
-        (void) audit_set_target(audit_target_from_string(arg.log_target));
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
-
         r = runtime_load_inventory(&rt);
         if (r < 0) {
                 runtime_print_inventory_errors(&rt, "keyrotd");
@@ -248,6 +265,13 @@ int main(int argc, char **argv) {
                 ret = 0;
                 goto out;
         }
+        if (arg.once)
+                log_info("starting keyrotd %s (once%s%s): config %s (%zu users), state directory %s",
+                         PACKAGE_VERSION, arg.force ? ", forced" : "", arg.dry_run ? ", dry run" : "", arg.config,
+                         rt.inv->n_users, arg.state_dir);
+        else
+                log_info("starting keyrotd %s: config %s (%zu users), state directory %s, control socket %s",
+                         PACKAGE_VERSION, arg.config, rt.inv->n_users, arg.state_dir, arg.socket);
         if (arg.dry_run) {
                 /* Read-only: no state lock (a running daemon may hold it, and
                  * the dry run writes nothing it could race on), the store is
@@ -256,13 +280,13 @@ int main(int argc, char **argv) {
                 if (r >= 0)
                         r = runtime_open_aws(&rt);
                 if (r < 0) {
-                        fprintf(stderr, "keyrotd: %s\n", rt.error ?: strerror(-r));
+                        log_runtime_error(&rt, r);
                         ret = EXIT_USAGE;
                         goto out;
                 }
                 r = plan_run(rt.event, rt.aws, rt.store, rt.inv, arg.force, stdout);
                 if (r < 0)
-                        fprintf(stderr, "keyrotd: dry run failed: %s\n", strerror(-r));
+                        log_error_errno(r, "dry run failed: %m");
                 ret = r == 0 ? 0 : EXIT_ROTATION_FAILED;
                 goto out;
         }

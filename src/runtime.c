@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "runtime.h"
 #include "basic/fileio.h"
+#include "basic/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +32,15 @@ int runtime_load_inventory(Runtime *rt) {
         inventory_errors_clear(&rt->inv_errors);
         r = inventory_load(rt->config_path, &rt->inv, &rt->inv_errors);
         if (r < 0)
-                return rt_error(rt, r, "%s: inventory not loaded", rt->config_path);
+                return rt_error(rt, r, "cannot load the inventory %s: %s", rt->config_path, strerror(-r));
         return 0;
 }
 
-void runtime_print_inventory_errors(const Runtime *rt, const char *prog) {
+void runtime_print_inventory_errors(const Runtime *rt, _unused_ const char *prog) {
         for (size_t i = 0; i < rt->inv_errors.n; i++)
-                fprintf(stderr, "%s\n", rt->inv_errors.lines[i]);
+                log_error("%s", rt->inv_errors.lines[i]);
         if (rt->inv_errors.n == 0)
-                fprintf(stderr, "%s: %s\n", prog, rt->error ?: "cannot load the inventory");
+                log_error("%s", rt->error ?: "cannot load the inventory");
 }
 
 int runtime_lock(Runtime *rt, bool wait) {
@@ -86,7 +87,8 @@ int runtime_open_store(Runtime *rt) {
         if (rt->inv) {
                 r = inventory_store_key_path(rt->inv, &rt->key_path);
                 if (r < 0)
-                        return rt_error(rt, r, "cannot determine the store key path");
+                        return rt_error(rt, r, "cannot determine the store key path from %s: %s", rt->config_path,
+                                        strerror(-r));
         } else {
                 const char *cd = getenv("CREDENTIALS_DIRECTORY");
                 if (cd)

@@ -3,7 +3,8 @@
  * runtime.h — what keyrotd and keyrotctl open before they can act: the
  * inventory, the state directory's lock, the sealed store and the AWS
  * client stack on one event loop. Each opener reports its failure in
- * rt->error for the program to print; exit codes stay the programs' business.
+ * rt->error, naming the file or directory, for the program to log (or
+ * to report otherwise); exit codes stay the programs' business.
  */
 #pragma once
 
@@ -39,8 +40,9 @@ typedef struct Runtime {
 #define RUNTIME_INIT { .lock_fd = -1 }
 
 int runtime_load_inventory(Runtime *rt);
-/* After a failed runtime_load_inventory(): every FILE:LINE:COL problem on
- * stderr, or else why the file could not be read ("PROG: ..."). */
+/* After a failed runtime_load_inventory(): log every FILE:LINE:COL
+ * problem, or else why the file could not be read. @prog is not used (the
+ * log names the program). */
 void runtime_print_inventory_errors(const Runtime *rt, const char *prog);
 /* flock the state directory's lock file: with wait, block until it is
  * free; without, -EBUSY when another keyrotd holds it. */

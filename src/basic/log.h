@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.h — the one way keyrotd and keyrotctl say something that is not an
- * audit record: errors, warnings, state changes, hook output.
+ * log.h — the one way keyrotd and keyrotctl say something: diagnostics
+ * (errors, warnings, state changes, hook output) through log_*(), and the
+ * audit module's records through log_record().
  *
  * In the systemd manner: priorities are syslog's (LOG_ERR, LOG_WARNING,
  * LOG_NOTICE, LOG_INFO, LOG_DEBUG), and the _errno variants take a
@@ -10,31 +11,49 @@
  *
  *         r = store_open(path, key, &s, &err);
  *         if (r < 0)
- *                 return log_error_errno(r, "Cannot open the store %s: %m", path);
+ *                 return log_error_errno(r, "cannot open the store %s: %m", path);
  *
  * Every message names what it is about (a file, a user, an endpoint).
- * Messages are sanitised like audit values (one line, bounded, control
- * characters and invalid UTF-8 replaced, secret-shaped runs redacted), so
- * text that came from the network or from a file cannot forge a line.
+ * Messages are sanitised like audit values (basic/sanitize.h: one line,
+ * bounded, control characters and invalid UTF-8 replaced, secret-shaped
+ * runs redacted), so text that came from the network or from a file
+ * cannot forge a line.
  *
- * Where messages go is decided once, by log_setup() (docs/DESIGN.md §4):
- * with LOG_TARGET_AUTO the journal when stderr is connected to it
- * ($JOURNAL_STREAM names stderr's device and inode), else stderr. Lines
- * on stderr are "TIMESTAMP PROGRAM: message" with an RFC 3339 UTC
- * timestamp, unless log_setup() is told the program is an interactive
- * client (then "PROGRAM: message"). Until log_setup() runs, messages go
- * to stderr without a timestamp (unit tests never write to the journal).
+ * Where messages go is decided once, by log_setup() (docs/DESIGN.md §4),
+ * for both kinds of output:
+ *
+ *   target   diagnostics (log_*)           records (log_record())
+ *   auto     the journal if stderr is      the journal if journald runs,
+ *            connected to it, else stderr  and stderr unless it is the journal
+ *   journal  the journal                   the journal
+ *   stderr   stderr                        stderr
+ *
+ * "stderr is connected to the journal" means $JOURNAL_STREAM names
+ * stderr's device and inode, as systemd sets it; "journald runs" means
+ * its socket /run/systemd/journal/socket exists (when it does not,
+ * "auto" sends both to stderr, whatever stderr is). A terminal or
+ * a pipe thus always sees what happened. Whatever the journal refuses
+ * goes to stderr, with one note why.
+ *
+ * On stderr a diagnostic is "TIMESTAMP PROGRAM: message" with
+ * LOG_STDERR_TIMESTAMP (the daemon), else "PROGRAM: message" (an
+ * interactive client); TIMESTAMP is RFC 3339 in UTC. A record is one
+ * logfmt line, "time=TIMESTAMP key=value ...". Until log_setup() runs,
+ * everything goes to stderr without a timestamp (unit tests never write
+ * to the journal).
  */
 #pragma once
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
 #include <syslog.h>
 
 #include "basic/util.h"
 
 typedef enum LogTarget {
-        LOG_TARGET_AUTO,    /* the journal if stderr is the journal, else stderr */
+        LOG_TARGET_AUTO,    /* as the table above says */
         LOG_TARGET_JOURNAL,
         LOG_TARGET_STDERR,
         _LOG_TARGET_MAX,
@@ -46,7 +65,7 @@ LogTarget log_target_from_string(const char *s);
 const char *log_target_to_string(LogTarget t);
 
 typedef enum LogFlags {
-        LOG_STDERR_TIMESTAMP = 1 << 0, /* stderr lines start with an RFC 3339 timestamp */
+        LOG_STDERR_TIMESTAMP = 1 << 0, /* diagnostics on stderr start with a timestamp */
 } LogFlags;
 
 /**
@@ -55,14 +74,27 @@ typedef enum LogFlags {
  * @t: as above; AUTO is resolved here, once.
  * @flags: LogFlags.
  *
- * Returns the target in force (LOG_TARGET_JOURNAL or LOG_TARGET_STDERR),
- * or -EINVAL for an invalid @t (nothing is changed then).
+ * Returns where diagnostics go now (LOG_TARGET_JOURNAL or
+ * LOG_TARGET_STDERR), or -EINVAL for an invalid @t (nothing is changed
+ * then).
  */
 int log_setup(const char *program, LogTarget t, unsigned flags);
-/* The resolved target (LOG_TARGET_STDERR before log_setup()). */
+/* Where diagnostics go (LOG_TARGET_STDERR before log_setup()). */
 LogTarget log_get_target(void);
-/* Messages above this priority are dropped (default LOG_INFO). */
+/* Messages above this priority are dropped (default LOG_INFO); records
+ * never are. */
 void log_set_max_level(int level);
+
+/**
+ * log_record() - send one structured record (an audit entry) where records
+ * go (see the table above).
+ * @iov, @n: its journal fields, "NAME=value" each, already sanitised.
+ * @logfmt: the same record as logfmt ("key=value ..."), for stderr.
+ *
+ * Returns 0, or the negative errno of a journal write that failed (the
+ * record then went to stderr). errno is left as it was.
+ */
+int log_record(const struct iovec *iov, size_t n, const char *logfmt);
 
 /*
  * log_internal() - the function behind the macros. @error is 0 or an errno

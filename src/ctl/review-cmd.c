@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "basic/log.h"
 #include "policy/review.h"
 
 #define EXIT_FINDINGS 1
@@ -71,13 +72,12 @@ static void print_table(const PolicyReport *r) {
         printf("\n");
 }
 
-static void print_errors(const PolicyReport *r) {
-        /* Already one line of printable ASCII each (policy/review.c). */
+static void log_errors(const PolicyReport *r) {
         for (size_t i = 0; i < r->n_users; i++)
                 for (size_t j = 0; j < r->users[i].n_errors; j++)
-                        fprintf(stderr, "keyrotctl: audit of %s: %s\n", r->users[i].name, r->users[i].errors[j]);
+                        log_error("audit of %s: %s", r->users[i].name, r->users[i].errors[j]);
         for (size_t j = 0; j < r->n_errors; j++)
-                fprintf(stderr, "keyrotctl: audit: %s\n", r->errors[j]);
+                log_error("audit: %s", r->errors[j]);
 }
 
 int review_cmd_run(Runtime *rt, bool json, bool all_users) {
@@ -108,7 +108,10 @@ int review_cmd_run(Runtime *rt, bool json, bool all_users) {
         }
         r = runtime_open_aws(rt);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: %s\n", rt->error ?: strerror(-r));
+                if (rt->error)
+                        log_error_errno(r, "%s", rt->error);
+                else
+                        log_error_errno(r, "cannot set up AWS access: %m");
                 return EXIT_ERRORS;
         }
 
@@ -119,32 +122,32 @@ int review_cmd_run(Runtime *rt, bool json, bool all_users) {
         };
         r = policy_review_start(rt->aws, &o, on_done, &w, &audit);
         if (r < 0) {
-                fprintf(stderr, "keyrotctl: cannot start the audit: %s\n", strerror(-r));
+                log_error_errno(r, "cannot start the audit: %m");
                 return EXIT_ERRORS;
         }
         while (!w.done) {
                 r = sd_event_run(rt->event, UINT64_MAX);
                 if (r < 0) {
                         policy_review_cancel(audit);
-                        fprintf(stderr, "keyrotctl: event loop failed: %s\n", strerror(-r));
+                        log_error_errno(r, "event loop failed: %m");
                         return EXIT_ERRORS;
                 }
         }
         report = TAKE_PTR(w.report);
-        if (store_error)
-                (void) policy_report_add_error(report, "%s", store_error);
+        if (store_error && policy_report_add_error(report, "%s", store_error) < 0)
+                return EXIT_ERRORS; /* logged there */
 
         if (json) {
                 json_object *o_json = policy_report_to_json(report);
 
                 if (!o_json) {
-                        fprintf(stderr, "keyrotctl: out of memory\n");
+                        log_error_errno(-ENOMEM, "cannot write the report: %m");
                         return EXIT_ERRORS;
                 }
                 puts(json_object_to_json_string_ext(o_json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o_json);
         } else {
-                print_errors(report);
+                log_errors(report);
                 print_table(report);
         }
         fflush(stdout);

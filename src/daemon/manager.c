@@ -17,10 +17,10 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-#include "audit/audit.h"
+#include "basic/duration.h"
+#include "basic/log.h"
 #include "config.h"
 #include "daemon/control.h"
-#include "basic/duration.h"
 #include "policy/review.h"
 #include "rotation/rotation.h"
 
@@ -201,8 +201,14 @@ static int due_timer_fired(sd_event_source *src, uint64_t usec, void *userdata) 
 
         for (size_t i = 0; i < m->n_sched; i++) {
                 Sched *s = &m->sched[i];
-                if (!s->in_flight && s->next_due <= now)
-                        (void) submit(m, s, TRIGGER_SCHEDULE, 0, NULL);
+                if (!s->in_flight && s->next_due <= now) {
+                        int r = submit(m, s, TRIGGER_SCHEDULE, 0, NULL);
+                        if (r < 0) {
+                                log_error_errno(r, "cannot queue the scheduled rotation of %s: %m", s->name);
+                                /* Due still, it would fire the timer at once, forever. */
+                                s->next_due = now + manager_backoff(1);
+                        }
+                }
         }
         arm_timer(m);
         return 0;
@@ -326,7 +332,7 @@ static int audit_timer_fired(sd_event_source *src, uint64_t usec, void *userdata
                 return 0;
         r = start_audit(m, NULL, "schedule");
         if (r < 0 && r != -EBUSY)
-                log_message(3, "cannot start the scheduled audit: %s", strerror(-r));
+                log_error_errno(r, "cannot start the scheduled audit: %m");
         /* The next one counts from now, whether this one started or the
          * last is still busy: one wakeup per audit_every, never a burst. */
         m->audit_base = now_usec(CLOCK_BOOTTIME);
@@ -337,6 +343,16 @@ static int audit_timer_fired(sd_event_source *src, uint64_t usec, void *userdata
 static void start_follow_up(Manager *m, Sched *s);
 static void waiters_fail(Manager *m, Waiter **list, size_t n);
 
+/* The next attempt of @user is scheduling, not a rotation step: if it is
+ * not committed, it holds in memory until keyrotd restarts. */
+static void commit_next_attempt(Manager *m, const char *user) {
+        int r = store_commit(m->rt->store);
+
+        if (r < 0)
+                log_error_errno(r, "cannot commit the next attempt for %s to the store %s: %m; "
+                                "it holds until keyrotd restarts", user, store_path(m->rt->store));
+}
+
 static void rotation_done(const RotationReport *rep, void *userdata) {
         Submission *sub = userdata;
         Manager *m = sub->m;
@@ -345,10 +361,10 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
 
         if (rep->outcome == ROTATION_FAILED && su && su->failures > 0) {
                 su->next_attempt = (int64_t) (now_usec(CLOCK_REALTIME) + manager_backoff(su->failures));
-                (void) store_commit(m->rt->store);
+                commit_next_attempt(m, rep->user);
         } else if (su && rep->outcome != ROTATION_FAILED && su->next_attempt != 0) {
                 su->next_attempt = 0;
-                (void) store_commit(m->rt->store);
+                commit_next_attempt(m, rep->user);
         }
         if (s) {
                 s->in_flight = false;
@@ -394,7 +410,7 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
         if (rep->outcome == ROTATION_COMPLETED && s && !m->stopping) {
                 int k = start_audit(m, rep->user, "rotation");
                 if (k < 0 && k != -EBUSY)
-                        log_message(3, "cannot start the audit of %s: %s", rep->user, strerror(-k));
+                        log_error_errno(k, "cannot start the audit of %s: %m", rep->user);
         }
         if (sub->m->recovering > 0 && s && s->trigger == TRIGGER_RECOVERY)
                 m->recovering--;
@@ -457,7 +473,8 @@ static int build_sched(Manager *m, const Inventory *inv) {
         return 0;
 }
 
-/* Load the inventory anew; a bad one is rejected and the old stays. */
+/* Load the inventory anew; a bad one is rejected and the old stays.
+ * Every failure is logged here. */
 static int reload(Manager *m, char **ret_error) {
         Runtime *rt = m->rt;
         Inventory *inv = NULL, **retired;
@@ -468,7 +485,9 @@ static int reload(Manager *m, char **ret_error) {
         r = inventory_load(rt->config_path, &inv, &errors);
         if (r < 0) {
                 for (size_t i = 0; i < errors.n; i++)
-                        log_message(3, "reload rejected: %s", errors.lines[i]);
+                        log_error("reload rejected: %s", errors.lines[i]);
+                if (errors.n == 0)
+                        log_error_errno(r, "reload rejected: cannot load the inventory %s: %m", rt->config_path);
                 if (ret_error)
                         (void) asprintf_safe(ret_error, "%s", errors.n > 0 ? errors.lines[0] : strerror(-r));
                 inventory_errors_clear(&errors);
@@ -479,7 +498,7 @@ static int reload(Manager *m, char **ret_error) {
         if (!retired) {
                 inventory_free(inv);
                 sd_notify(false, "READY=1");
-                return -ENOMEM;
+                return log_error_errno(-ENOMEM, "reload of the inventory %s failed: %m", rt->config_path);
         }
         m->retired = retired;
         m->retired[m->n_retired++] = rt->inv;
@@ -489,13 +508,16 @@ static int reload(Manager *m, char **ret_error) {
         release_retired(m);
         arm_timer(m);
         arm_audit_timer(m); /* audit_every may have changed */
-        log_message(6, "inventory reloaded: %zu users", inv->n_users);
+        if (r < 0)
+                log_error_errno(r, "reload of the inventory %s: cannot schedule its users: %m", rt->config_path);
+        else
+                log_info("inventory %s reloaded: %zu users", rt->config_path, inv->n_users);
         sd_notify(false, "READY=1");
         return r;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        (void) reload(userdata, NULL);
+        (void) reload(userdata, NULL); /* logged there */
         return 0;
 }
 
@@ -515,8 +537,8 @@ static int rotate_all(Manager *m, RotationTrigger trigger, Waiter *w) {
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
-        log_message(6, "SIGUSR1: rotating every user now");
-        (void) rotate_all(m, TRIGGER_SIGNAL, NULL);
+        log_info("SIGUSR1: rotating every user now");
+        (void) rotate_all(m, TRIGGER_SIGNAL, NULL); /* each failure logged by submit_or_watch() */
         arm_timer(m);
         return 0;
 }
@@ -525,7 +547,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         Manager *m = userdata;
 
         sd_notify(false, "STOPPING=1");
-        log_message(6, "signal %u: stopping at the next safe point", si->ssi_signo);
+        log_info("%s (signal %u): stopping at the next safe point", strsignal((int) si->ssi_signo), si->ssi_signo);
         m->stopping = true;
         rotation_engine_stop(m->engine);
         /* An audit changes nothing: stop it rather than wait for it. */
@@ -607,7 +629,7 @@ static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsign
         int r = submit(m, s, trigger, flags, w);
 
         if (r != -EBUSY)
-                return r;
+                return r < 0 ? log_error_errno(r, "cannot queue the rotation of %s: %m", s->name) : r;
         if (s->trigger == TRIGGER_RECOVERY) {
                 /* A recovery only finishes or undoes: the rotation asked for
                  * comes after it, and the client waits for that one. */
@@ -636,12 +658,19 @@ static void start_follow_up(Manager *m, Sched *s) {
         Waiter **followers = TAKE_PTR(s->followers);
         size_t n = s->n_followers;
         unsigned flags = s->follow_up_flags;
+        int r;
 
         s->follow_up = false;
         s->follow_up_flags = 0;
         s->n_followers = 0;
         /* The followers' pending counts already include this rotation. */
-        if (m->stopping || submit(m, s, s->follow_up_trigger, flags, NULL) < 0) {
+        if (m->stopping) {
+                waiters_fail(m, followers, n);
+                return;
+        }
+        r = submit(m, s, s->follow_up_trigger, flags, NULL);
+        if (r < 0) {
+                log_error_errno(r, "cannot queue the rotation of %s asked for during its recovery: %m", s->name);
                 waiters_fail(m, followers, n);
                 return;
         }
@@ -689,6 +718,8 @@ static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool r
                 r = rotate_all(m, TRIGGER_SOCKET, w);
         arm_timer(m);
 
+        if (w && r < 0)
+                w->failed++; /* logged by submit_or_watch() */
         if (w && w->pending > 0)
                 return 0;
         if (w)
@@ -733,6 +764,7 @@ static int ctl_rollback(ControlRequest *req, const char *user, void *userdata) {
                 return -ENOMEM;
         r = submit(m, s, TRIGGER_SOCKET, ROTATION_ROLLBACK, w);
         if (r < 0) {
+                log_error_errno(r, "cannot queue the rollback of %s: %m", user);
                 w->failed = 1;
                 waiter_done(m, w);
                 return 0;
@@ -764,10 +796,10 @@ static int control_fd_from_systemd(void) {
 int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
         Manager *m = calloc(1, sizeof *m);
         sigset_t mask;
-        int r;
+        int listen_fd, r;
 
         if (!m)
-                return -ENOMEM;
+                return log_error_errno(-ENOMEM, "cannot start: %m");
         m->rt = rt;
         m->started = now_usec(CLOCK_MONOTONIC);
 
@@ -780,8 +812,11 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
         r = rotation_engine_new(rt->event, rt->aws, rt->store, rt->inv, &m->engine);
-        if (r >= 0)
-                r = sd_event_add_signal(rt->event, NULL, SIGHUP, on_sighup, m);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: cannot create the rotation engine: %m");
+                goto fail;
+        }
+        r = sd_event_add_signal(rt->event, NULL, SIGHUP, on_sighup, m);
         if (r >= 0)
                 r = sd_event_add_signal(rt->event, NULL, SIGUSR1, on_sigusr1, m);
         if (r >= 0)
@@ -799,20 +834,31 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                                       audit_timer_fired, m);
         if (r >= 0)
                 r = sd_event_set_watchdog(rt->event, true);
-        if (r >= 0)
-                r = control_server_new(rt->event, control_fd_from_systemd(), opts->socket_path, &handlers, m,
-                                       &m->control);
         if (r < 0) {
-                manager_free(m);
-                return r;
+                log_error_errno(r, "cannot start: cannot set up signals, timers and the watchdog: %m");
+                goto fail;
+        }
+        listen_fd = control_fd_from_systemd();
+        r = control_server_new(rt->event, listen_fd, opts->socket_path, &handlers, m, &m->control);
+        if (r < 0) {
+                if (listen_fd >= 0)
+                        log_error_errno(r, "cannot start: cannot serve the control socket systemd passed: %m");
+                else
+                        log_error_errno(r, "cannot start: cannot create the control socket %s: %m",
+                                        opts->socket_path);
+                goto fail;
         }
         r = build_sched(m, rt->inv);
         if (r < 0) {
-                manager_free(m);
-                return r;
+                log_error_errno(r, "cannot start: cannot schedule the users of %s: %m", rt->config_path);
+                goto fail;
         }
         *ret = m;
         return 0;
+
+fail:
+        manager_free(m);
+        return r;
 }
 
 Manager *manager_free(Manager *m) {
@@ -855,10 +901,17 @@ int manager_run(Manager *m) {
          * before anything new is scheduled. */
         for (size_t i = 0; i < m->n_sched; i++) {
                 Sched *s = &m->sched[i];
-                if (s->next_due == 0 && submit(m, s, TRIGGER_RECOVERY, ROTATION_RECOVER_ONLY, NULL) >= 0) {
-                        s->trigger = TRIGGER_RECOVERY;
-                        m->recovering++;
+
+                if (s->next_due != 0)
+                        continue;
+                r = submit(m, s, TRIGGER_RECOVERY, ROTATION_RECOVER_ONLY, NULL);
+                if (r < 0) {
+                        /* Still due: the schedule tries again. */
+                        log_error_errno(r, "cannot queue the recovery of %s: %m", s->name);
+                        continue;
                 }
+                s->trigger = TRIGGER_RECOVERY;
+                m->recovering++;
         }
         arm_timer(m);
         /* The first scheduled audit comes one audit_every after the start;

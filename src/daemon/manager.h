@@ -19,7 +19,7 @@ typedef struct ManagerOptions {
         const char *socket_path;
 } ManagerOptions;
 
-/* rt must have its inventory, lock, store and AWS stack open. */
+/* rt must have its inventory, lock, store and AWS stack open. Logs what failed. */
 int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);
 static inline void manager_freep(Manager **m) {

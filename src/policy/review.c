@@ -19,6 +19,7 @@
 
 #include "audit/audit.h"
 #include "aws/iam.h"
+#include "basic/log.h"
 
 typedef enum TaskKind {
         TASK_LIST_USERS,
@@ -130,7 +131,9 @@ PolicyReport *policy_report_free(PolicyReport *r) {
 }
 
 /* One line of printable ASCII, at most 400 bytes: error texts quote AWS
- * messages, which are as hostile as the rest of an answer. */
+ * messages, which are as hostile as the rest of an answer. An error that
+ * cannot be recorded (out of memory) is logged instead, so callers may
+ * ignore the result. */
 static int errors_add(char ***v, size_t *n, const char *fmt, va_list ap) _printf_(3, 0);
 static int errors_add(char ***v, size_t *n, const char *fmt, va_list ap) {
         char buf[400];
@@ -145,12 +148,10 @@ static int errors_add(char ***v, size_t *n, const char *fmt, va_list ap) {
         if (*n == POLICY_REVIEW_MAX_ERRORS - 1)
                 snprintf(buf, sizeof buf, "more errors, not shown");
         s = strdup(buf);
-        if (!s)
-                return -ENOMEM;
-        nv = realloc(*v, (*n + 1) * sizeof(char *));
+        nv = s ? realloc(*v, (*n + 1) * sizeof(char *)) : NULL;
         if (!nv) {
                 free(s);
-                return -ENOMEM;
+                return log_error_errno(-ENOMEM, "audit: %s (cannot add it to the report: %m)", buf);
         }
         nv[(*n)++] = s;
         *v = nv;
@@ -283,10 +284,10 @@ void policy_report_journal(const PolicyReport *r, const char *user, const char *
                 }
                 n_findings += u->findings.n + u->findings.n_dropped;
                 for (size_t j = 0; j < u->n_errors; j++)
-                        log_message(3, "audit of %s: %s", u->name, u->errors[j]);
+                        log_error("audit of %s: %s", u->name, u->errors[j]);
         }
         for (size_t j = 0; j < r->n_errors; j++)
-                log_message(3, "audit: %s", r->errors[j]);
+                log_error("audit: %s", r->errors[j]);
 
         snprintf(msg, sizeof msg, "%zu user%s audited: %zu finding%s (%zu critical, %zu warning), %zu error%s",
                  r->n_users, r->n_users == 1 ? "" : "s", n_findings, n_findings == 1 ? "" : "s",
@@ -901,7 +902,7 @@ static int on_finish(sd_event_source *s, void *userdata) {
 
         users = calloc(a->n_jobs ?: 1, sizeof(AuditUser));
         if (!users)
-                (void) policy_report_add_error(rep, "out of memory");
+                (void) policy_report_add_error(rep, "out of memory"); /* logged if it cannot be added */
         for (size_t i = 0; users && i < a->n_jobs; i++) {
                 Job *j = a->jobs[i];
 

@@ -186,7 +186,7 @@ class RotationCase(RigTestCase):
     def audit_events(self, stderr):
         events = []
         for line in stderr.splitlines():
-            if line.startswith('event='):
+            if line.startswith('time=') and line.partition(' ')[2].startswith('event='):
                 fields = {}
                 for part in line.split(' '):
                     if '=' in part:

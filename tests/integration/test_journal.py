@@ -3,9 +3,11 @@
 systemd-journald (tests/rig/journal.py starts one) after real keyrotd runs
 against moto: one entry per step with its MESSAGE_ID from src/audit/audit-ids.h
 and the KEYROTD_* fields, PRIORITY 3 for failures and 2 after alert_after
-consecutive ones, --log-target stderr and auto, no secret anywhere in the
-journal, and systemd/keyrotd.catalog in step with the header."""
+consecutive ones, where --log-target stderr, journal and auto send records
+and diagnostics, no secret anywhere in the journal, and
+systemd/keyrotd.catalog in step with the header."""
 
+import errno
 import os
 import re
 import shutil
@@ -235,7 +237,36 @@ class TestJournalAudit(JournalCase):
         self.assertTrue(stale[0].get('KEYROTD_REQUEST_ID'))
 
 
+#: A diagnostic on stderr: "TIMESTAMP keyrotd: message".
+DIAGNOSTIC = r'(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ keyrotd: '
+
+
 class TestLogTarget(JournalCase):
+    """--log-target: where diagnostics and audit records go (keyrotd(8),
+    LOGGING). Diagnostics are keyrotd's own messages, such as the line
+    naming the config and state directory at start; records are the audit
+    trail."""
+
+    def diagnostics(self, cursor):
+        """keyrotd's journal entries after cursor that are not records."""
+        return [e for e in self.journal.entries_since(cursor, SYSLOG_IDENTIFIER='keyrotd')
+                if 'KEYROTD_EVENT' not in e]
+
+    def run_with_stderr_file(self, *args, target='auto', stream=None):
+        """keyrotd with stderr a file; JOURNAL_STREAM names that file
+        (stream='stderr', as systemd names the socket it connects stderr
+        to) or is ``stream`` itself. Returns (returncode, stdout, stderr)."""
+        path = os.path.join(self.rig.tmp, 'stderr-%s' % uuid.uuid4().hex)
+        with open(path, 'w+b') as err:
+            st = os.fstat(err.fileno())
+            value = '%d:%d' % (st.st_dev, st.st_ino) if stream == 'stderr' else stream
+            argv = self.journal.wrap([build_path('src/keyrotd'), '--config', self.inventory, '--state-dir',
+                                      self.state, '--log-target', target] + list(args), cwd=self.rig.tmp)
+            p = subprocess.run(argv, env=self.env(JOURNAL_STREAM=value), cwd=self.rig.tmp,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, timeout=120)
+            err.seek(0)
+            return p.returncode, p.stdout.decode(), err.read().decode('utf-8', 'replace')
+
     def test_stderr_keeps_logfmt_and_leaves_the_journal_alone(self):
         self.adopt()
         cursor = self.journal.mark()
@@ -247,24 +278,69 @@ class TestLogTarget(JournalCase):
             self.assertEqual(e['user'], USER)
             self.assertEqual(e['trigger'], 'once')
             self.assertEqual(e['priority'], '6')
+            self.assertRegex(e['time'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertRegex(p.stderr, DIAGNOSTIC + r'starting keyrotd .*config %s .*state directory %s'
+                         % (re.escape(self.inventory), re.escape(self.state)))
         self.assertEqual(self.journal.entries_since(cursor, SYSLOG_IDENTIFIER='keyrotd'), [],
                          'nothing reached the journal')
 
-    def test_auto_with_journal_stream_uses_the_journal(self):
+    def test_journal_takes_diagnostics_with_their_priority_and_errno(self):
         self.adopt()
         cursor = self.journal.mark()
-        p = self.run_keyrotd('--once', '--force', target='auto', env=self.env(JOURNAL_STREAM='8:%d' % os.getpid()))
+        p = self.run_keyrotd('--once', '--force')
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(self.audit_events(p.stderr), [])
-        self.assertEqual([e['KEYROTD_EVENT'] for e in self.audit_entries(cursor)], ROTATION_EVENTS)
+        self.assertNotRegex(p.stderr, DIAGNOSTIC)
+        start = [e for e in self.diagnostics(cursor) if e['MESSAGE'].startswith('starting keyrotd')]
+        self.assertEqual(len(start), 1, self.diagnostics(cursor))
+        self.assertIn(self.inventory, start[0]['MESSAGE'])
+        self.assertIn(self.state, start[0]['MESSAGE'])
+        self.assertEqual(start[0]['PRIORITY'], '6')
+        self.assertTrue(start[0]['CODE_FILE'].endswith('src/keyrotd.c'), start[0]['CODE_FILE'])
+        self.assertEqual(start[0]['CODE_FUNC'], 'main')
+        self.assertNotIn('ERRNO', start[0])
 
-    def test_auto_with_the_journal_socket_uses_the_journal(self):
+        # A failure: PRIORITY 3, ERRNO, and the message names the path.
+        missing = os.path.join(self.rig.tmp, 'no-such-state-dir')
+        cursor = self.journal.mark()
+        p = self.rig.run(self.journal.wrap([build_path('src/keyrotd'), '--config', self.inventory, '--state-dir',
+                                            missing, '--log-target', 'journal', '--once'], cwd=self.rig.tmp),
+                         env=self.env(), timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stderr, '')
+        errors = [e for e in self.diagnostics(cursor) if e['PRIORITY'] == '3']
+        self.assertEqual(len(errors), 1, self.diagnostics(cursor))
+        self.assertIn(missing, errors[0]['MESSAGE'])
+        self.assertEqual(errors[0]['ERRNO'], str(errno.ENOENT))
+
+    def test_auto_with_stderr_connected_to_the_journal_uses_the_journal(self):
         self.adopt()
         cursor = self.journal.mark()
-        p = self.run_keyrotd('--once', '--force', target='auto', env=self.env(JOURNAL_STREAM=None))
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertEqual(self.audit_events(p.stderr), [])
+        rc, out, err = self.run_with_stderr_file('--once', '--force', stream='stderr')
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(err, '', 'stderr is the journal: nothing is written to it twice')
         self.assertEqual([e['KEYROTD_EVENT'] for e in self.audit_entries(cursor)], ROTATION_EVENTS)
+        self.assertTrue([e for e in self.diagnostics(cursor) if e['MESSAGE'].startswith('starting keyrotd')])
+
+    def test_auto_with_journald_and_a_pipe_writes_both(self):
+        # A terminal or a pipe while journald runs: the records reach the
+        # journal and the operator; keyrotd's own messages only the operator.
+        # A $JOURNAL_STREAM that names another file (a shell under systemd
+        # redirected stderr) is the same.
+        self.adopt()
+        for stream in (None, '8:1'):
+            with self.subTest(JOURNAL_STREAM=stream):
+                cursor = self.journal.mark()
+                p = self.run_keyrotd('--once', '--force', target='auto', env=self.env(JOURNAL_STREAM=stream))
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                on_stderr = self.audit_events(p.stderr)
+                in_journal = self.audit_entries(cursor)
+                self.assertEqual([e['event'] for e in on_stderr], ROTATION_EVENTS)
+                self.assertEqual([e['KEYROTD_EVENT'] for e in in_journal], ROTATION_EVENTS)
+                self.assertEqual({e['rotation_id'] for e in on_stderr},
+                                 {e['KEYROTD_ROTATION_ID'] for e in in_journal}, 'the same rotation')
+                self.assertRegex(p.stderr, DIAGNOSTIC + 'starting keyrotd ')
+                self.assertEqual(self.diagnostics(cursor), [], 'diagnostics only on stderr')
+                self.assertNotIn('cannot write to the journal', p.stderr)
 
     def _need_no_host_journal(self):
         if not self.journal.isolated or os.path.exists('/run/systemd/journal/socket'):
@@ -276,19 +352,46 @@ class TestLogTarget(JournalCase):
         p = self.run_keyrotd('--once', '--force', target='auto', inside=False, env=self.env(JOURNAL_STREAM=None))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual([e['event'] for e in self.audit_events(p.stderr)], ROTATION_EVENTS)
+        self.assertRegex(p.stderr, DIAGNOSTIC + 'starting keyrotd ')
         self.assertNotIn('cannot write to the journal', p.stderr)
 
     def test_unreachable_journal_falls_back_to_stderr(self):
-        # $JOURNAL_STREAM says journal, but no journald listens: every
-        # record still reaches stderr, with one note why.
+        # --log-target journal, but no journald listens: every record and
+        # message still reaches stderr, with one note why.
         self._need_no_host_journal()
         self.adopt()
-        for target, env in (('auto', self.env(JOURNAL_STREAM='8:1')), ('journal', self.env(JOURNAL_STREAM=None))):
-            with self.subTest(target=target):
-                p = self.run_keyrotd('--once', '--force', target=target, inside=False, env=env)
-                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-                self.assertEqual([e['event'] for e in self.audit_events(p.stderr)], ROTATION_EVENTS)
-                self.assertEqual(p.stderr.count('cannot write to the journal'), 1, p.stderr)
+        p = self.run_keyrotd('--once', '--force', target='journal', inside=False, env=self.env(JOURNAL_STREAM=None))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual([e['event'] for e in self.audit_events(p.stderr)], ROTATION_EVENTS)
+        self.assertRegex(p.stderr, DIAGNOSTIC + 'starting keyrotd ')
+        self.assertEqual(p.stderr.count('cannot write to the journal'), 1, p.stderr)
+
+    def test_auto_with_stderr_the_journal_but_no_journald_uses_stderr(self):
+        # $JOURNAL_STREAM names stderr, but journald's socket is missing:
+        # stderr is the way into the journal, and takes everything.
+        self._need_no_host_journal()
+        self.adopt()
+        path = os.path.join(self.rig.tmp, 'stderr')
+        with open(path, 'w+b') as err:
+            st = os.fstat(err.fileno())
+            p = subprocess.run([build_path('src/keyrotd'), '--config', self.inventory, '--state-dir', self.state,
+                                '--log-target', 'auto', '--once', '--force'],
+                               env=self.env(JOURNAL_STREAM='%d:%d' % (st.st_dev, st.st_ino)), cwd=self.rig.tmp,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, timeout=120)
+            err.seek(0)
+            text = err.read().decode()
+        self.assertEqual(p.returncode, 0, text)
+        self.assertEqual([e['event'] for e in self.audit_events(text)], ROTATION_EVENTS)
+        self.assertRegex(text, DIAGNOSTIC + 'starting keyrotd ')
+        self.assertNotIn('cannot write to the journal', text)
+
+    def test_cannot_start_names_the_socket(self):
+        self.adopt()
+        sock = os.path.join(self.rig.tmp, 'no-such-dir', 'control.sock')
+        p = self.run_keyrotd('--socket', sock, target='stderr', inside=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertRegex(p.stderr, DIAGNOSTIC + 'cannot start: .*%s: No such file or directory'
+                         % re.escape(sock))
 
     def test_bad_log_target_is_a_usage_error(self):
         p = self.run_keyrotd('--check-config', target='syslog', inside=False)

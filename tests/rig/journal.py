@@ -44,6 +44,17 @@ a finished process sent before is then visible too.  Typical use::
     before = j.mark()
     run(j.wrap([keyrotd, '--log-target', 'journal', ...]))
     entries = j.entries_since(before, SYSLOG_IDENTIFIER='keyrotd')
+
+Run as a program, it runs a command where a journald runs, without one on
+the machine (root; other people's tests are unaffected)::
+
+    python3 tests/rig/journal.py -- meson test -C build --num-processes 2
+
+The command runs in its own mount namespace with fresh tmpfs on
+``/run/systemd`` and ``/run/log`` (or on ``/run`` when they do not exist), a
+private journald serving ``/run/systemd/journal/socket`` there (configured
+as above), and the command's exit status.  Tests that need a machine
+without a journald skip themselves then.
 """
 
 import atexit
@@ -52,6 +63,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 import uuid
@@ -395,3 +407,60 @@ def _stop_shared():
 
 
 atexit.register(_stop_shared)
+
+
+# Runs as root in a new mount namespace: journald in the background on
+# fresh tmpfs, then the command ("$@"), then journald stopped by its PID.
+_WITH_JOURNALD_SCRIPT = """\
+set -eu
+journald=$1; shift
+if [ -d /run/systemd ] && [ -d /run/log ]; then
+        mount -t tmpfs -o mode=0755 keyrotd-test-systemd /run/systemd
+        mount -t tmpfs -o mode=0755 keyrotd-test-log /run/log
+else
+        mount -t tmpfs -o mode=0755 keyrotd-test-run /run
+fi
+mkdir -p /run/systemd/journal /run/systemd/journald.conf.d /run/log/journal
+cat > /run/systemd/journald.conf.d/50-keyrotd-test.conf
+if [ -d /var/log/journal ]; then
+        mount -t tmpfs -o mode=0755,size=1m keyrotd-test-var /var/log/journal
+fi
+if [ -c /dev/kmsg ]; then
+        mount --bind /dev/null /dev/kmsg
+fi
+SYSTEMD_LOG_TARGET=console "$journald" </dev/null >/dev/null 2>&1 &
+pid=$!
+i=0
+until [ -S /run/systemd/journal/socket ]; do
+        i=$((i + 1))
+        if [ $i -gt 150 ] || ! kill -0 $pid 2>/dev/null; then
+                echo "journal.py: systemd-journald did not start" >&2
+                exit 1
+        fi
+        sleep 0.1
+done
+rc=0
+"$@" </dev/null || rc=$?
+kill $pid
+wait $pid || true
+exit $rc
+"""
+
+
+def main(argv):
+    """``journal.py -- COMMAND...``: COMMAND where a private journald runs."""
+    if argv[:1] == ['--']:
+        argv = argv[1:]
+    binary = journald_binary()
+    if not argv or not binary or os.geteuid() != 0:
+        print('usage (as root, with systemd-journald installed): '
+              'journal.py -- COMMAND [ARG...]', file=sys.stderr)
+        return 2
+    p = subprocess.run(['unshare', '--mount', '--propagation', 'private', '--',
+                        'sh', '-c', _WITH_JOURNALD_SCRIPT, 'journal.py', binary] + argv,
+                       input=_PRIVATE_CONF.encode())
+    return p.returncode
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
