@@ -133,7 +133,7 @@ static int load_inventory_optional(Runtime *rt) {
                 return 0;
         int r = runtime_load_inventory(rt);
         if (r < 0)
-                runtime_print_inventory_errors(rt, "keyrotctl");
+                runtime_print_inventory_errors(rt);
         return r;
 }
 
@@ -252,7 +252,7 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
                 return EXIT_USAGE;
         }
         if (runtime_load_inventory(rt) < 0) {
-                runtime_print_inventory_errors(rt, "keyrotctl");
+                runtime_print_inventory_errors(rt);
                 return EXIT_USAGE;
         }
         iu = inventory_find_user(rt->inv, user);
@@ -825,7 +825,7 @@ static int run_locally(Runtime *rt, const char *user, unsigned flags, rotation_d
         int r, ret = EXIT_FAILED;
 
         if (runtime_load_inventory(rt) < 0) {
-                runtime_print_inventory_errors(rt, "keyrotctl");
+                runtime_print_inventory_errors(rt);
                 return EXIT_USAGE;
         }
         if (!inventory_find_user(rt->inv, user)) {

@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
         rt.state_dir = arg.state_dir;
         r = runtime_load_inventory(&rt);
         if (r < 0) {
-                runtime_print_inventory_errors(&rt, "keyrotd");
+                runtime_print_inventory_errors(&rt);
                 ret = EXIT_USAGE;
                 goto out;
         }

@@ -36,7 +36,7 @@ int runtime_load_inventory(Runtime *rt) {
         return 0;
 }
 
-void runtime_print_inventory_errors(const Runtime *rt, _unused_ const char *prog) {
+void runtime_print_inventory_errors(const Runtime *rt) {
         for (size_t i = 0; i < rt->inv_errors.n; i++)
                 log_error("%s", rt->inv_errors.lines[i]);
         if (rt->inv_errors.n == 0)

@@ -41,9 +41,8 @@ typedef struct Runtime {
 
 int runtime_load_inventory(Runtime *rt);
 /* After a failed runtime_load_inventory(): log every FILE:LINE:COL
- * problem, or else why the file could not be read. @prog is not used (the
- * log names the program). */
-void runtime_print_inventory_errors(const Runtime *rt, const char *prog);
+ * problem, or else why the file could not be read. */
+void runtime_print_inventory_errors(const Runtime *rt);
 /* flock the state directory's lock file: with wait, block until it is
  * free; without, -EBUSY when another keyrotd holds it. */
 int runtime_lock(Runtime *rt, bool wait);

@@ -557,7 +557,7 @@ int provision_run(Runtime *rt, const ProvisionOptions *o) {
         int r;
 
         if (runtime_load_inventory(rt) < 0) {
-                runtime_print_inventory_errors(rt, "keyrotctl");
+                runtime_print_inventory_errors(rt);
                 return 2;
         }
         iu = inventory_find_user(rt->inv, o->user);

@@ -88,7 +88,7 @@ int review_cmd_run(Runtime *rt, bool json, bool all_users) {
         int r;
 
         if (runtime_load_inventory(rt) < 0) {
-                runtime_print_inventory_errors(rt, "keyrotctl");
+                runtime_print_inventory_errors(rt);
                 return EXIT_ERRORS;
         }
 
