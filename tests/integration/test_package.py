@@ -392,6 +392,8 @@ class Package(TapNotes, unittest.TestCase):
             line = line.strip()
             if not line or line.startswith('#'):
                 continue
+            if line.startswith('%license '):
+                continue  # the licence text, where Debian has copyright
             while line.startswith('%'):
                 line = re.sub(r'^%[a-z]+(\([^)]*\))?\s*', '', line)
             patterns.append(line)
