@@ -26,8 +26,10 @@
 #include "daemon/control.h"
 #include "ctl/client.h"
 #include "basic/duration.h"
+#include "basic/process.h"
 #include "basic/fileio.h"
 #include "aws/iam.h"
+#include "aws/names.h"
 #include "basic/ini.h"
 #include "ctl/provision.h"
 #include "runtime.h"
@@ -90,14 +92,6 @@ static void help(void) {
                "Exit status: 0 success, 1 failure, 2 bad usage or configuration, 3 no daemon.\n"
                "See keyrotctl(1).\n",
                KEYROTD_DEFAULT_CONFIG, KEYROTD_DEFAULT_STATE_DIR, KEYROTD_DEFAULT_SOCKET);
-}
-
-static void harden_process(void) {
-        struct rlimit no_core = { 0, 0 };
-
-        umask(0077);
-        (void) setrlimit(RLIMIT_CORE, &no_core);
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 /* Write straight from secure memory: stdio would copy the secret into its
@@ -639,7 +633,7 @@ static int cmd_rotate(char **users, int n) {
 
                 json_object_object_add(req, "users", a);
                 for (int i = 0; i < n; i++) {
-                        if (!control_user_name_valid(users[i])) {
+                        if (!iam_user_name_valid(users[i])) {
                                 fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[i]);
                                 return EXIT_USAGE;
                         }
@@ -881,7 +875,7 @@ static int cmd_replace_lost(Runtime *rt, char **users, int n) {
                 fprintf(stderr, "keyrotctl: rotate --replace-lost takes exactly one USER\n");
                 return EXIT_USAGE;
         }
-        if (!control_user_name_valid(users[0])) {
+        if (!iam_user_name_valid(users[0])) {
                 fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", users[0]);
                 return EXIT_USAGE;
         }
@@ -958,7 +952,7 @@ int main(int argc, char **argv) {
                 help();
                 return EXIT_USAGE;
         }
-        harden_process();
+        process_harden();
         (void) audit_set_target(AUDIT_TARGET_AUTO);
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "config.h"
 #include "basic/duration.h"
+#include "basic/process.h"
 #include "daemon/manager.h"
 #include "rotation/plan.h"
 #include "rotation/rotation.h"
@@ -101,15 +102,6 @@ static int parse_argv(int argc, char **argv) {
                 return -EINVAL;
         }
         return 1;
-}
-
-/* No secret may reach a core dump, and nothing we create is for others. */
-static void harden_process(void) {
-        struct rlimit no_core = { 0, 0 };
-
-        umask(0077);
-        (void) setrlimit(RLIMIT_CORE, &no_core);
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 typedef struct OnceState {
@@ -232,7 +224,7 @@ int main(int argc, char **argv) {
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : 0;
 
-        harden_process();
+        process_harden();
         (void) audit_set_target(audit_target_from_string(arg.log_target));
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;

@@ -19,14 +19,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "basic/hex.h"
 #include "basic/secret.h"
 #include "basic/util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_LEN 32U
-
-static const char hexdigits_lower[] = "0123456789abcdef";
-static const char hexdigits_upper[] = "0123456789ABCDEF";
 
 /*
  * Headers that intermediaries add, drop or rewrite: signing them would make
@@ -160,16 +158,6 @@ static bool is_ctl(unsigned char c) {
         return c < 0x20 || c == 0x7f;
 }
 
-static int hexval(unsigned char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static void buf_put_encoded(Buf *b, const char *s, size_t n, bool keep_slash) {
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char) s[i];
@@ -177,7 +165,7 @@ static void buf_put_encoded(Buf *b, const char *s, size_t n, bool keep_slash) {
                 if (is_unreserved(c) || (keep_slash && c == '/'))
                         buf_putc(b, (char) c);
                 else {
-                        char esc[3] = { '%', hexdigits_upper[c >> 4], hexdigits_upper[c & 15] };
+                        char esc[3] = { '%', hexchar_upper(c >> 4), hexchar_upper(c) };
                         buf_put(b, esc, sizeof(esc));
                 }
         }
@@ -206,11 +194,7 @@ void sha256_hex(const void *data, size_t len, char out[static 65]) {
                 out[0] = 0;
                 return;
         }
-        for (size_t i = 0; i < SHA256_LEN; i++) {
-                out[2 * i] = hexdigits_lower[md[i] >> 4];
-                out[2 * i + 1] = hexdigits_lower[md[i] & 15];
-        }
-        out[64] = 0;
+        hexmem(md, SHA256_LEN, out);
 }
 
 static int hmac_sha256(EVP_MAC *mac, const void *key, size_t key_len, const void *data, size_t len,
@@ -453,12 +437,10 @@ static int reencode(const char *s, size_t n, char **ret) {
                         continue;
                 }
                 /* A stray '%' means the caller's encoder is broken: do not guess. */
-                if (i + 2 >= n)
+                int byte = i + 2 < n ? unhexbyte(s + i + 1) : -EINVAL;
+                if (byte < 0)
                         return -EINVAL;
-                int hi = hexval((unsigned char) s[i + 1]), lo = hexval((unsigned char) s[i + 2]);
-                if (hi < 0 || lo < 0)
-                        return -EINVAL;
-                raw[m++] = (char) (hi << 4 | lo);
+                raw[m++] = (char) byte;
                 i += 2;
         }
         buf_put_encoded(&b, raw, m, false);
@@ -1065,11 +1047,7 @@ int sigv4_sign(SigV4KeyCache *cache, const SigV4Request *req, const SigV4Params 
         r = hmac_sha256(mac, key, SHA256_LEN, sts.data, sts.len, sig_raw);
         if (r < 0)
                 goto finish;
-        for (size_t i = 0; i < SHA256_LEN; i++) {
-                signature[2 * i] = hexdigits_lower[sig_raw[i] >> 4];
-                signature[2 * i + 1] = hexdigits_lower[sig_raw[i] & 15];
-        }
-        signature[64] = 0;
+        hexmem(sig_raw, SHA256_LEN, signature);
 
         buf_puts(&authz, ALGORITHM " Credential=");
         buf_puts(&authz, p->access_key_id);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.h — the few helpers every module shares: cleanup attributes,
- * ownership transfer, string comparison and time in microseconds.
+ * ownership transfer, string comparison and character sets, and time in
+ * microseconds.
  * Nothing here allocates secrets; see secret.h for those.
  */
 #pragma once
@@ -53,6 +54,19 @@ static inline bool streq_ptr(const char *a, const char *b) {
 
 static inline bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static inline bool endswith(const char *s, const char *suffix) {
+        size_t n = strlen(s), k = strlen(suffix);
+
+        return n >= k && streq(s + n - k, suffix);
+}
+
+#define ALPHANUMERICAL "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* Every byte of @s is one of @charset (true for ""). */
+static inline bool in_charset(const char *s, const char *charset) {
+        return s[strspn(s, charset)] == '\0';
 }
 
 static inline void freep(void *p) {

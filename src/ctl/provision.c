@@ -27,6 +27,7 @@
 #include "audit/audit.h"
 #include "daemon/control.h"
 #include "aws/iam.h"
+#include "aws/names.h"
 #include "policy/check.h"
 #include "rotation/rotation.h"
 #include "aws/s3.h"
@@ -56,7 +57,7 @@ static bool prefix_valid(const char *p) {
 }
 
 int provision_check_options(const ProvisionOptions *o) {
-        if (!control_user_name_valid(o->user)) {
+        if (!iam_user_name_valid(o->user)) {
                 fprintf(stderr, "keyrotctl: invalid IAM user name: %s\n", o->user);
                 return -EINVAL;
         }

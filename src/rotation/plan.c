@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "basic/duration.h"
+#include "basic/path.h"
 #include "aws/iam.h"
 #include "rotation/rotation.h"
 #include "aws/s3.h"
@@ -128,14 +129,6 @@ static bool held(const StoreUser *su, const char *id) {
 }
 
 /* ---- targets ---------------------------------------------------------- */
-
-static char *parent_dir(const char *path) {
-        const char *slash = strrchr(path, '/');
-
-        if (!slash || slash == path)
-                return strdup("/");
-        return strndup(path, (size_t) (slash - path));
-}
 
 /* Could target_write() create files in @dir? Returns 0, or -errno with @why set. */
 static int check_dir(const char *dir, char *why, size_t size) {
@@ -250,7 +243,7 @@ static int check_targets(PlanUser *u) {
                 char why[512];
                 size_t j;
 
-                dirs[i] = parent_dir(t->path);
+                dirs[i] = path_parent(t->path);
                 if (!dirs[i]) {
                         r = -ENOMEM;
                         break;
