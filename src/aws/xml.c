@@ -53,20 +53,7 @@ static const char *const key_status_table[_KEY_STATUS_MAX] = {
         [KEY_STATUS_INACTIVE] = "Inactive",
 };
 
-const char *key_status_to_string(KeyStatus s) {
-        if (s < 0 || s >= _KEY_STATUS_MAX)
-                return NULL;
-        return key_status_table[s];
-}
-
-KeyStatus key_status_from_string(const char *s) {
-        if (!s)
-                return _KEY_STATUS_INVALID;
-        for (KeyStatus i = 0; i < _KEY_STATUS_MAX; i++)
-                if (streq(s, key_status_table[i]))
-                        return i;
-        return _KEY_STATUS_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(key_status, KeyStatus)
 
 /* ---- timestamps ------------------------------------------------------- */
 

@@ -114,6 +114,29 @@ static inline usec_t now_usec(clockid_t clock) {
         return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
 }
 
+/*
+ * An enum's names: a table indexed by the enum, "NAME_table", and the pair
+ * NAME_to_string() (NULL out of range) / NAME_from_string() (-1, the
+ * enums' _X_INVALID, for NULL or an unknown name).
+ */
+static inline int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; s && i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -1;
+}
+
+#define DEFINE_STRING_TABLE_TO_STRING(name, type)                                           \
+        const char *name##_to_string(type i) {                                              \
+                return (size_t) i < ELEMENTSOF(name##_table) ? name##_table[i] : NULL;      \
+        }
+
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                              \
+        DEFINE_STRING_TABLE_TO_STRING(name, type)                                           \
+        type name##_from_string(const char *s) {                                            \
+                return (type) string_table_lookup(name##_table, ELEMENTSOF(name##_table), s); \
+        }
+
 /* Allocation that never returns NULL without the caller seeing -ENOMEM. */
 char *strdup_or_null(const char *s);
 int asprintf_safe(char **ret, const char *fmt, ...) _printf_(2, 3);

@@ -24,7 +24,7 @@
 #define QUOTE_MAX 100U
 #define DETAIL_MAX 512U
 
-static const char *const severity_names[_FINDING_SEVERITY_MAX] = {
+static const char *const finding_severity_table[_FINDING_SEVERITY_MAX] = {
         [FINDING_INFO] = "info",
         [FINDING_WARNING] = "warning",
         [FINDING_CRITICAL] = "critical",
@@ -51,9 +51,7 @@ static const struct {
         [FINDING_ROTATION_IN_PROGRESS] = { "rotation-in-progress", FINDING_INFO },
 };
 
-const char *finding_severity_to_string(FindingSeverity s) {
-        return s >= 0 && s < _FINDING_SEVERITY_MAX ? severity_names[s] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(finding_severity, FindingSeverity)
 
 const char *finding_code_to_string(FindingCode c) {
         return c >= 0 && c < _FINDING_CODE_MAX ? codes[c].name : NULL;

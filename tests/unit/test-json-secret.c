@@ -83,7 +83,8 @@ static void test_skipped_values(void) {
                 "{\"o\":{\"AccessKeyId\":\"nested, not ours\",\"l\":[1,[2,{}],\"s\"]},\"AccessKeyId\":\"A\"}",
                 "{\"e\":[],\"o\":{},\"AccessKeyId\":\"A\"}",
                 "{\"" /* a member name longer than any asked for */
-                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\":1,\"AccessKeyId\":\"A\"}",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                "\":1,\"AccessKeyId\":\"A\"}",
                 "{\"d\":[[[[[[[1]]]]]]],\"AccessKeyId\":\"A\"}", /* 8 levels with the object */
                 "{\"x\":1,\"x\":2,\"AccessKeyId\":\"A\"}",     /* a repeated member we do not read */
         };

@@ -17,8 +17,8 @@ static void check_table(const char *kind, const char *(*problem)(const char *), 
                 const char *got = problem(cases[i].name);
 
                 if (!cases[i].problem)
-                        ok(!got && valid(cases[i].name), "%s '%s' valid%s%s", kind, tap_escape(cases[i].name), got ? ": " : "",
-                           got ?: "");
+                        ok(!got && valid(cases[i].name), "%s '%s' valid%s%s", kind, tap_escape(cases[i].name),
+                           got ? ": " : "", got ?: "");
                 else
                         ok(got && strstr(got, cases[i].problem) && !valid(cases[i].name), "%s '%s' invalid: %s",
                            kind, tap_escape(cases[i].name), got ?: "(accepted)");
