@@ -878,16 +878,34 @@ static void parse_endpoint_url(Ctx *c, const Field *f, const Node *n, void *dst)
         set_string(c, dst, v);
 }
 
-static void parse_profile(Ctx *c, const Field *f, const Node *n, void *dst) {
+/*
+ * A name of a kind aws/names.h defines: @problem says which rule a bad one
+ * breaks. "invalid WHAT 'VALUE'[ for KEY]: it must ...".
+ */
+static void parse_name(Ctx *c, const Field *f, const Node *n, void *dst, const char *what, bool for_key,
+                       const char *(*problem)(const char *)) {
         const char *v = scalar_string(c, f->key, n), *why;
 
         if (!v)
                 return;
-        why = aws_profile_name_problem(v);
+        why = problem(v);
         if (why)
-                problem_at(c, n->line, n->column, "invalid profile name '%s': it %s", Q(n), why);
+                problem_at(c, n->line, n->column, "invalid %s '%s'%s%s: it %s", what, Q(n), for_key ? " for " : "",
+                           for_key ? f->key : "", why);
         else
                 set_string(c, dst, v);
+}
+
+static void parse_profile(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "profile name", false, aws_profile_name_problem);
+}
+
+static void parse_bucket(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "S3 bucket name", true, s3_bucket_name_problem);
+}
+
+static void parse_user_name(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "IAM user name", false, iam_user_name_problem);
 }
 
 static void parse_path(Ctx *c, const Field *f, const Node *n, void *dst) {
@@ -902,80 +920,99 @@ static void parse_path(Ctx *c, const Field *f, const Node *n, void *dst) {
                 set_string(c, dst, v);
 }
 
-static void parse_bucket(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n), *why;
+/*
+ * A list of strings into a NULL-terminated strv: bucket names, argv. YAML
+ * null means no list, as if the key were absent.
+ */
+typedef struct StrvRules {
+        const char *list_of; /* "KEY must be a list of LIST_OF" */
+        const char *items;   /* "KEY has more than MAX ITEMS", "ITEMS of KEY must be strings" */
+        size_t max;
+        const char *empty;   /* "KEY EMPTY" for an empty list; NULL: an empty list is fine */
+        /* Report why item @i of @list, with text @v, is bad and return false; or return true. */
+        bool (*check)(Ctx *c, const Field *f, const Node *list, size_t i, const char *v);
+} StrvRules;
 
-        if (!v)
-                return;
-        why = s3_bucket_name_problem(v);
-        if (why)
-                problem_at(c, n->line, n->column, "invalid S3 bucket name '%s' for %s: it %s", Q(n), f->key, why);
-        else
-                set_string(c, dst, v);
-}
-
-#define BUCKETS_MAX 100u
-
-/* buckets: [NAME, ...], S3 bucket names, no duplicates. */
-static void parse_buckets(Ctx *c, const Field *f, const Node *n, void *dst) {
-        _cleanup_strv_free_ char **list = NULL;
+static void parse_strv(Ctx *c, const Field *f, const Node *n, void *dst, const StrvRules *rules) {
+        _cleanup_strv_free_ char **l = NULL;
         bool ok = true;
 
         if (node_is_null(n))
                 return;
         if (n->kind != NODE_SEQUENCE) {
-                problem_at(c, n->line, n->column, "%s must be a list of bucket names, not %s", f->key,
+                problem_at(c, n->line, n->column, "%s must be a list of %s, not %s", f->key, rules->list_of,
                            node_kind_name(n));
                 return;
         }
-        if (n->n_items > BUCKETS_MAX) {
-                problem_at(c, n->line, n->column, "%s has more than %u buckets", f->key, BUCKETS_MAX);
+        if (n->n_items == 0 && rules->empty) {
+                problem_at(c, n->line, n->column, "%s %s", f->key, rules->empty);
                 return;
         }
-        list = calloc(n->n_items + 1, sizeof(char *));
-        if (!list) {
+        if (n->n_items > rules->max) {
+                problem_at(c, n->line, n->column, "%s has more than %zu %s", f->key, rules->max, rules->items);
+                return;
+        }
+        l = calloc(n->n_items + 1, sizeof(char *));
+        if (!l) {
                 c->oom = true;
                 return;
         }
-        /* Valid names only, packed: list stays a NULL-terminated strv. */
-        for (size_t i = 0, k = 0; i < n->n_items; i++) {
-                const Node *b = n->items[i];
-                const char *v, *why;
-                bool twice = false;
+        for (size_t i = 0; i < n->n_items; i++) {
+                const Node *item = n->items[i];
+                const char *v;
 
-                if (b->kind != NODE_SCALAR) {
-                        problem_at(c, b->line, b->column, "%s must list bucket names, not %s", f->key,
-                                   node_kind_name(b));
+                if (item->kind != NODE_SCALAR) {
+                        problem_at(c, item->line, item->column, "%s of %s must be strings, not %s", rules->items,
+                                   f->key, node_kind_name(item));
                         ok = false;
                         continue;
                 }
-                v = scalar_string(c, f->key, b);
-                if (!v) {
+                v = scalar_string(c, f->key, item);
+                if (!v || !rules->check(c, f, n, i, v)) {
                         ok = false;
                         continue;
                 }
-                why = s3_bucket_name_problem(v);
-                if (why) {
-                        problem_at(c, b->line, b->column, "invalid S3 bucket name '%s' in %s: it %s", Q(b), f->key,
-                                   why);
-                        ok = false;
+                /* After a bad item keep checking, but stop copying: the list must have no holes. */
+                if (!ok)
                         continue;
-                }
-                for (size_t j = 0; j < k; j++)
-                        twice = twice || streq(list[j], v);
-                if (twice) {
-                        problem_at(c, b->line, b->column, "bucket '%s' listed twice in %s", Q(b), f->key);
-                        ok = false;
-                        continue;
-                }
-                list[k] = strdup(v);
-                if (!list[k++]) {
+                l[i] = strdup(v);
+                if (!l[i]) {
                         c->oom = true;
                         return;
                 }
         }
-        if (ok)
-                *(char ***) dst = TAKE_PTR(list);
+        if (!ok)
+                return;
+        strv_free(*(char ***) dst);
+        *(char ***) dst = TAKE_PTR(l);
+}
+
+/* buckets: S3 bucket names, no duplicates. */
+static bool check_bucket_item(Ctx *c, const Field *f, const Node *list, size_t i, const char *v) {
+        const Node *b = list->items[i];
+        const char *why = s3_bucket_name_problem(v);
+
+        if (why) {
+                problem_at(c, b->line, b->column, "invalid S3 bucket name '%s' in %s: it %s", Q(b), f->key, why);
+                return false;
+        }
+        for (size_t j = 0; j < i; j++)
+                if (list->items[j]->kind == NODE_SCALAR && streq(list->items[j]->value, v)) {
+                        problem_at(c, b->line, b->column, "bucket '%s' listed twice in %s", Q(b), f->key);
+                        return false;
+                }
+        return true;
+}
+
+static void parse_buckets(Ctx *c, const Field *f, const Node *n, void *dst) {
+        static const StrvRules rules = {
+                .list_of = "bucket names",
+                .items = "entries",
+                .max = 100,
+                .check = check_bucket_item,
+        };
+
+        parse_strv(c, f, n, dst, &rules);
 }
 
 static bool check_has_key(VerifyCheck c) {
@@ -1021,18 +1058,6 @@ static void parse_check(Ctx *c, const Field *f, const Node *n, void *dst) {
                 v->check_key = NULL;
         }
         v->check = check;
-}
-
-static void parse_user_name(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n), *why;
-
-        if (!v)
-                return;
-        why = iam_user_name_problem(v);
-        if (why)
-                problem_at(c, n->line, n->column, "invalid IAM user name '%s': it %s", Q(n), why);
-        else
-                set_string(c, dst, v);
 }
 
 static void parse_target_type(Ctx *c, const Field *f, const Node *n, void *dst) {
@@ -1167,77 +1192,35 @@ static void parse_mode(Ctx *c, const Field *f, const Node *n, void *dst) {
 }
 
 /* An argv list: no shell, argv[0] an absolute path or a bare command name. */
+static bool check_argv_item(Ctx *c, const Field *f, const Node *list, size_t i, const char *v) {
+        const Node *a = list->items[i];
+        const char *why;
+
+        if (i > 0)
+                return true;
+        if (v[0] == '\0') {
+                problem_at(c, a->line, a->column, "the command of %s is empty", f->key);
+                return false;
+        }
+        why = v[0] == '/' ? path_absolute_file_problem(v) : strchr(v, '/') ? "is a relative path" : NULL;
+        if (why) {
+                problem_at(c, a->line, a->column, "command '%s' of %s %s (use an absolute path or a bare command name)",
+                           Q(a), f->key, why);
+                return false;
+        }
+        return true;
+}
+
 static void parse_argv(Ctx *c, const Field *f, const Node *n, void *dst) {
-        _cleanup_strv_free_ char **argv = NULL;
-        bool ok = true;
+        static const StrvRules rules = {
+                .list_of = "arguments (argv, run without a shell)",
+                .items = "arguments",
+                .max = ARGV_MAX,
+                .empty = "is an empty command",
+                .check = check_argv_item,
+        };
 
-        if (node_is_null(n))
-                return; /* no command, as if the key were absent */
-        if (n->kind != NODE_SEQUENCE) {
-                problem_at(c, n->line, n->column,
-                           "%s must be a list of arguments (argv, run without a shell), not %s", f->key,
-                           node_kind_name(n));
-                return;
-        }
-        if (n->n_items == 0) {
-                problem_at(c, n->line, n->column, "%s is an empty command", f->key);
-                return;
-        }
-        if (n->n_items > ARGV_MAX) {
-                problem_at(c, n->line, n->column, "%s has more than %u arguments", f->key, ARGV_MAX);
-                return;
-        }
-        argv = calloc(n->n_items + 1, sizeof(char *));
-        if (!argv) {
-                c->oom = true;
-                return;
-        }
-        for (size_t i = 0; i < n->n_items; i++) {
-                const Node *a = n->items[i];
-                const char *v;
-
-                if (a->kind != NODE_SCALAR) {
-                        problem_at(c, a->line, a->column, "arguments of %s must be strings, not %s", f->key,
-                                   node_kind_name(a));
-                        ok = false;
-                        continue;
-                }
-                v = scalar_string(c, f->key, a);
-                if (!v) {
-                        ok = false;
-                        continue;
-                }
-                if (i == 0 && v[0] == '\0') {
-                        problem_at(c, a->line, a->column, "the command of %s is empty", f->key);
-                        ok = false;
-                        continue;
-                }
-                if (i == 0) {
-                        const char *why = v[0] == '/' ? path_absolute_file_problem(v)
-                                          : strchr(v, '/') ? "is a relative path"
-                                                           : NULL;
-
-                        if (why) {
-                                problem_at(c, a->line, a->column,
-                                           "command '%s' of %s %s (use an absolute path or a bare command name)", Q(a),
-                                           f->key, why);
-                                ok = false;
-                                continue;
-                        }
-                }
-                /* After a bad argument keep checking, but stop copying: argv must have no holes. */
-                if (!ok)
-                        continue;
-                argv[i] = strdup(v);
-                if (!argv[i]) {
-                        c->oom = true;
-                        return;
-                }
-        }
-        if (!ok)
-                return;
-        strv_free(*(char ***) dst);
-        *(char ***) dst = TAKE_PTR(argv);
+        parse_strv(c, f, n, dst, &rules);
 }
 
 /* ---- tables ---- */

@@ -383,9 +383,17 @@ static void test_builtin_defaults(void) {
                      "t.yaml:5:26: invalid S3 bucket name '123' in buckets: it must not consist of digits and dots "
                      "only (it would read as an IP address)");
         expect_error(HEAD "users:\n" USER_A "    buckets: [ok-bucket, {a: b}]\n",
-                     "t.yaml:5:26: buckets must list bucket names, not a mapping");
+                     "t.yaml:5:26: entries of buckets must be strings, not a mapping");
         expect_error(HEAD "users:\n" USER_A "    buckets: [bucket-b, bucket-b]\n",
                      "t.yaml:5:25: bucket 'bucket-b' listed twice in buckets");
+        {
+                char many[101 * 12 + 128] = HEAD "users:\n" USER_A "    buckets: [";
+
+                for (int i = 0; i < 101; i++)
+                        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sb-%03d", i ? ", " : "", i);
+                strcat(many, "]\n");
+                expect_error(many, "t.yaml:5:14: buckets has more than 100 entries");
+        }
         expect_ok(HEAD, &inv, "an inventory without users");
         ok(inv && inv->n_users == 0, "zero users");
         inventory_free(TAKE_PTR(inv));
