@@ -174,8 +174,8 @@ typedef struct XmlField {
  * or '=' smuggled into one could forge a line or a variable there. AWS
  * documents their alphabets ([\w]+ and [\w+=,.@-]+); hold them to it.
  */
-#define CHARSET_WORD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
-#define CHARSET_USER_NAME CHARSET_WORD "+=,.@-"
+#define CHARSET_WORD ALPHANUMERICAL "_"
+#define CHARSET_USER_NAME IAM_NAME_CHARSET
 
 typedef struct XmlSchema {
         const char *root; /* NULL: the caller names the root */
