@@ -76,7 +76,7 @@ static void test_bucket_names(void) {
                 { "sthree", NULL },
                 { "mrap", NULL },
                 { "aaa", NULL },
-                { C64 + 1, NULL }, /* 63 */
+                { &C64[1], NULL }, /* 63 */
                 { C64, "3 to 63 characters" },
                 { "ab", "3 to 63 characters" },
                 { "", "3 to 63 characters" },
