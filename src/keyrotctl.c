@@ -16,8 +16,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,8 +26,10 @@
 #include "daemon/control.h"
 #include "ctl/client.h"
 #include "basic/duration.h"
+#include "basic/process.h"
 #include "basic/fileio.h"
 #include "aws/iam.h"
+#include "aws/names.h"
 #include "basic/ini.h"
 #include "ctl/provision.h"
 #include "runtime.h"
@@ -95,14 +95,6 @@ static void help(void) {
                "Exit status: 0 success, 1 failure, 2 bad usage or configuration, 3 no daemon.\n"
                "See keyrotctl(1).\n",
                KEYROTD_DEFAULT_CONFIG, KEYROTD_DEFAULT_STATE_DIR, KEYROTD_DEFAULT_SOCKET);
-}
-
-static void process_harden(void) {
-        struct rlimit no_core = { 0, 0 };
-
-        umask(0077);
-        (void) setrlimit(RLIMIT_CORE, &no_core);
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 /* Write straight from secure memory: stdio would copy the secret into its
@@ -651,7 +643,7 @@ static int cmd_rotate(Runtime *rt, char **users, unsigned n) {
 
                 json_object_object_add(req, "users", a);
                 for (unsigned i = 0; i < n; i++) {
-                        if (!control_user_name_valid(users[i])) {
+                        if (!iam_user_name_valid(users[i])) {
                                 log_error("invalid IAM user name: %s", users[i]);
                                 return EXIT_USAGE;
                         }
@@ -894,7 +886,7 @@ static int cmd_replace_lost(Runtime *rt, char **users, unsigned n) {
                 log_error("rotate --replace-lost takes exactly one USER");
                 return EXIT_USAGE;
         }
-        if (!control_user_name_valid(users[0])) {
+        if (!iam_user_name_valid(users[0])) {
                 log_error("invalid IAM user name: %s", users[0]);
                 return EXIT_USAGE;
         }
@@ -1051,7 +1043,8 @@ int main(int argc, char **argv) {
                         return EXIT_USAGE;
                 }
 
-        process_harden();
+        if (process_harden() < 0)
+                log_warning("cannot keep the process from dumping core: a crash could write key material to disk");
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
         ret = verb->run(&rt, argv + optind + 1, nargs);

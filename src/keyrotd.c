@@ -10,12 +10,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "basic/duration.h"
 #include "basic/log.h"
+#include "basic/process.h"
 #include "config.h"
 #include "daemon/manager.h"
 #include "rotation/plan.h"
@@ -103,17 +102,6 @@ static int parse_argv(int argc, char **argv) {
                 return -EINVAL;
         }
         return 1;
-}
-
-/* No secret may reach a core dump, and nothing we create is for others. */
-static void harden_process(void) {
-        struct rlimit no_core = { 0, 0 };
-
-        umask(0077);
-        if (setrlimit(RLIMIT_CORE, &no_core) < 0)
-                log_warning_errno(errno, "cannot disable core dumps (RLIMIT_CORE): %m");
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-                log_warning_errno(errno, "cannot make the process undumpable (PR_SET_DUMPABLE): %m");
 }
 
 typedef struct OnceState {
@@ -251,7 +239,10 @@ int main(int argc, char **argv) {
                 return r < 0 ? EXIT_USAGE : 0;
 
         (void) log_setup("keyrotd", arg.log_target, LOG_STDERR_TIMESTAMP);
-        harden_process();
+        r = process_harden();
+        if (r < 0)
+                log_warning_errno(r, "cannot keep the process from dumping core (%m): a crash could write key "
+                                  "material to disk");
         rt.config_path = arg.config;
         rt.state_dir = arg.state_dir;
         r = runtime_load_inventory(&rt);

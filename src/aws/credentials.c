@@ -15,10 +15,12 @@
 #include <strings.h>
 #include <systemd/sd-event.h>
 
-#include "basic/fileio.h"
 #include "aws/http.h"
-#include "basic/ini.h"
+#include "aws/names.h"
 #include "aws/xml.h"
+#include "basic/fileio.h"
+#include "basic/ini.h"
+#include "basic/json-secret.h"
 
 #define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
 #define IMDS_TOKEN_TTL "21600" /* seconds; what the SDKs ask for */
@@ -27,7 +29,6 @@
 #define IMDS_TIMEOUT (1 * USEC_PER_SEC)
 #define IMDS_ATTEMPTS 2U
 #define IMDS_TOKEN_MAX 4096U
-#define IMDS_ROLE_MAX 128U
 #define IMDS_DOCUMENT_MAX (64U * 1024U)
 #define KEY_ID_MAX 128U
 #define REFRESH_MIN (1 * USEC_PER_SEC)
@@ -252,307 +253,6 @@ static int from_shared_file(const CredentialsOptions *opts, AwsCredentials **ret
 
 /* ---- instance metadata (IMDSv2) --------------------------------------- */
 
-/*
- * The instance-role document holds a secret, so it is not handed to
- * json-c, whose tokener copies every string into ordinary heap and frees it
- * unwiped. What it needs to understand is small: one object whose members
- * are strings (other JSON values are validated and skipped), at most
- * IMDS_DOCUMENT_MAX bytes, nesting at most JSON_DEPTH_MAX. The strings we
- * keep are decoded straight into Secrets.
- */
-#define JSON_DEPTH_MAX 8U
-
-typedef struct JsonField {
-        const char *name;
-        Secret *value;
-} JsonField;
-
-static void json_ws(const char *s, size_t len, size_t *i) {
-        while (*i < len && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\n' || s[*i] == '\r'))
-                (*i)++;
-}
-
-static int hex4(const char *s, size_t len, size_t i, unsigned *ret) {
-        unsigned v = 0;
-
-        if (len - i < 4)
-                return -EBADMSG;
-        for (size_t k = i; k < i + 4; k++) {
-                char c = s[k];
-
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (unsigned) (c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (unsigned) (c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (unsigned) (c - 'A' + 10);
-                else
-                        return -EBADMSG;
-        }
-        *ret = v;
-        return 0;
-}
-
-/*
- * Decode the string starting at s[*i] == '"'. With out == NULL only
- * validate; otherwise out->cap must be at least the raw length (decoded
- * text is never longer). Leaves *i after the closing quote.
- */
-static int json_string(const char *s, size_t len, size_t *i, Secret *out) {
-        size_t k = *i + 1, n = 0;
-
-        if (*i >= len || s[*i] != '"')
-                return -EBADMSG;
-        for (;;) {
-                unsigned char c;
-                char buf[4];
-                size_t m = 1;
-
-                if (k >= len)
-                        return -EBADMSG;
-                c = (unsigned char) s[k++];
-                if (c == '"')
-                        break;
-                if (c < 0x20)
-                        return -EBADMSG;
-                buf[0] = (char) c;
-                if (c == '\\') {
-                        unsigned u, lo;
-
-                        if (k >= len)
-                                return -EBADMSG;
-                        switch (s[k++]) {
-                        case '"': buf[0] = '"'; break;
-                        case '\\': buf[0] = '\\'; break;
-                        case '/': buf[0] = '/'; break;
-                        case 'b': buf[0] = '\b'; break;
-                        case 'f': buf[0] = '\f'; break;
-                        case 'n': buf[0] = '\n'; break;
-                        case 'r': buf[0] = '\r'; break;
-                        case 't': buf[0] = '\t'; break;
-                        case 'u':
-                                if (hex4(s, len, k, &u) < 0)
-                                        return -EBADMSG;
-                                k += 4;
-                                if (u >= 0xd800 && u <= 0xdbff) {
-                                        if (len - k < 6 || s[k] != '\\' || s[k + 1] != 'u' ||
-                                            hex4(s, len, k + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-                                                return -EBADMSG;
-                                        k += 6;
-                                        u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-                                } else if ((u >= 0xdc00 && u <= 0xdfff) || u == 0)
-                                        return -EBADMSG; /* lone surrogate; NUL */
-                                if (u < 0x80)
-                                        buf[0] = (char) u;
-                                else if (u < 0x800) {
-                                        buf[0] = (char) (0xc0 | (u >> 6));
-                                        buf[1] = (char) (0x80 | (u & 0x3f));
-                                        m = 2;
-                                } else if (u < 0x10000) {
-                                        buf[0] = (char) (0xe0 | (u >> 12));
-                                        buf[1] = (char) (0x80 | ((u >> 6) & 0x3f));
-                                        buf[2] = (char) (0x80 | (u & 0x3f));
-                                        m = 3;
-                                } else {
-                                        buf[0] = (char) (0xf0 | (u >> 18));
-                                        buf[1] = (char) (0x80 | ((u >> 12) & 0x3f));
-                                        buf[2] = (char) (0x80 | ((u >> 6) & 0x3f));
-                                        buf[3] = (char) (0x80 | (u & 0x3f));
-                                        m = 4;
-                                }
-                                break;
-                        default:
-                                return -EBADMSG;
-                        }
-                }
-                if (out) {
-                        if (n + m > out->cap)
-                                return -EBADMSG; /* cannot happen: decoding only shrinks */
-                        memcpy(out->data + n, buf, m);
-                }
-                n += m;
-        }
-        if (out) {
-                out->len = n;
-                out->data[n] = 0;
-        }
-        *i = k;
-        return 0;
-}
-
-static int json_skip_value(const char *s, size_t len, size_t *i, unsigned depth);
-
-static int json_skip_container(const char *s, size_t len, size_t *i, unsigned depth) {
-        char close = s[*i] == '{' ? '}' : ']';
-        bool object = close == '}';
-        int r;
-
-        if (depth >= JSON_DEPTH_MAX)
-                return -EBADMSG;
-        (*i)++;
-        json_ws(s, len, i);
-        if (*i < len && s[*i] == close) {
-                (*i)++;
-                return 0;
-        }
-        for (;;) {
-                if (object) {
-                        r = json_string(s, len, i, NULL);
-                        if (r < 0)
-                                return r;
-                        json_ws(s, len, i);
-                        if (*i >= len || s[*i] != ':')
-                                return -EBADMSG;
-                        (*i)++;
-                }
-                r = json_skip_value(s, len, i, depth + 1);
-                if (r < 0)
-                        return r;
-                json_ws(s, len, i);
-                if (*i >= len)
-                        return -EBADMSG;
-                if (s[*i] == close) {
-                        (*i)++;
-                        return 0;
-                }
-                if (s[*i] != ',')
-                        return -EBADMSG;
-                (*i)++;
-                json_ws(s, len, i);
-        }
-}
-
-static int json_skip_value(const char *s, size_t len, size_t *i, unsigned depth) {
-        static const char *const literals[] = { "true", "false", "null" };
-        size_t k;
-
-        json_ws(s, len, i);
-        if (*i >= len)
-                return -EBADMSG;
-        switch (s[*i]) {
-        case '"':
-                return json_string(s, len, i, NULL);
-        case '{':
-        case '[':
-                return json_skip_container(s, len, i, depth);
-        case 't':
-        case 'f':
-        case 'n':
-                for (size_t l = 0; l < ELEMENTSOF(literals); l++) {
-                        size_t n = strlen(literals[l]);
-
-                        if (len - *i >= n && memcmp(s + *i, literals[l], n) == 0) {
-                                *i += n;
-                                return 0;
-                        }
-                }
-                return -EBADMSG;
-        default:
-                /* A number: -?digits[.digits][(e|E)[+-]digits] */
-                k = *i;
-                if (k < len && s[k] == '-')
-                        k++;
-                if (k >= len || s[k] < '0' || s[k] > '9')
-                        return -EBADMSG;
-                while (k < len && s[k] >= '0' && s[k] <= '9')
-                        k++;
-                if (k < len && s[k] == '.') {
-                        k++;
-                        if (k >= len || s[k] < '0' || s[k] > '9')
-                                return -EBADMSG;
-                        while (k < len && s[k] >= '0' && s[k] <= '9')
-                                k++;
-                }
-                if (k < len && (s[k] == 'e' || s[k] == 'E')) {
-                        k++;
-                        if (k < len && (s[k] == '+' || s[k] == '-'))
-                                k++;
-                        if (k >= len || s[k] < '0' || s[k] > '9')
-                                return -EBADMSG;
-                        while (k < len && s[k] >= '0' && s[k] <= '9')
-                                k++;
-                }
-                *i = k;
-                return 0;
-        }
-}
-
-/* Fill the string members named in fields[] (each at most once). */
-static int json_extract(const char *s, size_t len, JsonField *fields, size_t n_fields) {
-        size_t i = 0;
-        int r;
-
-        if (len > IMDS_DOCUMENT_MAX)
-                return -EBADMSG;
-        json_ws(s, len, &i);
-        if (i >= len || s[i] != '{')
-                return -EBADMSG;
-        i++;
-        json_ws(s, len, &i);
-        if (i < len && s[i] == '}')
-                i++;
-        else
-                for (;;) {
-                        _cleanup_secret_ Secret *name = NULL;
-                        JsonField *f = NULL;
-                        size_t start = i;
-
-                        /* Member names are not secret, but a Secret is the
-                         * one buffer type at hand of the right size. */
-                        r = json_string(s, len, &i, NULL);
-                        if (r < 0)
-                                return r;
-                        name = secret_new(i - start);
-                        if (!name)
-                                return -ENOMEM;
-                        i = start;
-                        r = json_string(s, len, &i, name);
-                        if (r < 0)
-                                return r;
-                        for (size_t k = 0; k < n_fields; k++)
-                                if (streq(name->data, fields[k].name) && strlen(fields[k].name) == name->len)
-                                        f = &fields[k];
-
-                        json_ws(s, len, &i);
-                        if (i >= len || s[i] != ':')
-                                return -EBADMSG;
-                        i++;
-                        json_ws(s, len, &i);
-                        if (f && i < len && s[i] == '"') {
-                                if (f->value)
-                                        return -EBADMSG; /* the same member twice */
-                                start = i;
-                                r = json_string(s, len, &i, NULL);
-                                if (r < 0)
-                                        return r;
-                                f->value = secret_new(i - start);
-                                if (!f->value)
-                                        return -ENOMEM;
-                                i = start;
-                                r = json_string(s, len, &i, f->value);
-                        } else if (f)
-                                return -EBADMSG; /* a member we need is not a string */
-                        else
-                                r = json_skip_value(s, len, &i, 1);
-                        if (r < 0)
-                                return r;
-                        json_ws(s, len, &i);
-                        if (i >= len)
-                                return -EBADMSG;
-                        if (s[i] == '}') {
-                                i++;
-                                break;
-                        }
-                        if (s[i] != ',')
-                                return -EBADMSG;
-                        i++;
-                        json_ws(s, len, &i);
-                }
-        json_ws(s, len, &i);
-        return i == len ? 0 : -EBADMSG;
-}
-
 typedef enum ImdsStep {
         IMDS_STEP_TOKEN,
         IMDS_STEP_ROLE,
@@ -566,7 +266,7 @@ typedef struct ImdsFetch {
         const char *endpoint; /* borrowed */
         ImdsStep step;
         Secret *token;        /* a bearer token for the metadata service */
-        char role[IMDS_ROLE_MAX + 1];
+        char role[IAM_ROLE_NAME_MAX + 1];
         char *path;
         HttpHeader header;
         AwsCredentials *result;
@@ -626,18 +326,9 @@ static int imds_fetch_spec(ImdsFetch *f, HttpRequestSpec *spec) {
         return 0;
 }
 
-static bool valid_role(const char *s, size_t n) {
-        if (n == 0 || n > IMDS_ROLE_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-                      strchr("+=,.@_-", s[i])))
-                        return false;
-        return true;
-}
-
 int aws_credentials_from_imds_document(const char *doc, size_t len, AwsCredentials **ret) {
-        JsonField fields[] = {
+        /* The document holds the secret and the token: json-secret.h, not json-c. */
+        JsonSecretField fields[] = {
                 { "Code", NULL },  { "AccessKeyId", NULL }, { "SecretAccessKey", NULL },
                 { "Token", NULL }, { "Expiration", NULL },
         };
@@ -647,7 +338,9 @@ int aws_credentials_from_imds_document(const char *doc, size_t len, AwsCredentia
 
         if ((!doc && len > 0) || !ret)
                 return -EINVAL;
-        r = json_extract(doc ?: "", len, fields, ELEMENTSOF(fields));
+        if (len > IMDS_DOCUMENT_MAX)
+                return -EBADMSG;
+        r = json_secret_parse(doc, len, fields, ELEMENTSOF(fields));
         if (r < 0)
                 goto out;
         if (fields[0].value && !streq(fields[0].value->data, "Success")) {
@@ -668,8 +361,7 @@ int aws_credentials_from_imds_document(const char *doc, size_t len, AwsCredentia
         r = aws_credentials_new(fields[1].value->data, fields[2].value->data, fields[2].value->len,
                                 secret_str(fields[3].value), expiration, "imds", ret);
 out:
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
-                secret_free(fields[i].value);
+        json_secret_fields_clear(fields, ELEMENTSOF(fields));
         return r;
 }
 
@@ -738,12 +430,15 @@ static int imds_fetch_response(ImdsFetch *f, const HttpResponse *resp) {
         case IMDS_STEP_ROLE:
                 /* A list with one role per line; an instance has one. */
                 n = body ? strcspn(body->data, "\r\n") : 0;
-                if (!valid_role(body ? body->data : "", n)) {
+                if (n <= IAM_ROLE_NAME_MAX) {
+                        memcpy(f->role, body ? body->data : "", n);
+                        f->role[n] = 0;
+                }
+                if (n > IAM_ROLE_NAME_MAX || !iam_role_name_valid(f->role)) {
+                        f->role[0] = 0;
                         set_error(&f->error, "Instance metadata at %s: malformed instance role name", f->endpoint);
                         return -EINVAL;
                 }
-                memcpy(f->role, body->data, n);
-                f->role[n] = 0;
                 f->step = IMDS_STEP_CREDENTIALS;
                 return 0;
 

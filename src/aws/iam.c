@@ -45,6 +45,24 @@ static int form_build(char **ret, const char *action, va_list ap) {
         return 0;
 }
 
+static int form_buildf(char **ret, const char *action, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, action);
+        r = form_build(ret, action, ap);
+        va_end(ap);
+        return r;
+}
+
+/* MaxItems as the client asks (tests use small pages), or IAM's default. */
+static const char *page_size(AwsClient *c, char buf[static 16]) {
+        if (c->list_page_size == 0)
+                return NULL;
+        snprintf(buf, 16, "%u", c->list_page_size);
+        return buf;
+}
+
 static const HttpHeader form_headers[] = {
         { "Content-Type", "application/x-www-form-urlencoded; charset=utf-8" },
 };
@@ -65,11 +83,25 @@ static void iam_http_spec(AwsClient *c, AwsCredentials *as, const char *body, Ht
         };
 }
 
-/* One IAM call: op, parser, signing identity, then the Action's pairs. */
+/* Send the form @body: op, parser, signing identity (NULL: keyrotd's own). */
+static int iam_start(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *as, const char *user,
+                     unsigned max_attempts, bool sensitive, const char *body, aws_callback_t cb, void *userdata,
+                     AwsCall **ret) {
+        AwsCallSpec spec = { .op = op, .parse = parse, .user = user };
+
+        iam_http_spec(c, as, body, &spec.http);
+        if (!spec.http.creds)
+                return -ENOKEY;
+        spec.http.max_attempts = max_attempts;
+        spec.http.sensitive_response = sensitive;
+        return aws_call_start(c, &spec, cb, userdata, ret);
+}
+
+/* One IAM call: iam_start() with the Action's NULL-terminated key/value
+ * pairs (a pair with a NULL value is left out). */
 static int iam_call(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *as, const char *user,
                     unsigned max_attempts, bool sensitive, aws_callback_t cb, void *userdata, AwsCall **ret, ...) {
         _cleanup_free_ char *body = NULL;
-        AwsCallSpec spec = { .op = op, .parse = parse, .user = user };
         va_list ap;
         int r;
 
@@ -78,12 +110,7 @@ static int iam_call(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *a
         va_end(ap);
         if (r < 0)
                 return r;
-        iam_http_spec(c, as, body, &spec.http);
-        if (!spec.http.creds)
-                return -ENOKEY;
-        spec.http.max_attempts = max_attempts;
-        spec.http.sensitive_response = sensitive;
-        return aws_call_start(c, &spec, cb, userdata, ret);
+        return iam_start(c, op, parse, as, user, max_attempts, sensitive, body, cb, userdata, ret);
 }
 
 static int append_pages(ListAccessKeysResult *acc, ListAccessKeysResult *page) {
@@ -106,10 +133,9 @@ static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, A
         ListAccessKeysResult page = {}, *acc = aws_call_pages(call);
         AwsClient *c = aws_call_client(call);
         _cleanup_free_ char *form = NULL;
-        char page_size[16];
+        char n[16];
         int r;
 
-        snprintf(page_size, sizeof page_size, "%u", c->list_page_size);
         r = xml_parse_list_access_keys(body, len, &page);
         if (r < 0)
                 return r;
@@ -124,15 +150,8 @@ static int parse_list_access_keys(AwsCall *call, const char *body, size_t len, A
                         r = -EBADMSG;
                         goto out;
                 }
-                r = form_add(&form, "Action", "ListAccessKeys");
-                if (r >= 0)
-                        r = form_add(&form, "Version", IAM_API_VERSION);
-                if (r >= 0)
-                        r = form_add(&form, "UserName", aws_call_user(call));
-                if (r >= 0)
-                        r = form_add(&form, "Marker", page.marker);
-                if (r >= 0 && c->list_page_size > 0)
-                        r = form_add(&form, "MaxItems", page_size);
+                r = form_buildf(&form, aws_op_to_string(AWS_OP_LIST_ACCESS_KEYS), "UserName", aws_call_user(call),
+                                "Marker", page.marker, "MaxItems", page_size(c, n), NULL);
                 if (r < 0)
                         goto out;
                 iam_http_spec(c, NULL, form, &spec);
@@ -150,11 +169,10 @@ out:
 
 int iam_list_access_keys(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
                          AwsCall **ret) {
-        char page_size[16];
+        char n[16];
 
-        snprintf(page_size, sizeof page_size, "%u", c->list_page_size);
         return iam_call(c, AWS_OP_LIST_ACCESS_KEYS, parse_list_access_keys, as, user, 0, false, cb, userdata, ret,
-                        "UserName", user, "MaxItems", c->list_page_size > 0 ? page_size : NULL, NULL);
+                        "UserName", user, "MaxItems", page_size(c, n), NULL);
 }
 
 static int parse_create_access_key(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -219,15 +237,10 @@ static int parse_create_user(AwsCall *call, const char *body, size_t len, AwsRes
 static int iam_call_with_tags(AwsClient *c, AwsOp op, aws_parse_t parse, const char *user,
                               const char *const *tags, aws_callback_t cb, void *userdata, AwsCall **ret) {
         _cleanup_free_ char *body = NULL;
-        AwsCallSpec spec = { .op = op, .parse = parse };
         unsigned i = 0;
         int r;
 
-        r = form_add(&body, "Action", aws_op_to_string(op));
-        if (r >= 0)
-                r = form_add(&body, "Version", IAM_API_VERSION);
-        if (r >= 0)
-                r = form_add(&body, "UserName", user);
+        r = form_buildf(&body, aws_op_to_string(op), "UserName", user, NULL);
         for (; r >= 0 && tags && tags[2 * i] && tags[2 * i + 1]; i++) {
                 char key[48], value[48];
 
@@ -239,10 +252,7 @@ static int iam_call_with_tags(AwsClient *c, AwsOp op, aws_parse_t parse, const c
         }
         if (r < 0)
                 return r;
-        iam_http_spec(c, NULL, body, &spec.http);
-        if (!spec.http.creds)
-                return -ENOKEY;
-        return aws_call_start(c, &spec, cb, userdata, ret);
+        return iam_start(c, op, parse, NULL, NULL, 0, false, body, cb, userdata, ret);
 }
 
 int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
@@ -290,23 +300,22 @@ int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name,
 
 /* ---- the audit's calls ---------------------------------------------------- */
 
-/* MaxItems as the client asks (tests use small pages), or IAM's default. */
-static const char *page_size(AwsClient *c, char buf[static 16]) {
-        if (c->list_page_size == 0)
-                return NULL;
-        snprintf(buf, 16, "%u", c->list_page_size);
-        return buf;
-}
-
 static int parse_list_users(AwsCall *call, const char *body, size_t len, AwsResult *res) {
         return xml_parse_list_users(body, len, &res->names);
 }
 
-int iam_list_users(AwsClient *c, const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret) {
+/* One page of a List* call: @owner_key=@owner (left out when @owner is
+ * NULL), Marker (NULL for the first page), MaxItems. */
+static int iam_list_page(AwsClient *c, AwsOp op, aws_parse_t parse, const char *owner_key, const char *owner,
+                         const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret) {
         char n[16];
 
-        return iam_call(c, AWS_OP_LIST_USERS, parse_list_users, NULL, NULL, 0, false, cb, userdata, ret, "Marker",
-                        marker, "MaxItems", page_size(c, n), NULL);
+        return iam_call(c, op, parse, NULL, NULL, 0, false, cb, userdata, ret, owner_key, owner, "Marker", marker,
+                        "MaxItems", page_size(c, n), NULL);
+}
+
+int iam_list_users(AwsClient *c, const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret) {
+        return iam_list_page(c, AWS_OP_LIST_USERS, parse_list_users, "UserName", NULL, marker, cb, userdata, ret);
 }
 
 static int parse_list_user_policies(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -315,10 +324,8 @@ static int parse_list_user_policies(AwsCall *call, const char *body, size_t len,
 
 int iam_list_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
                            AwsCall **ret) {
-        char n[16];
-
-        return iam_call(c, AWS_OP_LIST_USER_POLICIES, parse_list_user_policies, NULL, NULL, 0, false, cb, userdata,
-                        ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+        return iam_list_page(c, AWS_OP_LIST_USER_POLICIES, parse_list_user_policies, "UserName", user, marker, cb,
+                             userdata, ret);
 }
 
 static int parse_list_attached_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -327,10 +334,8 @@ static int parse_list_attached_user(AwsCall *call, const char *body, size_t len,
 
 int iam_list_attached_user_policies(AwsClient *c, const char *user, const char *marker, aws_callback_t cb,
                                     void *userdata, AwsCall **ret) {
-        char n[16];
-
-        return iam_call(c, AWS_OP_LIST_ATTACHED_USER_POLICIES, parse_list_attached_user, NULL, NULL, 0, false, cb,
-                        userdata, ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+        return iam_list_page(c, AWS_OP_LIST_ATTACHED_USER_POLICIES, parse_list_attached_user, "UserName", user,
+                             marker, cb, userdata, ret);
 }
 
 static int parse_list_groups_for_user(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -339,10 +344,8 @@ static int parse_list_groups_for_user(AwsCall *call, const char *body, size_t le
 
 int iam_list_groups_for_user(AwsClient *c, const char *user, const char *marker, aws_callback_t cb, void *userdata,
                              AwsCall **ret) {
-        char n[16];
-
-        return iam_call(c, AWS_OP_LIST_GROUPS_FOR_USER, parse_list_groups_for_user, NULL, NULL, 0, false, cb,
-                        userdata, ret, "UserName", user, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+        return iam_list_page(c, AWS_OP_LIST_GROUPS_FOR_USER, parse_list_groups_for_user, "UserName", user, marker,
+                             cb, userdata, ret);
 }
 
 static int parse_list_group_policies(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -351,10 +354,8 @@ static int parse_list_group_policies(AwsCall *call, const char *body, size_t len
 
 int iam_list_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb, void *userdata,
                             AwsCall **ret) {
-        char n[16];
-
-        return iam_call(c, AWS_OP_LIST_GROUP_POLICIES, parse_list_group_policies, NULL, NULL, 0, false, cb,
-                        userdata, ret, "GroupName", group, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+        return iam_list_page(c, AWS_OP_LIST_GROUP_POLICIES, parse_list_group_policies, "GroupName", group, marker,
+                             cb, userdata, ret);
 }
 
 static int parse_list_attached_group(AwsCall *call, const char *body, size_t len, AwsResult *res) {
@@ -363,10 +364,8 @@ static int parse_list_attached_group(AwsCall *call, const char *body, size_t len
 
 int iam_list_attached_group_policies(AwsClient *c, const char *group, const char *marker, aws_callback_t cb,
                                      void *userdata, AwsCall **ret) {
-        char n[16];
-
-        return iam_call(c, AWS_OP_LIST_ATTACHED_GROUP_POLICIES, parse_list_attached_group, NULL, NULL, 0, false, cb,
-                        userdata, ret, "GroupName", group, "Marker", marker, "MaxItems", page_size(c, n), NULL);
+        return iam_list_page(c, AWS_OP_LIST_ATTACHED_GROUP_POLICIES, parse_list_attached_group, "GroupName", group,
+                             marker, cb, userdata, ret);
 }
 
 static int parse_get_group_policy(AwsCall *call, const char *body, size_t len, AwsResult *res) {

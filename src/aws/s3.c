@@ -1,32 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "aws/s3.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-bool s3_bucket_name_valid(const char *name) {
-        size_t n = strlen(name);
-        bool all_digits_or_dots = true;
-
-        if (n < 3 || n > 63)
-                return false;
-        if (!islower((unsigned char) name[0]) && !isdigit((unsigned char) name[0]))
-                return false;
-        if (!islower((unsigned char) name[n - 1]) && !isdigit((unsigned char) name[n - 1]))
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = name[i];
-                if (!(islower((unsigned char) ch) || isdigit((unsigned char) ch) || ch == '.' || ch == '-'))
-                        return false;
-                if (ch == '.' && (name[i + 1] == '.' || name[i + 1] == '-' || (i > 0 && name[i - 1] == '-')))
-                        return false;
-                if (!isdigit((unsigned char) ch) && ch != '.')
-                        all_digits_or_dots = false;
-        }
-        return !all_digits_or_dots;
-}
 
 typedef struct S3Target {
         char *endpoint;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "aws/client.h"
+#include "aws/names.h" /* s3_bucket_name_valid(): every call checks the bucket */
 
 typedef struct S3Options {
         AwsCredentials *creds; /* required */
@@ -31,6 +32,3 @@ int s3_head(AwsClient *c, const S3Options *o, aws_callback_t cb, void *userdata,
 int s3_get_object(AwsClient *c, const S3Options *o, aws_callback_t cb, void *userdata, AwsCall **ret);
 int s3_put_object(AwsClient *c, const S3Options *o, const void *data, size_t len, aws_callback_t cb, void *userdata,
                   AwsCall **ret);
-
-/* The S3 bucket naming rules (3–63 of [a-z0-9.-], no "..", no IP form). */
-bool s3_bucket_name_valid(const char *name);

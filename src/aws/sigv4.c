@@ -19,14 +19,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "basic/hex.h"
 #include "basic/secret.h"
 #include "basic/util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_LEN 32U
-
-static const char hexdigits_lower[] = "0123456789abcdef";
-static const char hexdigits_upper[] = "0123456789ABCDEF";
 
 /*
  * Headers that intermediaries add, drop or rewrite: signing them would make
@@ -160,16 +158,6 @@ static bool is_ctl(unsigned char c) {
         return c < 0x20 || c == 0x7f;
 }
 
-static int hexval(unsigned char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static void buf_put_encoded(Buf *b, const char *s, size_t n, bool keep_slash) {
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char) s[i];
@@ -177,7 +165,7 @@ static void buf_put_encoded(Buf *b, const char *s, size_t n, bool keep_slash) {
                 if (is_unreserved(c) || (keep_slash && c == '/'))
                         buf_putc(b, (char) c);
                 else {
-                        char esc[3] = { '%', hexdigits_upper[c >> 4], hexdigits_upper[c & 15] };
+                        char esc[3] = { '%', hexchar_upper(c >> 4), hexchar_upper(c) };
                         buf_put(b, esc, sizeof(esc));
                 }
         }
@@ -196,6 +184,28 @@ static int check_len(const char *s, size_t max, size_t *ret_len) {
         return 0;
 }
 
+/*
+ * @s (NULL: -EINVAL) of @min to @max bytes (-EINVAL, -E2BIG), each one
+ * that @ok accepts (-EINVAL). Its length in *ret_len.
+ */
+static int check_chars(const char *s, size_t min, size_t max, bool (*ok)(unsigned char c), size_t *ret_len) {
+        size_t n;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = check_len(s, max, &n);
+        if (r < 0)
+                return r;
+        if (n < min)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!ok((unsigned char) s[i]))
+                        return -EINVAL;
+        *ret_len = n;
+        return 0;
+}
+
 /* ---- crypto primitives ---- */
 
 void sha256_hex(const void *data, size_t len, char out[static 65]) {
@@ -206,11 +216,7 @@ void sha256_hex(const void *data, size_t len, char out[static 65]) {
                 out[0] = 0;
                 return;
         }
-        for (size_t i = 0; i < SHA256_LEN; i++) {
-                out[2 * i] = hexdigits_lower[md[i] >> 4];
-                out[2 * i + 1] = hexdigits_lower[md[i] & 15];
-        }
-        out[64] = 0;
+        hexmem(md, SHA256_LEN, out);
 }
 
 static int hmac_sha256(EVP_MAC *mac, const void *key, size_t key_len, const void *data, size_t len,
@@ -288,58 +294,25 @@ static int derive_key(EVP_MAC *mac, KeyScratch *s, const char *secret, size_t se
 /* ---- parameter validation ---- */
 
 /* Scope parts are joined with '/' in the credential: keep them plain. */
-static int check_scope_part(const char *s) {
-        size_t n;
-        int r;
-
-        if (!s)
-                return -EINVAL;
-        r = check_len(s, SIGV4_MAX_SCOPE_PART, &n);
-        if (r < 0)
-                return r;
-        if (n == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_' || c == '.'))
-                        return -EINVAL;
-        }
-        return 0;
+static bool is_scope_char(unsigned char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.';
 }
 
-static int check_access_key_id(const char *s) {
+static int check_scope_part(const char *s) {
         size_t n;
-        int r;
 
-        if (!s)
-                return -EINVAL;
-        r = check_len(s, SIGV4_MAX_ACCESS_KEY_ID, &n);
-        if (r < 0)
-                return r;
-        if (n == 0)
-                return -EINVAL;
-        /* The id appears in "Credential=ID/scope, SignedHeaders=...". */
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c <= 0x20 || c >= 0x7f || strchr("/,;=", c))
-                        return -EINVAL;
-        }
-        return 0;
+        return check_chars(s, 1, SIGV4_MAX_SCOPE_PART, is_scope_char, &n);
+}
+
+/* The id appears in "Credential=ID/scope, SignedHeaders=...". */
+static bool is_key_id_char(unsigned char c) {
+        return c > 0x20 && c < 0x7f && !strchr("/,;=", c);
 }
 
 /* The token goes on the wire as a header value: visible ASCII only. */
-static int check_token(const char *s) {
-        size_t n;
-        int r;
-
-        r = check_len(s, SIGV4_MAX_HEADER_VALUE, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char) s[i] <= 0x20 || (unsigned char) s[i] >= 0x7f)
-                        return -EINVAL;
-        return 0;
+static bool is_visible(unsigned char c) {
+        return c > 0x20 && c < 0x7f;
 }
 
 static bool is_payload_hash(const char *s) {
@@ -453,12 +426,10 @@ static int reencode(const char *s, size_t n, char **ret) {
                         continue;
                 }
                 /* A stray '%' means the caller's encoder is broken: do not guess. */
-                if (i + 2 >= n)
+                int byte = i + 2 < n ? unhexbyte(s + i + 1) : -EINVAL;
+                if (byte < 0)
                         return -EINVAL;
-                int hi = hexval((unsigned char) s[i + 1]), lo = hexval((unsigned char) s[i + 2]);
-                if (hi < 0 || lo < 0)
-                        return -EINVAL;
-                raw[m++] = (char) (hi << 4 | lo);
+                raw[m++] = (char) byte;
                 i += 2;
         }
         buf_put_encoded(&b, raw, m, false);
@@ -909,14 +880,9 @@ static int check_request(const SigV4Request *req, size_t *ret_path_len, size_t *
         if (req->n_headers > SIGV4_MAX_HEADERS)
                 return -E2BIG;
 
-        r = check_len(req->method, SIGV4_MAX_METHOD, &n);
+        r = check_chars(req->method, 1, SIGV4_MAX_METHOD, is_tchar, &n);
         if (r < 0)
                 return r;
-        if (n == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!is_tchar((unsigned char) req->method[i]))
-                        return -EINVAL;
 
         /* Control characters in the request target would split the request line. */
         r = check_len(req->path, SIGV4_MAX_PATH, ret_path_len);
@@ -944,9 +910,10 @@ static int check_request(const SigV4Request *req, size_t *ret_path_len, size_t *
 }
 
 static int check_params(const SigV4Params *p, size_t *ret_secret_len) {
+        size_t n;
         int r;
 
-        r = check_access_key_id(p->access_key_id);
+        r = check_chars(p->access_key_id, 1, SIGV4_MAX_ACCESS_KEY_ID, is_key_id_char, &n);
         if (r < 0)
                 return r;
         if (!p->secret_access_key)
@@ -963,7 +930,7 @@ static int check_params(const SigV4Params *p, size_t *ret_secret_len) {
         if (r < 0)
                 return r;
         if (p->session_token) {
-                r = check_token(p->session_token);
+                r = check_chars(p->session_token, 0, SIGV4_MAX_HEADER_VALUE, is_visible, &n);
                 if (r < 0)
                         return r;
         }
@@ -1065,11 +1032,7 @@ int sigv4_sign(SigV4KeyCache *cache, const SigV4Request *req, const SigV4Params 
         r = hmac_sha256(mac, key, SHA256_LEN, sts.data, sts.len, sig_raw);
         if (r < 0)
                 goto finish;
-        for (size_t i = 0; i < SHA256_LEN; i++) {
-                signature[2 * i] = hexdigits_lower[sig_raw[i] >> 4];
-                signature[2 * i + 1] = hexdigits_lower[sig_raw[i] & 15];
-        }
-        signature[64] = 0;
+        hexmem(sig_raw, SHA256_LEN, signature);
 
         buf_puts(&authz, ALGORITHM " Credential=");
         buf_puts(&authz, p->access_key_id);

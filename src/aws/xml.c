@@ -53,20 +53,7 @@ static const char *const key_status_table[_KEY_STATUS_MAX] = {
         [KEY_STATUS_INACTIVE] = "Inactive",
 };
 
-const char *key_status_to_string(KeyStatus s) {
-        if (s < 0 || s >= _KEY_STATUS_MAX)
-                return NULL;
-        return key_status_table[s];
-}
-
-KeyStatus key_status_from_string(const char *s) {
-        if (!s)
-                return _KEY_STATUS_INVALID;
-        for (KeyStatus i = 0; i < _KEY_STATUS_MAX; i++)
-                if (streq(s, key_status_table[i]))
-                        return i;
-        return _KEY_STATUS_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(key_status, KeyStatus)
 
 /* ---- timestamps ------------------------------------------------------- */
 
@@ -187,8 +174,8 @@ typedef struct XmlField {
  * or '=' smuggled into one could forge a line or a variable there. AWS
  * documents their alphabets ([\w]+ and [\w+=,.@-]+); hold them to it.
  */
-#define CHARSET_WORD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
-#define CHARSET_USER_NAME CHARSET_WORD "+=,.@-"
+#define CHARSET_WORD ALPHANUMERICAL "_"
+#define CHARSET_USER_NAME IAM_NAME_CHARSET
 
 typedef struct XmlSchema {
         const char *root; /* NULL: the caller names the root */

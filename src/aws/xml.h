@@ -26,14 +26,15 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "aws/names.h"
 #include "basic/secret.h"
 
 #define XML_MAX_DOCUMENT (4U * 1024U * 1024U)
 #define XML_MAX_DEPTH 32U
 #define XML_MAX_ITEMS 10000U
 
-/* IAM names: user names up to 64, key ids up to 128 (AWS limits). */
-#define AWS_USER_NAME_MAX 64
+/* IAM names: user names up to 64 (names.h), key ids up to 128 (AWS limits). */
+#define AWS_USER_NAME_MAX IAM_USER_NAME_MAX
 #define AWS_KEY_ID_MAX 128
 
 typedef struct AwsError {

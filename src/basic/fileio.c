@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,38 +12,24 @@
 
 #include <sodium.h>
 
+#include "basic/path.h"
 #include "basic/util.h"
 
 /* Longest part of the target's name that goes into the temporary name, so
  * that ".NAME.<16 hex>.tmp" stays below NAME_MAX. */
 #define TMP_BASE_MAX 200
 
-/* Split @path into the directory part (malloc'd, "." when there is none)
- * and a pointer to the final component inside @path. */
-static int split_path(const char *path, char **ret_dir, const char **ret_base) {
-        const char *slash, *base;
-        char *dir;
+/* Open the directory @path is in (relative to @dirfd); *ret_base is the
+ * final component, inside @path. Returns the descriptor or -errno. */
+static int open_parent(int dirfd, const char *path, const char **ret_base) {
+        _cleanup_free_ char *dir = NULL;
+        int fd, r;
 
-        if (!path || !*path)
-                return -EINVAL;
-        slash = strrchr(path, '/');
-        base = slash ? slash + 1 : path;
-        /* "dir/" names a directory, "." and ".." cannot be replaced. */
-        if (!*base || streq(base, ".") || streq(base, ".."))
-                return -EINVAL;
-        if (strlen(base) > NAME_MAX)
-                return -ENAMETOOLONG;
-        if (!slash)
-                dir = strdup(".");
-        else if (slash == path)
-                dir = strdup("/");
-        else
-                dir = strndup(path, (size_t) (slash - path));
-        if (!dir)
-                return -ENOMEM;
-        *ret_dir = dir;
-        *ret_base = base;
-        return 0;
+        r = path_split(path, &dir, ret_base);
+        if (r < 0)
+                return r;
+        fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
 }
 
 static void random_suffix(char out[static 17]) {
@@ -93,7 +78,6 @@ static int install_file(int dfd, const char *tmp, const char *base, bool no_repl
 
 int write_file_atomic(int dirfd, const char *path, const void *data, size_t len, const WriteOptions *opts) {
         const WriteOptions o = opts ? *opts : WRITE_OPTIONS_INIT;
-        _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1, fd = -1;
         char tmp[NAME_MAX + 1], suffix[17];
         const char *base;
@@ -105,17 +89,14 @@ int write_file_atomic(int dirfd, const char *path, const void *data, size_t len,
                 return -EINVAL;
         if (mode & ~(mode_t) 0777)
                 return -EINVAL;
-        r = split_path(path, &dir, &base);
-        if (r < 0)
-                return r;
 
         /* The parent is opened once and every later step is relative to
          * it, so a rename of a path component midway cannot redirect us.
          * A missing parent is an error: creating directories here would
          * hide a typo in a target path or a missing state directory. */
-        dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dfd = open_parent(dirfd, path, &base);
         if (dfd < 0)
-                return -errno;
+                return dfd;
 
         /* Look at the final component without following it. A symlink is
          * refused when asked; otherwise rename(2) replaces the link itself,
@@ -214,18 +195,14 @@ static bool is_temp_name_of(const char *name, const char *base) {
 }
 
 int remove_stale_temp_files(int dirfd, const char *path) {
-        _cleanup_free_ char *dir = NULL;
         const char *base;
         struct dirent *de;
         DIR *d;
-        int dfd, r, n = 0;
+        int dfd, r = 0, n = 0;
 
-        r = split_path(path, &dir, &base);
-        if (r < 0)
-                return r;
-        dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dfd = open_parent(dirfd, path, &base);
         if (dfd < 0)
-                return -errno;
+                return dfd;
         d = fdopendir(dfd);
         if (!d) {
                 r = -errno;
@@ -250,15 +227,15 @@ int remove_stale_temp_files(int dirfd, const char *path) {
 }
 
 void inherit_owner(const char *path, uid_t *ret_uid, gid_t *ret_gid) {
-        _cleanup_free_ char *copy = NULL;
+        _cleanup_free_ char *dir = NULL;
         struct stat st;
 
         *ret_uid = (uid_t) -1;
         *ret_gid = (gid_t) -1;
         if (geteuid() != 0)
                 return;
-        copy = strdup(path);
-        if (!copy || stat(dirname(copy), &st) < 0)
+        dir = path_parent(path);
+        if (!dir || stat(dir, &st) < 0)
                 return;
         *ret_uid = st.st_uid;
         *ret_gid = st.st_gid;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.h — the few helpers every module shares: cleanup attributes,
- * ownership transfer, string comparison and time in microseconds.
+ * ownership transfer, string comparison and character sets, and time in
+ * microseconds.
  * Nothing here allocates secrets; see secret.h for those.
  */
 #pragma once
@@ -55,6 +56,19 @@ static inline bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static inline bool endswith(const char *s, const char *suffix) {
+        size_t n = strlen(s), k = strlen(suffix);
+
+        return n >= k && streq(s + n - k, suffix);
+}
+
+#define ALPHANUMERICAL "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* Every byte of @s is one of @charset (true for ""). */
+static inline bool in_charset(const char *s, const char *charset) {
+        return s[strspn(s, charset)] == '\0';
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }
@@ -99,6 +113,29 @@ static inline usec_t now_usec(clockid_t clock) {
         clock_gettime(clock, &ts);
         return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
 }
+
+/*
+ * An enum's names: a table indexed by the enum, "NAME_table", and the pair
+ * NAME_to_string() (NULL out of range) / NAME_from_string() (-1, the
+ * enums' _X_INVALID, for NULL or an unknown name).
+ */
+static inline int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; s && i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -1;
+}
+
+#define DEFINE_STRING_TABLE_TO_STRING(name, type)                                           \
+        const char *name##_to_string(type i) {                                              \
+                return (size_t) i < ELEMENTSOF(name##_table) ? name##_table[i] : NULL;      \
+        }
+
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                              \
+        DEFINE_STRING_TABLE_TO_STRING(name, type)                                           \
+        type name##_from_string(const char *s) {                                            \
+                return (type) string_table_lookup(name##_table, ELEMENTSOF(name##_table), s); \
+        }
 
 /* Allocation that never returns NULL without the caller seeing -ENOMEM. */
 char *strdup_or_null(const char *s);

@@ -26,6 +26,7 @@
 
 #include "audit/audit.h"
 #include "aws/iam.h"
+#include "aws/names.h"
 #include "aws/s3.h"
 #include "basic/log.h"
 #include "daemon/control.h"
@@ -54,7 +55,7 @@ static bool prefix_valid(const char *p) {
 }
 
 int provision_check_options(const ProvisionOptions *o) {
-        if (!control_user_name_valid(o->user)) {
+        if (!iam_user_name_valid(o->user)) {
                 log_error("invalid IAM user name: %s", o->user);
                 return -EINVAL;
         }

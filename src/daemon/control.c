@@ -30,6 +30,8 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "aws/names.h"
+#include "basic/json-util.h"
 #include "basic/util.h"
 
 #define CONTROL_READS_PER_WAKEUP 16U
@@ -50,11 +52,6 @@ typedef struct ControlConnection ControlConnection;
 static inline void *mfree(void *p) {
         free(p);
         return NULL;
-}
-
-static inline void json_tokener_freep_(json_tokener **t) {
-        if (*t)
-                json_tokener_free(*t);
 }
 
 struct ControlServer {
@@ -103,25 +100,8 @@ static void conn_update_events(ControlConnection *c);
 static void conn_process(ControlConnection *c);
 
 /* ------------------------------------------------------------------------
- * Validation helpers
+ * Who may connect
  */
-
-bool control_user_name_valid(const char *s) {
-        size_t n = 0;
-
-        if (!s)
-                return false;
-        for (; s[n]; n++) {
-                char ch = s[n];
-
-                if (n >= 64)
-                        return false;
-                if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                      strchr("+=,.@_-", ch)))
-                        return false;
-        }
-        return n > 0;
-}
 
 bool control_peer_allowed(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, uid_t self, bool have_group,
                           gid_t allowed_gid) {
@@ -646,7 +626,7 @@ static int check_members(json_object *o, const char *cmd, const char *const *all
 static int get_user_name(json_object *v, const char *cmd, const char *what, const char **ret, char *err,
                          size_t size) {
         char e[CONTROL_ECHO_MAX + 8];
-        const char *s;
+        const char *s, *problem;
         size_t len;
 
         if (!json_object_is_type(v, json_type_string)) {
@@ -656,9 +636,10 @@ static int get_user_name(json_object *v, const char *cmd, const char *what, cons
         s = json_object_get_string(v);
         len = (size_t) json_object_get_string_len(v);
         /* strlen() catches an embedded \u0000. */
-        if (strlen(s) != len || !control_user_name_valid(s)) {
+        problem = strlen(s) != len ? "contains a NUL byte" : iam_user_name_problem(s);
+        if (problem) {
                 echo_safe(s, len, e, sizeof(e));
-                snprintf(err, size, "%s: invalid user name \"%s\" (1 to 64 of A-Z a-z 0-9 +=,.@_-)", cmd, e);
+                snprintf(err, size, "%s: invalid user name \"%s\": %s", cmd, e, problem);
                 return -EINVAL;
         }
         *ret = s;
@@ -829,9 +810,10 @@ static bool blank(const char *s, size_t n) {
 
 /* One line, without its "\n". */
 static void conn_handle_line(ControlConnection *c, const char *line, size_t len) {
-        _cleanup_(json_tokener_freep_) json_tokener *tok = NULL;
+        _cleanup_json_tokener_ json_tokener *tok = NULL;
+        _cleanup_json_ json_object *o = NULL;
         _cleanup_(parsed_done) Parsed p = {};
-        json_object *o = NULL, *v;
+        json_object *v;
         char err[512];
         size_t end;
 
@@ -863,13 +845,11 @@ static void conn_handle_line(ControlConnection *c, const char *line, size_t len)
         for (end = json_tokener_get_parse_end(tok); end < len && is_space(line[end]); end++)
                 ;
         if (end < len || !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
                 conn_send_error_and_close(c, end < len ? "malformed request: one JSON object per line"
                                                        : "malformed request: not a JSON object");
                 return;
         }
         if (!json_object_object_get_ex(o, "cmd", &v) || !json_object_is_type(v, json_type_string)) {
-                json_object_put(o);
                 conn_send_error_and_close(c, "malformed request: \"cmd\" missing or not a string");
                 return;
         }
@@ -881,7 +861,6 @@ static void conn_handle_line(ControlConnection *c, const char *line, size_t len)
 
                 echo_safe(json_object_get_string(v), (size_t) json_object_get_string_len(v), e, sizeof(e));
                 snprintf(err, sizeof(err), "unknown command \"%s\" (status, rotate, reload, rollback)", e);
-                json_object_put(o);
                 conn_send_error_and_close(c, err);
                 return;
         }
@@ -889,7 +868,6 @@ static void conn_handle_line(ControlConnection *c, const char *line, size_t len)
                 conn_send_error(c, "%s", err);
         else
                 conn_dispatch(c, &p);
-        json_object_put(o);
 }
 
 /* Serve buffered requests, one at a time, a few per wakeup. */

@@ -187,9 +187,6 @@ bool control_request_alive(ControlRequest *req);
 
 /* Exposed for tests. */
 
-/* Whether @s is a valid IAM user name: 1..64 of [A-Za-z0-9+=,.@_-]. */
-bool control_user_name_valid(const char *s);
-
 /* The authorisation rule: root or @self, or @gid / one of @groups equals
  * @allowed_gid (when @have_group; otherwise root and @self only). */
 bool control_peer_allowed(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, uid_t self, bool have_group,

@@ -30,7 +30,9 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "aws/names.h"
 #include "basic/duration.h"
+#include "basic/path.h"
 
 #define NESTING_MAX 16U       /* the schema needs 6 */
 #define NODES_MAX 250000U     /* 50 per user at IAM's default quota of 5000 users */
@@ -56,27 +58,8 @@ static const char *const verify_check_table[_VERIFY_CHECK_MAX] = {
         [VERIFY_CHECK_PUT] = "put",
 };
 
-const char *target_type_to_string(TargetType t) {
-        return t >= 0 && t < _TARGET_TYPE_MAX ? target_type_table[t] : NULL;
-}
-
-TargetType target_type_from_string(const char *s) {
-        for (int i = 0; s && i < _TARGET_TYPE_MAX; i++)
-                if (streq(s, target_type_table[i]))
-                        return (TargetType) i;
-        return _TARGET_TYPE_INVALID;
-}
-
-const char *verify_check_to_string(VerifyCheck c) {
-        return c >= 0 && c < _VERIFY_CHECK_MAX ? verify_check_table[c] : NULL;
-}
-
-VerifyCheck verify_check_from_string(const char *s) {
-        for (int i = 0; s && i < _VERIFY_CHECK_MAX; i++)
-                if (streq(s, verify_check_table[i]))
-                        return (VerifyCheck) i;
-        return _VERIFY_CHECK_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(target_type, TargetType)
+DEFINE_STRING_TABLE_LOOKUP(verify_check, VerifyCheck)
 
 /* ---- problems ---- */
 
@@ -119,6 +102,19 @@ typedef struct Ctx {
         size_t n_target_refs;
         size_t current_user; /* index the next parsed user will get */
 } Ctx;
+
+/* Append @item to the array @a of @n elements; false, with c->oom set,
+ * when out of memory (the array is then as it was). */
+#define APPEND(c, a, n, item)                                                        \
+        ({                                                                          \
+                __typeof__(a) _grown_ = reallocarray((a), (n) + 1, sizeof(*(a)));   \
+                if (_grown_) {                                                      \
+                        (a) = _grown_;                                              \
+                        (a)[(n)++] = (item);                                        \
+                } else                                                              \
+                        (c)->oom = true;                                            \
+                _grown_ != NULL;                                                    \
+        })
 
 _printf_(4, 0) static void problem_addv(Ctx *c, unsigned line, unsigned column, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
@@ -758,68 +754,6 @@ static bool set_string(Ctx *c, char **dst, const char *v) {
         return true;
 }
 
-static bool chars_in(const char *s, const char *extra) {
-        for (; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                      strchr(extra, *s)))
-                        return false;
-        return true;
-}
-
-/* ---- value checks ---- */
-
-static bool iam_user_name_valid(const char *s) {
-        size_t l = strlen(s);
-
-        return l >= 1 && l <= 64 && chars_in(s, "+=,.@_-");
-}
-
-/* S3 general-purpose bucket naming rules. */
-static bool bucket_name_valid(const char *s) {
-        size_t l = strlen(s);
-        unsigned dots = 0;
-        bool ip = true;
-
-        if (l < 3 || l > 63)
-                return false;
-        for (const char *p = s; *p; p++) {
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
-                        return false;
-                if (*p == '.') {
-                        dots++;
-                        if (p[1] == '.')
-                                return false;
-                } else if (!(*p >= '0' && *p <= '9'))
-                        ip = false;
-        }
-        if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-                return false;
-        if (!((s[l - 1] >= 'a' && s[l - 1] <= 'z') || (s[l - 1] >= '0' && s[l - 1] <= '9')))
-                return false;
-        if (ip && dots == 3)
-                return false; /* formatted like an IPv4 address */
-        if (startswith(s, "xn--") || startswith(s, "sthree-"))
-                return false;
-        if ((l >= 8 && streq(s + l - 8, "-s3alias")) || (l >= 7 && streq(s + l - 7, "--ol-s3")))
-                return false;
-        return true;
-}
-
-/* Absolute, no "." or ".." components, not a directory, within PATH_MAX. */
-static const char *path_problem(const char *s) {
-        if (s[0] != '/')
-                return "is not an absolute path";
-        if (strlen(s) >= PATH_MAX)
-                return "is too long";
-        if (s[1] == '\0' || s[strlen(s) - 1] == '/')
-                return "names a directory, not a file";
-        for (const char *p = s; (p = strchr(p, '/')); p++)
-                if ((p[1] == '.' && (p[2] == '/' || p[2] == '\0')) ||
-                    (p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0')))
-                        return "contains a '.' or '..' component";
-        return NULL;
-}
-
 /* ---- field parsers ---- */
 
 static void parse_version(Ctx *c, const Field *f, const Node *n, void *dst) {
@@ -910,8 +844,8 @@ static void parse_region(Ctx *c, const Field *f, const Node *n, void *dst) {
 
         if (!v)
                 return;
-        if (strlen(v) > 64 || !(v[0] >= 'a' && v[0] <= 'z') || v[strlen(v) - 1] == '-' || !chars_in(v, "-") ||
-            strpbrk(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+        if (strlen(v) > 64 || !(v[0] >= 'a' && v[0] <= 'z') || v[strlen(v) - 1] == '-' ||
+            !in_charset(v, "abcdefghijklmnopqrstuvwxyz0123456789-"))
                 problem_at(c, n->line, n->column, "invalid AWS region '%s' (e.g. us-east-1)", Q(n));
         else
                 set_string(c, dst, v);
@@ -944,16 +878,34 @@ static void parse_endpoint_url(Ctx *c, const Field *f, const Node *n, void *dst)
         set_string(c, dst, v);
 }
 
-static void parse_profile(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n);
+/*
+ * A name of a kind aws/names.h defines: @problem says which rule a bad one
+ * breaks. "invalid WHAT 'VALUE'[ for KEY]: it must ...".
+ */
+static void parse_name(Ctx *c, const Field *f, const Node *n, void *dst, const char *what, bool for_key,
+                       const char *(*problem)(const char *)) {
+        const char *v = scalar_string(c, f->key, n), *why;
 
         if (!v)
                 return;
-        if (strlen(v) > 128 || !chars_in(v, "._-+=,@:/"))
-                problem_at(c, n->line, n->column,
-                           "invalid profile name '%s' (letters, digits and ._-+=,@:/ only)", Q(n));
+        why = problem(v);
+        if (why)
+                problem_at(c, n->line, n->column, "invalid %s '%s'%s%s: it %s", what, Q(n), for_key ? " for " : "",
+                           for_key ? f->key : "", why);
         else
                 set_string(c, dst, v);
+}
+
+static void parse_profile(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "profile name", false, aws_profile_name_problem);
+}
+
+static void parse_bucket(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "S3 bucket name", true, s3_bucket_name_problem);
+}
+
+static void parse_user_name(Ctx *c, const Field *f, const Node *n, void *dst) {
+        parse_name(c, f, n, dst, "IAM user name", false, iam_user_name_problem);
 }
 
 static void parse_path(Ctx *c, const Field *f, const Node *n, void *dst) {
@@ -961,76 +913,106 @@ static void parse_path(Ctx *c, const Field *f, const Node *n, void *dst) {
 
         if (!v)
                 return;
-        why = path_problem(v);
+        why = path_absolute_file_problem(v);
         if (why)
                 problem_at(c, n->line, n->column, "%s '%s' %s", f->key, Q(n), why);
         else
                 set_string(c, dst, v);
 }
 
-static void parse_bucket(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n);
+/*
+ * A list of strings into a NULL-terminated strv: bucket names, argv. YAML
+ * null means no list, as if the key were absent.
+ */
+typedef struct StrvRules {
+        const char *list_of; /* "KEY must be a list of LIST_OF" */
+        const char *items;   /* "KEY has more than MAX ITEMS", "ITEMS of KEY must be strings" */
+        size_t max;
+        const char *empty;   /* "KEY EMPTY" for an empty list; NULL: an empty list is fine */
+        /* Report why item @i of @list, with text @v, is bad and return false; or return true. */
+        bool (*check)(Ctx *c, const Field *f, const Node *list, size_t i, const char *v);
+} StrvRules;
 
-        if (!v)
-                return;
-        if (!bucket_name_valid(v))
-                problem_at(c, n->line, n->column,
-                           "invalid S3 bucket name '%s' for %s (3-63 characters: a-z, 0-9, '.', '-')", Q(n), f->key);
-        else
-                set_string(c, dst, v);
-}
-
-#define BUCKETS_MAX 100u
-
-/* buckets: [NAME, ...], S3 bucket names, no duplicates. */
-static void parse_buckets(Ctx *c, const Field *f, const Node *n, void *dst) {
-        _cleanup_strv_free_ char **list = NULL;
+static void parse_strv(Ctx *c, const Field *f, const Node *n, void *dst, const StrvRules *rules) {
+        _cleanup_strv_free_ char **l = NULL;
         bool ok = true;
 
         if (node_is_null(n))
                 return;
         if (n->kind != NODE_SEQUENCE) {
-                problem_at(c, n->line, n->column, "%s must be a list of bucket names, not %s", f->key,
+                problem_at(c, n->line, n->column, "%s must be a list of %s, not %s", f->key, rules->list_of,
                            node_kind_name(n));
                 return;
         }
-        if (n->n_items > BUCKETS_MAX) {
-                problem_at(c, n->line, n->column, "%s has more than %u buckets", f->key, BUCKETS_MAX);
+        if (n->n_items == 0 && rules->empty) {
+                problem_at(c, n->line, n->column, "%s %s", f->key, rules->empty);
                 return;
         }
-        list = calloc(n->n_items + 1, sizeof(char *));
-        if (!list) {
+        if (n->n_items > rules->max) {
+                problem_at(c, n->line, n->column, "%s has more than %zu %s", f->key, rules->max, rules->items);
+                return;
+        }
+        l = calloc(n->n_items + 1, sizeof(char *));
+        if (!l) {
                 c->oom = true;
                 return;
         }
-        /* Valid names only, packed: list stays a NULL-terminated strv. */
-        for (size_t i = 0, k = 0; i < n->n_items; i++) {
-                const Node *b = n->items[i];
-                const char *v = b->kind == NODE_SCALAR ? scalar_string(c, f->key, b) : NULL;
-                bool twice = false;
+        for (size_t i = 0; i < n->n_items; i++) {
+                const Node *item = n->items[i];
+                const char *v;
 
-                if (!v || !bucket_name_valid(v)) {
-                        problem_at(c, b->line, b->column,
-                                   "invalid S3 bucket name '%s' in %s (3-63 characters: a-z, 0-9, '.', '-')",
-                                   b->kind == NODE_SCALAR ? Q(b) : node_kind_name(b), f->key);
+                if (item->kind != NODE_SCALAR) {
+                        problem_at(c, item->line, item->column, "%s of %s must be strings, not %s", rules->items,
+                                   f->key, node_kind_name(item));
                         ok = false;
                         continue;
                 }
-                for (size_t j = 0; j < k; j++)
-                        twice = twice || streq(list[j], v);
-                if (twice) {
-                        problem_at(c, b->line, b->column, "bucket '%s' listed twice in %s", Q(b), f->key);
+                v = scalar_string(c, f->key, item);
+                if (!v || !rules->check(c, f, n, i, v)) {
                         ok = false;
                         continue;
                 }
-                list[k] = strdup(v);
-                if (!list[k++]) {
+                /* After a bad item keep checking, but stop copying: the list must have no holes. */
+                if (!ok)
+                        continue;
+                l[i] = strdup(v);
+                if (!l[i]) {
                         c->oom = true;
                         return;
                 }
         }
-        if (ok)
-                *(char ***) dst = TAKE_PTR(list);
+        if (!ok)
+                return;
+        strv_free(*(char ***) dst);
+        *(char ***) dst = TAKE_PTR(l);
+}
+
+/* buckets: S3 bucket names, no duplicates. */
+static bool check_bucket_item(Ctx *c, const Field *f, const Node *list, size_t i, const char *v) {
+        const Node *b = list->items[i];
+        const char *why = s3_bucket_name_problem(v);
+
+        if (why) {
+                problem_at(c, b->line, b->column, "invalid S3 bucket name '%s' in %s: it %s", Q(b), f->key, why);
+                return false;
+        }
+        for (size_t j = 0; j < i; j++)
+                if (list->items[j]->kind == NODE_SCALAR && streq(list->items[j]->value, v)) {
+                        problem_at(c, b->line, b->column, "bucket '%s' listed twice in %s", Q(b), f->key);
+                        return false;
+                }
+        return true;
+}
+
+static void parse_buckets(Ctx *c, const Field *f, const Node *n, void *dst) {
+        static const StrvRules rules = {
+                .list_of = "bucket names",
+                .items = "entries",
+                .max = 100,
+                .check = check_bucket_item,
+        };
+
+        parse_strv(c, f, n, dst, &rules);
 }
 
 static bool check_has_key(VerifyCheck c) {
@@ -1078,18 +1060,6 @@ static void parse_check(Ctx *c, const Field *f, const Node *n, void *dst) {
         v->check = check;
 }
 
-static void parse_user_name(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n);
-
-        if (!v)
-                return;
-        if (!iam_user_name_valid(v))
-                problem_at(c, n->line, n->column,
-                           "invalid IAM user name '%s' (1-64 characters: letters, digits and +=,.@_-)", Q(n));
-        else
-                set_string(c, dst, v);
-}
-
 static void parse_target_type(Ctx *c, const Field *f, const Node *n, void *dst) {
         const char *v = scalar_string(c, f->key, n);
         TargetType t;
@@ -1122,7 +1092,7 @@ static bool parse_id(const char *s, uint32_t *ret) {
 }
 
 static bool account_name_valid(const char *s) {
-        return s[0] && s[0] != '-' && strlen(s) <= 32 && chars_in(s, "._-");
+        return s[0] && s[0] != '-' && strlen(s) <= 32 && in_charset(s, ALPHANUMERICAL "._-");
 }
 
 /* Look up a user (group=false) or group name; 0, -ESRCH if unknown, -errno. */
@@ -1222,75 +1192,35 @@ static void parse_mode(Ctx *c, const Field *f, const Node *n, void *dst) {
 }
 
 /* An argv list: no shell, argv[0] an absolute path or a bare command name. */
+static bool check_argv_item(Ctx *c, const Field *f, const Node *list, size_t i, const char *v) {
+        const Node *a = list->items[i];
+        const char *why;
+
+        if (i > 0)
+                return true;
+        if (v[0] == '\0') {
+                problem_at(c, a->line, a->column, "the command of %s is empty", f->key);
+                return false;
+        }
+        why = v[0] == '/' ? path_absolute_file_problem(v) : strchr(v, '/') ? "is a relative path" : NULL;
+        if (why) {
+                problem_at(c, a->line, a->column, "command '%s' of %s %s (use an absolute path or a bare command name)",
+                           Q(a), f->key, why);
+                return false;
+        }
+        return true;
+}
+
 static void parse_argv(Ctx *c, const Field *f, const Node *n, void *dst) {
-        _cleanup_strv_free_ char **argv = NULL;
-        bool ok = true;
+        static const StrvRules rules = {
+                .list_of = "arguments (argv, run without a shell)",
+                .items = "arguments",
+                .max = ARGV_MAX,
+                .empty = "is an empty command",
+                .check = check_argv_item,
+        };
 
-        if (node_is_null(n))
-                return; /* no command, as if the key were absent */
-        if (n->kind != NODE_SEQUENCE) {
-                problem_at(c, n->line, n->column,
-                           "%s must be a list of arguments (argv, run without a shell), not %s", f->key,
-                           node_kind_name(n));
-                return;
-        }
-        if (n->n_items == 0) {
-                problem_at(c, n->line, n->column, "%s is an empty command", f->key);
-                return;
-        }
-        if (n->n_items > ARGV_MAX) {
-                problem_at(c, n->line, n->column, "%s has more than %u arguments", f->key, ARGV_MAX);
-                return;
-        }
-        argv = calloc(n->n_items + 1, sizeof(char *));
-        if (!argv) {
-                c->oom = true;
-                return;
-        }
-        for (size_t i = 0; i < n->n_items; i++) {
-                const Node *a = n->items[i];
-                const char *v;
-
-                if (a->kind != NODE_SCALAR) {
-                        problem_at(c, a->line, a->column, "arguments of %s must be strings, not %s", f->key,
-                                   node_kind_name(a));
-                        ok = false;
-                        continue;
-                }
-                v = scalar_string(c, f->key, a);
-                if (!v) {
-                        ok = false;
-                        continue;
-                }
-                if (i == 0 && v[0] == '\0') {
-                        problem_at(c, a->line, a->column, "the command of %s is empty", f->key);
-                        ok = false;
-                        continue;
-                }
-                if (i == 0) {
-                        const char *why = v[0] == '/' ? path_problem(v) : strchr(v, '/') ? "is a relative path" : NULL;
-
-                        if (why) {
-                                problem_at(c, a->line, a->column,
-                                           "command '%s' of %s %s (use an absolute path or a bare command name)", Q(a),
-                                           f->key, why);
-                                ok = false;
-                                continue;
-                        }
-                }
-                /* After a bad argument keep checking, but stop copying: argv must have no holes. */
-                if (!ok)
-                        continue;
-                argv[i] = strdup(v);
-                if (!argv[i]) {
-                        c->oom = true;
-                        return;
-                }
-        }
-        if (!ok)
-                return;
-        strv_free(*(char ***) dst);
-        *(char ***) dst = TAKE_PTR(argv);
+        parse_strv(c, f, n, dst, &rules);
 }
 
 /* ---- tables ---- */
@@ -1437,8 +1367,6 @@ static void parse_targets(Ctx *c, const Field *f, const Node *n, void *dst) {
                         .gid = GID_INVALID,
                         .mode = INVENTORY_DEFAULT_TARGET_MODE,
                 };
-                InventoryTarget *a;
-                TargetRef *refs;
 
                 walk_mapping(c, &target_table, "a target", item, &t);
 
@@ -1452,30 +1380,22 @@ static void parse_targets(Ctx *c, const Field *f, const Node *n, void *dst) {
                         return;
                 }
 
-                a = reallocarray(u->targets, u->n_targets + 1, sizeof(InventoryTarget));
-                if (!a) {
+                if (!APPEND(c, u->targets, u->n_targets, t)) {
                         target_done(&t);
-                        c->oom = true;
                         return;
                 }
-                u->targets = a;
-                u->targets[u->n_targets++] = t;
 
                 path_node = mapping_get(item, "path");
                 if (!t.path || !path_node)
                         continue;
-                refs = reallocarray(c->target_refs, c->n_target_refs + 1, sizeof(TargetRef));
-                if (!refs) {
-                        c->oom = true;
+                if (!APPEND(c, c->target_refs, c->n_target_refs,
+                            ((TargetRef) {
+                                    .user = c->current_user,
+                                    .target = u->n_targets - 1,
+                                    .line = path_node->line,
+                                    .column = path_node->column,
+                            })))
                         return;
-                }
-                c->target_refs = refs;
-                c->target_refs[c->n_target_refs++] = (TargetRef) {
-                        .user = c->current_user,
-                        .target = u->n_targets - 1,
-                        .line = path_node->line,
-                        .column = path_node->column,
-                };
         }
 }
 
@@ -1526,8 +1446,6 @@ static void parse_users_now(Ctx *c, Inventory *inv, const Node *n) {
                         .hook_timeout = d->hook_timeout,
                         .drain = d->drain,
                 };
-                InventoryUser *a;
-                UserRef *refs;
 
                 if (!verify_copy(c, &u.verify, &d->verify))
                         return;
@@ -1556,29 +1474,21 @@ static void parse_users_now(Ctx *c, Inventory *inv, const Node *n) {
                                            "a user has no verify.bucket (the S3 bucket new keys are checked against)");
                 }
 
-                a = reallocarray(inv->users, inv->n_users + 1, sizeof(InventoryUser));
-                if (!a) {
+                if (!APPEND(c, inv->users, inv->n_users, u)) {
                         user_done(&u);
-                        c->oom = true;
                         return;
                 }
-                inv->users = a;
-                inv->users[inv->n_users++] = u;
 
                 name_node = mapping_get(item, "name");
                 if (!u.name || !name_node)
                         continue;
-                refs = reallocarray(c->user_refs, c->n_user_refs + 1, sizeof(UserRef));
-                if (!refs) {
-                        c->oom = true;
+                if (!APPEND(c, c->user_refs, c->n_user_refs,
+                            ((UserRef) {
+                                    .index = inv->n_users - 1,
+                                    .line = name_node->line,
+                                    .column = name_node->column,
+                            })))
                         return;
-                }
-                c->user_refs = refs;
-                c->user_refs[c->n_user_refs++] = (UserRef) {
-                        .index = inv->n_users - 1,
-                        .line = name_node->line,
-                        .column = name_node->column,
-                };
         }
 }
 

@@ -17,12 +17,14 @@
 #include <strings.h>
 
 #include "basic/duration.h"
+#include "basic/hex.h"
+#include "basic/json-util.h"
 
 /* One quoted piece of a document in a detail: enough to recognise it. */
 #define QUOTE_MAX 100U
 #define DETAIL_MAX 512U
 
-static const char *const severity_names[_FINDING_SEVERITY_MAX] = {
+static const char *const finding_severity_table[_FINDING_SEVERITY_MAX] = {
         [FINDING_INFO] = "info",
         [FINDING_WARNING] = "warning",
         [FINDING_CRITICAL] = "critical",
@@ -49,9 +51,7 @@ static const struct {
         [FINDING_ROTATION_IN_PROGRESS] = { "rotation-in-progress", FINDING_INFO },
 };
 
-const char *finding_severity_to_string(FindingSeverity s) {
-        return s >= 0 && s < _FINDING_SEVERITY_MAX ? severity_names[s] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(finding_severity, FindingSeverity)
 
 const char *finding_code_to_string(FindingCode c) {
         return c >= 0 && c < _FINDING_CODE_MAX ? codes[c].name : NULL;
@@ -138,10 +138,6 @@ size_t findings_count(const Findings *f, FindingSeverity s) {
 
 /* ---- decoding ---------------------------------------------------------- */
 
-static int hexval(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 int policy_document_decode(const char *raw, char **ret) {
         size_t n, j = 0;
         const char *p = raw;
@@ -175,15 +171,14 @@ int policy_document_decode(const char *raw, char **ret) {
                         out[j++] = raw[i];
                         continue;
                 }
-                int hi = i + 2 < n ? hexval(raw[i + 1]) : -1;
-                int lo = hi >= 0 ? hexval(raw[i + 2]) : -1;
+                int byte = unhexbyte(raw + i + 1);
                 /* %00 would cut the document short for a C reader and not
                  * for IAM's: refuse rather than audit half of it. */
-                if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+                if (byte <= 0) {
                         free(out);
                         return -EBADMSG;
                 }
-                out[j++] = (char) (hi << 4 | lo);
+                out[j++] = (char) byte;
                 i += 2;
         }
         out[j] = 0;
@@ -576,19 +571,10 @@ out:
         return r;
 }
 
-static void json_putp(json_object **o) {
-        json_object_put(*o);
-}
-
-static void tokener_freep(json_tokener **t) {
-        if (*t)
-                json_tokener_free(*t);
-}
-
 int policy_check_document(const char *json, size_t len, const PolicyContext *ctx, Findings *out,
                           char **ret_error) {
-        _cleanup_(tokener_freep) json_tokener *tok = NULL;
-        _cleanup_(json_putp) json_object *doc = NULL;
+        _cleanup_json_tokener_ json_tokener *tok = NULL;
+        _cleanup_json_ json_object *doc = NULL;
         Checker c = { .ctx = ctx, .out = out, .error = ret_error };
         json_object *stmts;
         size_t end;

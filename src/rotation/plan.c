@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "basic/duration.h"
+#include "basic/path.h"
 #include "aws/iam.h"
 #include "rotation/decide.h"
 #include "rotation/verify.h"
@@ -114,14 +115,6 @@ static char *format_ago(usec_t then, usec_t now, char *buf, size_t size) {
 }
 
 /* ---- targets ---------------------------------------------------------- */
-
-static char *parent_dir(const char *path) {
-        const char *slash = strrchr(path, '/');
-
-        if (!slash || slash == path)
-                return strdup("/");
-        return strndup(path, (size_t) (slash - path));
-}
 
 /* Could target_write() create files in @dir? Returns 0, or -errno with @why set. */
 static int check_dir(const char *dir, char *why, size_t size) {
@@ -236,7 +229,7 @@ static int check_targets(PlanUser *u) {
                 char why[512];
                 size_t j;
 
-                dirs[i] = parent_dir(t->path);
+                dirs[i] = path_parent(t->path);
                 if (!dirs[i]) {
                         r = -ENOMEM;
                         break;

@@ -14,35 +14,26 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "aws/names.h"
 #include "basic/fileio.h"
 #include "basic/ini.h"
+#include "basic/json-secret.h"
+#include "basic/path.h"
 #include "basic/util.h"
 
 #define DEFAULT_PROFILE "default"
 
-static bool is_alnum(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 static bool valid_key_id(const char *id) {
-        size_t n;
+        size_t n = id ? strlen(id) : 0;
 
-        if (!id)
-                return false;
-        n = strlen(id);
-        if (n == 0 || n > TARGET_KEY_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!is_alnum(id[i]) && id[i] != '_')
-                        return false;
-        return true;
+        return n >= 1 && n <= TARGET_KEY_ID_MAX && in_charset(id, ALPHANUMERICAL "_");
 }
 
 /* Characters that mean nothing special to systemd's EnvironmentFile=
  * parser (no quotes, backslashes, blanks, comment starts) nor to a shell
  * that sources the file (no $, `, ;, &, globs). */
 static bool env_safe_char(char c) {
-        return is_alnum(c) || (c != 0 && strchr("/+=._-", c));
+        return c != 0 && strchr(ALPHANUMERICAL "/+=._-", c);
 }
 
 static int check_secret(const Secret *secret, TargetType type) {
@@ -89,24 +80,15 @@ static void target_file_done(TargetFile *f) {
 
 static int target_file_open(const TargetSpec *t, TargetFile *ret, char **ret_error) {
         _cleanup_free_ char *dir = NULL;
-        const char *path = t->path, *slash, *base;
+        const char *path = t->path, *base;
         TargetFile f = { .dfd = -1 };
         int r;
 
-        slash = strrchr(path, '/');
-        base = slash ? slash + 1 : path;
-        if (!*base || streq(base, ".") || streq(base, "..")) {
+        r = path_split(path, &dir, &base);
+        if (r == -EINVAL || r == -ENAMETOOLONG)
                 set_error(ret_error, "%s: not a file name", path);
-                return -EINVAL;
-        }
-        if (!slash)
-                dir = strdup(".");
-        else if (slash == path)
-                dir = strdup("/");
-        else
-                dir = strndup(path, (size_t) (slash - path));
-        if (!dir)
-                return -ENOMEM;
+        if (r < 0)
+                return r;
 
         f.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (f.dfd < 0) {
@@ -620,155 +602,27 @@ static int build_json(const char *id, const Secret *secret, Secret **ret) {
         return 0;
 }
 
-static void json_skip_ws(const char *t, size_t len, size_t *i) {
-        while (*i < len && (t[*i] == ' ' || t[*i] == '\t' || t[*i] == '\r' || t[*i] == '\n'))
-                (*i)++;
-}
-
-static int json_hex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/*
- * Scan a JSON string at *i. Its decoded form is stored in @buf (NUL-
- * terminated) when it fits in @size bytes and is ASCII; otherwise *fits
- * is false. Returns 0 or -EBADMSG.
- */
-static int json_string(const char *t, size_t len, size_t *i, char *buf, size_t size, bool *fits) {
-        size_t n = 0;
-
-        *fits = true;
-        if (*i >= len || t[*i] != '"')
-                return -EBADMSG;
-        for ((*i)++; *i < len; (*i)++) {
-                unsigned char c = (unsigned char) t[*i];
-                unsigned u;
-
-                if (c == '"') {
-                        (*i)++;
-                        if (*fits)
-                                buf[n] = 0;
-                        return 0;
-                }
-                if (c < 0x20)
-                        return -EBADMSG;
-                if (c == '\\') {
-                        if (++(*i) >= len)
-                                return -EBADMSG;
-                        switch (t[*i]) {
-                        case '"': case '\\': case '/': c = (unsigned char) t[*i]; break;
-                        case 'b': c = '\b'; break;
-                        case 'f': c = '\f'; break;
-                        case 'n': c = '\n'; break;
-                        case 'r': c = '\r'; break;
-                        case 't': c = '\t'; break;
-                        case 'u':
-                                if (*i + 4 >= len)
-                                        return -EBADMSG;
-                                u = 0;
-                                for (int k = 1; k <= 4; k++) {
-                                        int h = json_hex(t[*i + (size_t) k]);
-
-                                        if (h < 0)
-                                                return -EBADMSG;
-                                        u = u * 16 + (unsigned) h;
-                                }
-                                *i += 4;
-                                if (u >= 0x80 || u == 0)
-                                        *fits = false;
-                                c = (unsigned char) (u & 0x7f);
-                                break;
-                        default:
-                                return -EBADMSG;
-                        }
-                } else if (c >= 0x80)
-                        *fits = false;
-                if (*fits) {
-                        if (n + 1 >= size)
-                                *fits = false;
-                        else
-                                buf[n++] = (char) c;
-                }
-        }
-        return -EBADMSG;
-}
-
-/* Number, true, false or null: the only other values credential_process
- * documents have (Version, Expiration is a string). */
-static int json_scalar(const char *t, size_t len, size_t *i) {
-        size_t start = *i;
-
-        while (*i < len && (is_alnum(t[*i]) || t[*i] == '+' || t[*i] == '-' || t[*i] == '.'))
-                (*i)++;
-        return *i > start ? 0 : -EBADMSG;
-}
-
+/* The key id of credential_process's document. The secret beside it
+ * is read too, into secure memory (json-secret.h), and dropped. */
 static int read_json_key_id(const Secret *text, char *ret_id, size_t size) {
-        const char *t = text->data;
-        size_t len = text->len, i = 0;
-        char key[32], value[TARGET_KEY_ID_MAX + 1];
-        bool found = false, fits;
+        JsonSecretField f[] = { { "AccessKeyId", NULL } };
+        const Secret *id;
         int r;
 
-        json_skip_ws(t, len, &i);
-        if (i >= len || t[i++] != '{')
-                return -EBADMSG;
-        json_skip_ws(t, len, &i);
-        if (i < len && t[i] == '}')
-                i++;
+        r = json_secret_parse(text->data, text->len, f, ELEMENTSOF(f));
+        if (r < 0)
+                return r;
+        id = f[0].value;
+        if (!id)
+                r = -ENOENT;
+        else if (id->len > TARGET_KEY_ID_MAX || !in_charset(id->data, ALPHANUMERICAL "_"))
+                r = -EBADMSG;
+        else if (id->len + 1 > size)
+                r = -ERANGE;
         else
-                for (;;) {
-                        bool is_id;
-
-                        json_skip_ws(t, len, &i);
-                        r = json_string(t, len, &i, key, sizeof(key), &fits);
-                        if (r < 0)
-                                return r;
-                        is_id = fits && streq(key, "AccessKeyId");
-                        json_skip_ws(t, len, &i);
-                        if (i >= len || t[i++] != ':')
-                                return -EBADMSG;
-                        json_skip_ws(t, len, &i);
-                        if (i < len && t[i] == '"') {
-                                r = json_string(t, len, &i, value, sizeof(value), &fits);
-                                if (r < 0)
-                                        return r;
-                                if (is_id) {
-                                        if (!fits)
-                                                return -EBADMSG;
-                                        if (strlen(value) + 1 > size)
-                                                return -ERANGE;
-                                        strcpy(ret_id, value);
-                                        found = true;
-                                }
-                        } else {
-                                if (is_id)
-                                        return -EBADMSG;
-                                r = json_scalar(t, len, &i);
-                                if (r < 0)
-                                        return r;
-                        }
-                        json_skip_ws(t, len, &i);
-                        if (i < len && t[i] == ',') {
-                                i++;
-                                continue;
-                        }
-                        if (i < len && t[i] == '}') {
-                                i++;
-                                break;
-                        }
-                        return -EBADMSG;
-                }
-        json_skip_ws(t, len, &i);
-        if (i != len)
-                return -EBADMSG;
-        return found ? 0 : -ENOENT;
+                memcpy(ret_id, id->data, id->len + 1);
+        json_secret_fields_clear(f, ELEMENTSOF(f));
+        return r;
 }
 
 /* ------------------------------------------------------------------------
@@ -783,11 +637,9 @@ static int check_spec(const TargetSpec *t) {
         return 0;
 }
 
-int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error) {
-        _cleanup_secret_ Secret *old = NULL, *content = NULL;
-        TargetFile f = { .dfd = -1 };
-        WriteOptions o = WRITE_OPTIONS_INIT;
-        int r;
+/* What target_write() and target_render() refuse before doing anything. */
+static int check_input(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error) {
+        const char *problem;
 
         if (check_spec(t) < 0) {
                 set_error(ret_error, "invalid target specification");
@@ -795,6 +647,11 @@ int target_write(const TargetSpec *t, const char *access_key_id, const Secret *s
         }
         if (t->mode & ~(mode_t) 0777) {
                 set_error(ret_error, "%s: invalid mode %04o", t->path, (unsigned) t->mode);
+                return -EINVAL;
+        }
+        /* The inventory checked it already; this is for every other caller. */
+        if (t->type == TARGET_CREDENTIALS_FILE && t->profile && (problem = aws_profile_name_problem(t->profile))) {
+                set_error(ret_error, "%s: the profile name %s", t->path, problem);
                 return -EINVAL;
         }
         if (!valid_key_id(access_key_id)) {
@@ -807,6 +664,53 @@ int target_write(const TargetSpec *t, const char *access_key_id, const Secret *s
                           target_type_to_string(t->type));
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* The new content: @old (NULL for none) with the key merged in. */
+static int build_content(const TargetSpec *t, const Secret *old, const char *id, const Secret *secret,
+                         Secret **ret, char **ret_error) {
+        int r;
+
+        switch (t->type) {
+        case TARGET_CREDENTIALS_FILE:
+                r = build_credentials(t, old, id, secret, ret, ret_error);
+                break;
+        case TARGET_ENV_FILE:
+                r = build_env(t, old, id, secret, ret, ret_error);
+                break;
+        case TARGET_JSON_FILE:
+                r = build_json(id, secret, ret);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r == -ENOMEM)
+                set_error(ret_error, "%s: out of memory", t->path);
+        return r;
+}
+
+int target_render(const TargetSpec *t, const char *access_key_id, const Secret *secret, Secret **ret,
+                  char **ret_error) {
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = check_input(t, access_key_id, secret, ret_error);
+        if (r < 0)
+                return r;
+        return build_content(t, NULL, access_key_id, secret, ret, ret_error);
+}
+
+int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error) {
+        _cleanup_secret_ Secret *old = NULL, *content = NULL;
+        TargetFile f = { .dfd = -1 };
+        WriteOptions o = WRITE_OPTIONS_INIT;
+        int r;
+
+        r = check_input(t, access_key_id, secret, ret_error);
+        if (r < 0)
+                return r;
 
         r = target_file_open(t, &f, ret_error);
         if (r < 0)
@@ -823,26 +727,11 @@ int target_write(const TargetSpec *t, const char *access_key_id, const Secret *s
                 goto finish;
         }
 
-        switch (t->type) {
-        case TARGET_CREDENTIALS_FILE:
+        /* A json-file is a new document every time: nothing of the old one is kept. */
+        if (t->type != TARGET_JSON_FILE)
                 r = target_file_read(t, &f, &old, ret_error);
-                if (r >= 0)
-                        r = build_credentials(t, old, access_key_id, secret, &content, ret_error);
-                break;
-        case TARGET_ENV_FILE:
-                r = target_file_read(t, &f, &old, ret_error);
-                if (r >= 0)
-                        r = build_env(t, old, access_key_id, secret, &content, ret_error);
-                break;
-        case TARGET_JSON_FILE:
-                /* A new document every time: nothing of the old one is kept. */
-                r = build_json(access_key_id, secret, &content);
-                break;
-        default:
-                r = -EINVAL;
-        }
-        if (r == -ENOMEM)
-                set_error(ret_error, "%s: out of memory", t->path);
+        if (r >= 0)
+                r = build_content(t, old, access_key_id, secret, &content, ret_error);
         if (r < 0)
                 goto finish;
 

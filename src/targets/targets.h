@@ -18,12 +18,13 @@
  *  - json-file: exactly {"Version":1,"AccessKeyId":"…","SecretAccessKey":"…"}
  *    and a newline, the document credential_process prints.
  *
- * This module knows nothing of AWS or the inventory: the rotation engine
- * fills a TargetSpec from an InventoryTarget. Every byte of new content is
- * assembled in secure memory (secret.h) and written with
- * write_file_atomic() (fileio.h): owner, group and mode are set before the
- * secret is written, the replacement is atomic and durable, the final path
- * component is never followed, and a missing parent directory is an error.
+ * The rotation engine makes a TargetSpec from an InventoryTarget with
+ * target_spec_from_inventory(); tests and tools fill one by hand. Every
+ * byte of new content is assembled in secure memory (secret.h) and
+ * written with write_file_atomic() (fileio.h): owner, group and mode are
+ * set before the secret is written, the replacement is atomic and
+ * durable, the final path component is never followed, and a missing
+ * parent directory is an error.
  */
 #pragma once
 
@@ -47,13 +48,26 @@ typedef struct TargetSpec {
         mode_t mode;         /* permission bits, at most 0777; 0 = 0600 */
 } TargetSpec;
 
+/* The spec of an inventory target: its file, profile, owner, group and mode. */
+static inline TargetSpec target_spec_from_inventory(const InventoryTarget *t) {
+        return (TargetSpec){
+                .type = t->type,
+                .path = t->path,
+                .profile = t->profile,
+                .uid = t->uid,
+                .gid = t->gid,
+                .mode = t->mode,
+        };
+}
+
 /**
  * target_write() - write @access_key_id and @secret to the target @t.
  * @ret_error: on failure, a message naming the file and the reason, e.g.
  *             "PATH: parent directory does not exist" (may be NULL; the
  *             caller frees it). Never contains the secret.
  *
- * The key id must be 1..TARGET_KEY_ID_MAX characters of [A-Za-z0-9_]. The
+ * The key id must be 1..TARGET_KEY_ID_MAX characters of [A-Za-z0-9_], a
+ * credentials-file's profile a valid profile name (aws/names.h). The
  * secret must be 1..TARGET_SECRET_MAX printable ASCII characters without
  * blanks; for env-file only [A-Za-z0-9/+=._-] (characters with no meaning
  * to systemd's EnvironmentFile= parser nor to a shell that sources the
@@ -71,6 +85,18 @@ typedef struct TargetSpec {
  * or an I/O error from reading or writing.
  */
 int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error);
+
+/**
+ * target_render() - what target_write() would write to a new file of @t.
+ * @t: the type and, for a credentials-file, the profile; @t->path only
+ *     names the output in messages (e.g. "-"), nothing is read or written.
+ * @ret: the content, in secure memory.
+ *
+ * For printing a key in a target's format (keyrotctl get). The same
+ * checks as target_write(); returns 0, -EINVAL or -ENOMEM.
+ */
+int target_render(const TargetSpec *t, const char *access_key_id, const Secret *secret, Secret **ret,
+                  char **ret_error);
 
 /**
  * target_read_key_id() - which access key id the target holds now.

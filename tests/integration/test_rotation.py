@@ -5,6 +5,7 @@ machine of docs/DESIGN.md §1, outcomes checked with boto3."""
 import json
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
@@ -529,6 +530,17 @@ class TestCheckConfig(RotationCase):
         p = self.keyrotd('--check-config')
         self.assertEqual(p.returncode, 2)
         self.assertRegex(p.stderr, r'inventory\.yaml:\d+:\d+: ')
+
+    def test_bucket_names_s3_refuses(self):
+        # Refused by --check-config, naming the rule, instead of failing
+        # every verification at run time.
+        for bucket, rule in (('123', 'digits and dots only'), ('a.-b', '".-" or "-."')):
+            with self.subTest(bucket=bucket):
+                self.write_inventory(**{USER: {'verify': {'bucket': bucket}}})
+                p = self.keyrotd('--check-config')
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertRegex(p.stderr, r"inventory\.yaml:\d+:\d+: invalid S3 bucket name '%s' for bucket: "
+                                           r"it must not .*%s" % (re.escape(bucket), re.escape(rule)))
 
     def test_example_inventory_parses(self):
         from rig import source_path

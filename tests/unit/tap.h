@@ -5,6 +5,7 @@
  *
  *   ok(cond, "name %d", i);      one assertion, one TAP line
  *   ok_eq_str(got, want, "name") string comparison with a diagnostic
+ *   tap_escape(s)                s with control characters escaped, for a name
  *   return tap_done();           prints the plan, exit status 0 iff all passed
  */
 #pragma once
@@ -48,6 +49,21 @@ __attribute__((format(printf, 1, 2), unused)) static void diag(const char *fmt, 
         vprintf(fmt, ap);
         va_end(ap);
         printf("\n");
+}
+
+/* @s with control characters escaped, so that it stays on one TAP line.
+ * Two buffers in turn: two results may appear in one message. */
+__attribute__((unused)) static const char *tap_escape(const char *s) {
+        static char buf[2][512];
+        static unsigned k;
+        char *b = buf[k++ % 2];
+        size_t o = 0;
+
+        for (; s && *s && o + 5 < sizeof(buf[0]); s++)
+                o += (size_t) snprintf(b + o, sizeof(buf[0]) - o, (unsigned char) *s < 0x20 ? "\\x%02x" : "%c",
+                                       (unsigned char) *s);
+        b[o] = 0;
+        return b;
 }
 
 __attribute__((unused)) static int tap_done(void) {

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Pure parts of the transport and client: encoding, endpoint rules, bucket names. */
+/* Pure parts of the transport and client: encoding and endpoint rules. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "aws/client.h"
 #include "aws/http.h"
-#include "aws/s3.h"
 #include "tap.h"
 
 static void test_uri_encode(void) {
@@ -112,21 +111,10 @@ static void test_endpoints(void) {
         free(err);
 }
 
-static void test_bucket_names(void) {
-        static const char *good[] = { "abc", "backup-bucket", "my.bucket.name", "a1b", "123abc" };
-        static const char *bad[] = { "ab", "Upper", "-start", "end-", "a..b", "a.-b", "192.168.1.1", "under_score",
-                                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
-        for (size_t i = 0; i < ELEMENTSOF(good); i++)
-                ok(s3_bucket_name_valid(good[i]), "bucket name '%s' valid", good[i]);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                ok(!s3_bucket_name_valid(bad[i]), "bucket name '%s' invalid", bad[i]);
-}
-
 int main(void) {
         test_uri_encode();
         test_form_encode();
         test_submit_rules();
         test_endpoints();
-        test_bucket_names();
         return tap_done();
 }

@@ -414,6 +414,83 @@ static void test_json_file(void) {
         ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: truncated -EBADMSG");
         put_file(p, "{\"AccessKeyId\":\"AKIA\"} x");
         ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: trailing garbage -EBADMSG");
+        put_file(p, "{\"AccessKeyId\":\"AKIA1\",\"AccessKeyId\":\"AKIA2\"}");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: AccessKeyId twice -EBADMSG");
+        put_file(p, "{\"AccessKeyId\":7}");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: AccessKeyId not a string -EBADMSG");
+        put_file(p, "{\"AccessKeyId\":\"AKIA\\nX\"}");
+        ok(target_read_key_id(&t, id, sizeof(id)) == -EBADMSG, "json-file: a key id with a line break -EBADMSG");
+        put_file(p, "{\"Meta\":{\"a\":[1,{\"b\":null}]},\"AccessKeyId\":\"AKIANEST\"}");
+        r = target_read_key_id(&t, id, sizeof(id));
+        ok(r == 0 && streq(id, "AKIANEST"), "json-file: nested members skipped (%d)", r);
+        ok(target_read_key_id(&t, id, 8) == -ERANGE, "json-file: small buffer -ERANGE");
+}
+
+static void test_profile_names(void) {
+        _cleanup_secret_ Secret *sec = secret_of("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        static const char *const bad[] = { "DEFAULT", "a]b", "a b", "a\nb", "" };
+        const char *p = path_of("profiles");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *err = NULL;
+                int r;
+
+                t.profile = bad[i];
+                r = target_write(&t, "AKIAPROFILE", sec, &err);
+                ok(r == -EINVAL && err && strstr(err, "profile name") && !strchr(err, '\n') &&
+                           access(p, F_OK) < 0,
+                   "credentials-file: profile %zu refused, nothing written: %s", i, err ?: "");
+        }
+        t.profile = "team/app@prod:1";
+        ok(target_write(&t, "AKIAPROFILE", sec, NULL) == 0, "credentials-file: profile with SDK punctuation");
+}
+
+static void test_spec_from_inventory(void) {
+        InventoryTarget it = {
+                .type = TARGET_CREDENTIALS_FILE,
+                .path = (char *) "/srv/app/credentials",
+                .profile = (char *) "app",
+                .uid = 1000,
+                .gid = 2000,
+                .mode = 0640,
+        };
+        TargetSpec t = target_spec_from_inventory(&it);
+
+        ok(t.type == it.type && t.path == it.path && t.profile == it.profile && t.uid == 1000 && t.gid == 2000 &&
+                   t.mode == 0640,
+           "target_spec_from_inventory copies every field");
+        it.uid = UID_INVALID;
+        it.gid = GID_INVALID;
+        t = target_spec_from_inventory(&it);
+        ok(t.uid == (uid_t) -1 && t.gid == (gid_t) -1, "unset owner and group stay unset");
+}
+
+static void test_render(void) {
+        _cleanup_secret_ Secret *sec = secret_of("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        _cleanup_secret_ Secret *cred = NULL, *env = NULL, *json = NULL, *named = NULL;
+        _cleanup_free_ char *err = NULL;
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, "-");
+
+        ok(target_render(&t, "AKIAR", sec, &cred, NULL) == 0 && cred &&
+                   streq(cred->data, "[default]\naws_access_key_id = AKIAR\n"
+                                     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"),
+           "render credentials-file: %s", cred ? cred->data : "");
+        t.profile = "app";
+        ok(target_render(&t, "AKIAR", sec, &named, NULL) == 0 && named && startswith(named->data, "[app]\n"),
+           "render credentials-file with a profile");
+        t = spec(TARGET_ENV_FILE, "-");
+        ok(target_render(&t, "AKIAR", sec, &env, NULL) == 0 && env &&
+                   streq(env->data, "AWS_ACCESS_KEY_ID=AKIAR\n"
+                                    "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"),
+           "render env-file: %s", env ? env->data : "");
+        t = spec(TARGET_JSON_FILE, "-");
+        ok(target_render(&t, "AKIAR", sec, &json, NULL) == 0 && json &&
+                   streq(json->data, "{\"Version\":1,\"AccessKeyId\":\"AKIAR\","
+                                     "\"SecretAccessKey\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}\n"),
+           "render json-file");
+        ok(target_render(&t, "AKIA-BAD", sec, &json, &err) == -EINVAL && err && strstr(err, "access key id"),
+           "render refuses what target_write refuses: %s", err ?: "");
 }
 
 static void test_failure_keeps_old(void) {
@@ -480,6 +557,9 @@ int main(void) {
         test_missing_parent();
         test_env_file();
         test_json_file();
+        test_profile_names();
+        test_spec_from_inventory();
+        test_render();
         test_failure_keeps_old();
 
         cleanup_dir();
