@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "basic/json-util.h"
 #include "basic/log.h"
 #include "ctl/review-cmd.h"
 #include "config.h"
@@ -33,6 +34,7 @@
 #include "basic/ini.h"
 #include "ctl/provision.h"
 #include "runtime.h"
+#include "targets/targets.h"
 #include "rotation/rotation.h"
 #include "rotation/verify.h"
 #include "aws/s3.h"
@@ -180,22 +182,24 @@ static int cmd_get(Runtime *rt, char **args, unsigned n) {
                 return EXIT_FAILED;
         }
 
-        const char *id = su->current.access_key_id;
-        const Secret *sec = su->current.secret;
-        const char *parts[3][5] = {
-                { "[default]\naws_access_key_id = ", id, "\naws_secret_access_key = ", NULL, "\n" },
-                { "AWS_ACCESS_KEY_ID=", id, "\nAWS_SECRET_ACCESS_KEY=", NULL, "\n" },
-                { "{\"Version\":1,\"AccessKeyId\":\"", id, "\",\"SecretAccessKey\":\"", NULL, "\"}\n" },
+        /* Exactly what a target of that type holds: one renderer for both. */
+        const TargetSpec spec = {
+                .type = streq(arg.format, "credentials") ? TARGET_CREDENTIALS_FILE
+                        : streq(arg.format, "env")       ? TARGET_ENV_FILE
+                                                         : TARGET_JSON_FILE,
+                .path = "-",
+                .profile = INVENTORY_DEFAULT_PROFILE,
         };
-        int f = streq(arg.format, "credentials") ? 0 : streq(arg.format, "env") ? 1 : 2;
-
-        out = secret_new(0);
-        if (!out)
+        _cleanup_free_ char *err = NULL;
+        r = target_render(&spec, su->current.access_key_id, su->current.secret, &out, &err);
+        if (r < 0) {
+                if (err)
+                        log_error("cannot print the key of %s: %s", user, err);
+                else
+                        log_error_errno(r, "cannot print the key of %s: %m", user);
                 return EXIT_FAILED;
-        for (int i = 0; i < 5 && r >= 0; i++)
-                r = parts[f][i] ? secret_append(&out, parts[f][i], strlen(parts[f][i]), 0)
-                                : secret_append(&out, sec->data, sec->len, 0);
-        if (r < 0 || write_secret(out) < 0)
+        }
+        if (write_secret(out) < 0)
                 return EXIT_FAILED;
         return 0;
 }
@@ -354,10 +358,6 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
  * Commands through the daemon's control socket (framing and schemas in
  * control.h). --json prints every line the daemon sends, as it comes.
  */
-
-static void json_putp(json_object **o) {
-        json_object_put(*o);
-}
 
 /* Text from the daemon (AWS error messages among it) on a terminal: no
  * escape sequences; cut to fit @size. */
@@ -568,7 +568,7 @@ static void print_status(json_object *st) {
 }
 
 static int cmd_status(Runtime *rt, char **args, unsigned n) {
-        _cleanup_(json_putp) json_object *req = request_new("status"), *final = NULL;
+        _cleanup_json_ json_object *req = request_new("status"), *final = NULL;
         int r;
 
         if (!req)
@@ -625,7 +625,7 @@ out:
 }
 
 static int cmd_rotate(Runtime *rt, char **users, unsigned n) {
-        _cleanup_(json_putp) json_object *req = request_new("rotate"), *final = NULL;
+        _cleanup_json_ json_object *req = request_new("rotate"), *final = NULL;
         RotateProgress p = {};
         int64_t failed = 0;
         int r;
@@ -686,7 +686,7 @@ static int cmd_rotate(Runtime *rt, char **users, unsigned n) {
 }
 
 static int cmd_reload(Runtime *rt, char **args, unsigned n) {
-        _cleanup_(json_putp) json_object *req = request_new("reload"), *final = NULL;
+        _cleanup_json_ json_object *req = request_new("reload"), *final = NULL;
         json_object *problems;
         char msg[1024];
         int r;
@@ -731,7 +731,7 @@ static int on_rollback_event(json_object *line, void *userdata) {
 }
 
 static int rollback_via_socket(int fd, const char *user) {
-        _cleanup_(json_putp) json_object *req = request_new("rollback"), *final = NULL;
+        _cleanup_json_ json_object *req = request_new("rollback"), *final = NULL;
         RollbackProgress p = {};
         char a[160], b[160], msg[1024];
         int r;
@@ -858,7 +858,7 @@ static int cmd_rollback(Runtime *rt, char **args, unsigned n) {
 }
 
 static int replace_lost_via_socket(int fd, const char *user) {
-        _cleanup_(json_putp) json_object *req = request_new("rotate"), *final = NULL;
+        _cleanup_json_ json_object *req = request_new("rotate"), *final = NULL;
         json_object *users = json_object_new_array();
         RotateProgress p = {};
         int r;

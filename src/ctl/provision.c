@@ -28,16 +28,13 @@
 #include "aws/iam.h"
 #include "aws/names.h"
 #include "aws/s3.h"
+#include "basic/json-util.h"
 #include "basic/log.h"
 #include "daemon/control.h"
 #include "policy/check.h"
 #include "rotation/verify.h"
 #include "targets/targets.h"
 
-
-static void json_putp(json_object **o) {
-        json_object_put(*o);
-}
 
 static bool prefix_valid(const char *p) {
         size_t n = strlen(p);
@@ -55,8 +52,10 @@ static bool prefix_valid(const char *p) {
 }
 
 int provision_check_options(const ProvisionOptions *o) {
-        if (!iam_user_name_valid(o->user)) {
-                log_error("invalid IAM user name: %s", o->user);
+        const char *why = iam_user_name_problem(o->user);
+
+        if (why) {
+                log_error("invalid IAM user name '%s': it %s", o->user, why);
                 return -EINVAL;
         }
         if (o->n_buckets == 0) {
@@ -64,8 +63,9 @@ int provision_check_options(const ProvisionOptions *o) {
                 return -EINVAL;
         }
         for (size_t i = 0; i < o->n_buckets; i++) {
-                if (!s3_bucket_name_valid(o->buckets[i])) {
-                        log_error("invalid S3 bucket name: %s", o->buckets[i]);
+                why = s3_bucket_name_problem(o->buckets[i]);
+                if (why) {
+                        log_error("invalid S3 bucket name '%s': it %s", o->buckets[i], why);
                         return -EINVAL;
                 }
                 for (size_t j = 0; j < i; j++)
@@ -76,7 +76,7 @@ int provision_check_options(const ProvisionOptions *o) {
         }
         if (o->prefix && !prefix_valid(o->prefix)) {
                 log_error("--prefix must be 1-1024 characters without '*', '?', quotes, "
-                                "backslashes or control characters");
+                          "backslashes or control characters");
                 return -EINVAL;
         }
         return 0;
@@ -145,7 +145,7 @@ fail:
 }
 
 int provision_policy(const ProvisionOptions *o, bool pretty, char **ret) {
-        _cleanup_(json_putp) json_object *doc = policy_object(o);
+        _cleanup_json_ json_object *doc = policy_object(o);
         const char *s;
 
         if (!doc)
@@ -210,7 +210,7 @@ static bool policy_equal(const char *have, const char *want) {
 
         if (policy_document_decode(have, &dec) < 0)
                 return false;
-        _cleanup_(json_putp) json_object *w = json_tokener_parse(want), *h = json_tokener_parse(dec);
+        _cleanup_json_ json_object *w = json_tokener_parse(want), *h = json_tokener_parse(dec);
         return w && h && json_object_equal(w, h);
 }
 
@@ -525,8 +525,7 @@ static int step_targets(Runtime *rt, const InventoryUser *iu, bool *changed) {
 
         for (size_t i = 0; i < iu->n_targets; i++) {
                 const InventoryTarget *t = &iu->targets[i];
-                TargetSpec spec = { .type = t->type, .path = t->path, .profile = t->profile,
-                                    .uid = t->uid, .gid = t->gid, .mode = t->mode };
+                TargetSpec spec = target_spec_from_inventory(t);
                 _cleanup_free_ char *e = NULL;
                 char id[TARGET_KEY_ID_MAX + 1];
 

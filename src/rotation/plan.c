@@ -181,14 +181,7 @@ static int check_file(const InventoryTarget *t, char *why, size_t size) {
         if (t->type == TARGET_JSON_FILE)
                 return 0; /* rewritten whole, never merged */
 
-        TargetSpec spec = {
-                .type = t->type,
-                .path = t->path,
-                .profile = t->profile,
-                .uid = t->uid,
-                .gid = t->gid,
-                .mode = t->mode,
-        };
+        TargetSpec spec = target_spec_from_inventory(t);
         r = target_read_key_id(&spec, id, sizeof id);
         if (r >= 0 || r == -ENOENT || r == -ERANGE)
                 return 0; /* readable; which key it holds does not matter here */

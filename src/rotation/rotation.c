@@ -535,14 +535,7 @@ static void write_targets_with(Rotation *r, const StoreKey *key, char *err, size
         }
         for (size_t i = 0; i < r->iu->n_targets; i++) {
                 const InventoryTarget *t = &r->iu->targets[i];
-                TargetSpec spec = {
-                        .type = t->type,
-                        .path = t->path,
-                        .profile = t->profile,
-                        .uid = t->uid,
-                        .gid = t->gid,
-                        .mode = t->mode,
-                };
+                TargetSpec spec = target_spec_from_inventory(t);
                 _cleanup_free_ char *e = NULL;
                 char point[48];
 
