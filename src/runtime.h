@@ -12,7 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "aws/client.h"
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "inventory/inventory.h"
 #include "store/store.h"

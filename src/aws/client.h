@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "aws/xml.h"
 

@@ -65,6 +65,17 @@ static inline bool endswith(const char *s, const char *suffix) {
 #define ALPHANUMERICAL "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 /* Every byte of @s is one of @charset (true for ""). */
+/* No ASCII control character (C0 or DEL) in the @len bytes at @s: text
+ * that may go into a header, a signature or a log line. */
+static inline bool memory_no_controls(const void *s, size_t len) {
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = ((const unsigned char *) s)[i];
+                if (c < 0x20 || c == 0x7f)
+                        return false;
+        }
+        return true;
+}
+
 static inline bool in_charset(const char *s, const char *charset) {
         return s[strspn(s, charset)] == '\0';
 }

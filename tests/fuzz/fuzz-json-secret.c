@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "basic/json-secret.h"
 #include "basic/util.h"
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "aws/client.h"
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "aws/iam.h"
 #include "aws/s3.h"

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "basic/ini.h"
 #include "basic/util.h"

@@ -17,7 +17,7 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "tap.h"
 #include "basic/util.h"

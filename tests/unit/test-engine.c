@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "aws/client.h"
-#include "aws/credentials.h"
+#include "aws/provider.h"
 #include "aws/http.h"
 #include "decision-table.h"
 #include "fake-aws.h"
