@@ -16,7 +16,7 @@
 
 #include "aws/provider.h"
 #include "aws/http.h"
-#include "aws/xml.h"
+#include "aws/types.h"
 
 typedef struct AwsClient {
         HttpClient *http;              /* borrowed */

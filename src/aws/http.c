@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "aws/sigv4.h"
+#include "aws/xml.h"
 
 #define DEFAULT_MAX_ATTEMPTS 3U
 #define DEFAULT_CONNECT_TIMEOUT (5 * USEC_PER_SEC)

@@ -19,7 +19,7 @@
 #include "aws/credentials.h"
 #include "basic/secret.h"
 #include "basic/util.h"
-#include "aws/xml.h"
+#include "aws/types.h"
 
 typedef struct HttpClient HttpClient;
 typedef struct HttpRequest HttpRequest;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "aws/iam.h"
+#include "aws/xml.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "aws/s3.h"
+#include "aws/xml.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -48,12 +48,6 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
-static const char *const key_status_table[_KEY_STATUS_MAX] = {
-        [KEY_STATUS_ACTIVE] = "Active",
-        [KEY_STATUS_INACTIVE] = "Inactive",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(key_status, KeyStatus)
 
 /* ---- timestamps ------------------------------------------------------- */
 
@@ -866,22 +860,7 @@ int xml_parse_list_access_keys(const char *doc, size_t len, ListAccessKeysResult
         return 0;
 }
 
-void list_access_keys_result_done(ListAccessKeysResult *r) {
-        if (!r)
-                return;
-        free(r->keys);
-        free(r->marker);
-        *r = (ListAccessKeysResult) {};
-}
 
-const AccessKeyMeta *list_access_keys_find(const ListAccessKeysResult *l, const char *id) {
-        if (!id || !*id)
-                return NULL;
-        for (size_t i = 0; i < l->n_keys; i++)
-                if (streq(l->keys[i].access_key_id, id))
-                        return &l->keys[i];
-        return NULL;
-}
 
 static const XmlField create_key_fields[] = {
         F_WORD("#/AccessKey/UserName", CreateAccessKeyResult, meta.user_name, CHARSET_USER_NAME, true),
@@ -916,12 +895,6 @@ int xml_parse_create_access_key(const char *doc, size_t len, CreateAccessKeyResu
         return 0;
 }
 
-void create_access_key_result_done(CreateAccessKeyResult *r) {
-        if (!r)
-                return;
-        secret_free(r->secret_access_key);
-        *r = (CreateAccessKeyResult) {};
-}
 
 static const XmlField last_used_fields[] = {
         F_WORD("#/UserName", AccessKeyLastUsed, user_name, CHARSET_USER_NAME, false),
@@ -1009,12 +982,6 @@ int xml_parse_list_user_tags(const char *doc, size_t len, ListUserTagsResult *re
         return 0;
 }
 
-void list_user_tags_result_done(ListUserTagsResult *r) {
-        if (!r)
-                return;
-        free(r->tags);
-        *r = (ListUserTagsResult) {};
-}
 
 static const XmlField user_policy_fields[] = {
         F_WORD("#/UserName", UserPolicyResult, user_name, CHARSET_USER_NAME, true),
@@ -1042,12 +1009,6 @@ int xml_parse_user_policy(const char *doc, size_t len, UserPolicyResult *ret) {
         return 0;
 }
 
-void user_policy_result_done(UserPolicyResult *r) {
-        if (!r)
-                return;
-        free(r->document);
-        *r = (UserPolicyResult) {};
-}
 
 /* ---- the audit's IAM documents ------------------------------------------ */
 
@@ -1129,13 +1090,6 @@ int xml_parse_list_groups_for_user(const char *doc, size_t len, IamNameList *ret
         return parse_name_list(doc, len, &list_groups_for_user_schema, ret);
 }
 
-void iam_name_list_done(IamNameList *l) {
-        if (!l)
-                return;
-        free(l->names);
-        free(l->marker);
-        *l = (IamNameList) {};
-}
 
 static const XmlField attached_list_fields[] = {
         F_SCALAR("#/IsTruncated", FIELD_BOOL, ListAttachedPoliciesResult, is_truncated, false),
@@ -1202,15 +1156,6 @@ int xml_parse_list_attached_group_policies(const char *doc, size_t len, ListAtta
         return parse_attached(doc, len, &list_attached_group_schema, ret);
 }
 
-void list_attached_policies_result_done(ListAttachedPoliciesResult *r) {
-        if (!r)
-                return;
-        for (size_t i = 0; i < r->n_policies; i++)
-                free(r->policies[i].policy_arn);
-        free(r->policies);
-        free(r->marker);
-        *r = (ListAttachedPoliciesResult) {};
-}
 
 static const XmlField group_policy_fields[] = {
         F_WORD("#/GroupName", GroupPolicyResult, group_name, CHARSET_USER_NAME, true),
@@ -1238,12 +1183,6 @@ int xml_parse_group_policy(const char *doc, size_t len, GroupPolicyResult *ret) 
         return 0;
 }
 
-void group_policy_result_done(GroupPolicyResult *r) {
-        if (!r)
-                return;
-        free(r->document);
-        *r = (GroupPolicyResult) {};
-}
 
 static const XmlField policy_fields[] = {
         F_WORD("#/Policy/PolicyName", IamPolicy, policy_name, CHARSET_USER_NAME, true),
@@ -1296,12 +1235,6 @@ int xml_parse_policy_version(const char *doc, size_t len, PolicyVersionResult *r
         return 0;
 }
 
-void policy_version_result_done(PolicyVersionResult *r) {
-        if (!r)
-                return;
-        free(r->document);
-        *r = (PolicyVersionResult) {};
-}
 
 static const XmlField list_objects_fields[] = {
         F_SCALAR("KeyCount", FIELD_UINT, ListObjectsResult, key_count, true),
@@ -1343,10 +1276,3 @@ int xml_parse_list_objects_v2(const char *doc, size_t len, ListObjectsResult *re
         return 0;
 }
 
-void list_objects_result_done(ListObjectsResult *r) {
-        if (!r)
-                return;
-        strv_free(r->keys);
-        free(r->next_continuation_token);
-        *r = (ListObjectsResult) {};
-}

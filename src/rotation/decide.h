@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#include "aws/xml.h"
+#include "aws/types.h"
 #include "basic/util.h"
 #include "inventory/inventory.h"
 #include "store/store.h"
