@@ -10,9 +10,9 @@
  * configuration, 3 cannot reach the daemon.
  */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,24 +20,24 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
-#include "basic/json-util.h"
-#include "basic/log.h"
-#include "ctl/review-cmd.h"
-#include "config.h"
-#include "daemon/control.h"
-#include "ctl/client.h"
-#include "basic/duration.h"
-#include "basic/process.h"
-#include "basic/fileio.h"
 #include "aws/iam.h"
 #include "aws/names.h"
+#include "aws/s3.h"
+#include "basic/duration.h"
+#include "basic/fileio.h"
 #include "basic/ini.h"
+#include "basic/json-util.h"
+#include "basic/log.h"
+#include "basic/process.h"
+#include "config.h"
+#include "ctl/client.h"
 #include "ctl/provision.h"
-#include "runtime.h"
-#include "targets/targets.h"
+#include "ctl/review-cmd.h"
+#include "daemon/control.h"
 #include "rotation/rotation.h"
 #include "rotation/verify.h"
-#include "aws/s3.h"
+#include "runtime.h"
+#include "targets/targets.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2

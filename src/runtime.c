@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include "runtime.h"
-#include "basic/fileio.h"
-#include "basic/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +9,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+
+#include "basic/fileio.h"
+#include "basic/log.h"
 
 static int rt_error(Runtime *rt, int r, const char *fmt, ...) _printf_(3, 4);
 static int rt_error(Runtime *rt, int r, const char *fmt, ...) {

@@ -12,8 +12,8 @@
 #include <systemd/sd-event.h>
 
 #include "aws/client.h"
-#include "aws/provider.h"
 #include "aws/http.h"
+#include "aws/provider.h"
 #include "inventory/inventory.h"
 #include "store/store.h"
 

@@ -14,8 +14,8 @@
 
 #include <stdbool.h>
 
-#include "aws/provider.h"
 #include "aws/http.h"
+#include "aws/provider.h"
 #include "aws/types.h"
 
 typedef struct AwsClient {

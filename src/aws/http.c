@@ -7,7 +7,6 @@
  * retry budget), and never retries what the caller marked unsafe.
  */
 #include "aws/http.h"
-#include "config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -23,6 +22,7 @@
 
 #include "aws/sigv4.h"
 #include "aws/xml.h"
+#include "config.h"
 
 #define DEFAULT_MAX_ATTEMPTS 3U
 #define DEFAULT_CONNECT_TIMEOUT (5 * USEC_PER_SEC)

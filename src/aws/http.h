@@ -17,9 +17,9 @@
 #include <systemd/sd-event.h>
 
 #include "aws/credentials.h"
+#include "aws/types.h"
 #include "basic/secret.h"
 #include "basic/util.h"
-#include "aws/types.h"
 
 typedef struct HttpClient HttpClient;
 typedef struct HttpRequest HttpRequest;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "aws/iam.h"
-#include "aws/xml.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "aws/xml.h"
 
 /* Append "&key=value", both parts form-encoded. */
 static int form_add(char **body, const char *key, const char *value) {

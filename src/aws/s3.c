@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "aws/s3.h"
-#include "aws/xml.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "aws/xml.h"
 
 typedef struct S3Target {
         char *endpoint;

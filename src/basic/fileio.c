@@ -5,12 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-
-#include <sodium.h>
 
 #include "basic/path.h"
 #include "basic/util.h"

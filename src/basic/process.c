@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#include <errno.h>
 #include "basic/process.h"
 
+#include <errno.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>

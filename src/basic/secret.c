@@ -2,9 +2,9 @@
 #include "basic/secret.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sodium.h>
 #include <string.h>
 
 int secret_init(void) {

@@ -22,7 +22,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
 #include <systemd/sd-event.h>
 
 #include "basic/util.h"

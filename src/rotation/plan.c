@@ -19,12 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/iam.h"
+#include "aws/s3.h"
 #include "basic/duration.h"
 #include "basic/path.h"
-#include "aws/iam.h"
 #include "rotation/decide.h"
 #include "rotation/verify.h"
-#include "aws/s3.h"
 #include "targets/targets.h"
 
 /* Per attempt of the S3 check, as the real verification uses. */

@@ -6,11 +6,10 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
-
-#include <sodium.h>
 
 #include "basic/fileio.h"
 #include "basic/util.h"

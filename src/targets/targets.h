@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "inventory/inventory.h" /* TargetType, target_type_to_string(), target_type_from_string() */
 #include "basic/secret.h"
+#include "inventory/inventory.h" /* TargetType, target_type_to_string(), target_type_from_string() */
 
 /* Bounds on what a target may hold; files larger than this are refused. */
 #define TARGET_FILE_MAX (1024U * 1024U)

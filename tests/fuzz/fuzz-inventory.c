@@ -12,8 +12,8 @@
 #include <stdlib.h>
 
 #include "basic/duration.h"
-#include "inventory/inventory.h"
 #include "basic/util.h"
+#include "inventory/inventory.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

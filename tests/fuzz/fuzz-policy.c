@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "policy/check.h"
 #include "basic/util.h"
+#include "policy/check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "aws/xml.h"
 #include "basic/secret.h"
 #include "basic/util.h"
-#include "aws/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "aws/client.h"
-#include "aws/provider.h"
 #include "aws/http.h"
 #include "aws/iam.h"
+#include "aws/provider.h"
 #include "aws/s3.h"
 
 static const char *region = "us-east-1";

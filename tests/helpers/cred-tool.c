@@ -35,8 +35,8 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
-#include "aws/provider.h"
 #include "aws/http.h"
+#include "aws/provider.h"
 #include "basic/ini.h"
 #include "basic/util.h"
 

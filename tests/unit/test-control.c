@@ -21,10 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/control.h"
-#include "ctl/client.h"
-#include "tap.h"
 #include "basic/util.h"
+#include "ctl/client.h"
+#include "daemon/control.h"
+#include "tap.h"
 
 #define NOBODY 65534
 

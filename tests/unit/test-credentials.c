@@ -17,10 +17,10 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
-#include "aws/provider.h"
 #include "aws/http.h"
-#include "tap.h"
+#include "aws/provider.h"
 #include "basic/util.h"
+#include "tap.h"
 
 static char tmpdir[] = "/tmp/test-credentials-XXXXXX";
 static char path_buf[4096];

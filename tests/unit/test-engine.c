@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "aws/client.h"
-#include "aws/provider.h"
 #include "aws/http.h"
+#include "aws/provider.h"
 #include "decision-table.h"
 #include "fake-aws.h"
 #include "inventory/inventory.h"

@@ -15,8 +15,8 @@
 
 #include "basic/fileio.h"
 #include "basic/secret.h"
-#include "tap.h"
 #include "basic/util.h"
+#include "tap.h"
 
 static char tmpdir[64];
 

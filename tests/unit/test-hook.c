@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "rotation/hook.h"
 #include "basic/util.h"
+#include "rotation/hook.h"
 #include "tap.h"
 
 /* Output lines, in order, with their stream. */

@@ -12,8 +12,8 @@
 
 #include "basic/ini.h"
 #include "basic/secret.h"
-#include "tap.h"
 #include "basic/util.h"
+#include "tap.h"
 
 static const char *const no_token[] = { "aws_session_token", "aws_security_token", NULL };
 

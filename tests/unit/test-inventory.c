@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "basic/duration.h"
+#include "basic/util.h"
 #include "inventory/inventory.h"
 #include "tap.h"
-#include "basic/util.h"
 
 static char tmpdir[PATH_MAX];
 

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "basic/util.h"
 #include "policy/check.h"
 #include "tap.h"
-#include "basic/util.h"
 
 static const char *const app_buckets[] = { "app-bucket", "second-bucket" };
 

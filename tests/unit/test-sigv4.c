@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "aws/sigv4.h"
-#include "tap.h"
 #include "basic/util.h"
+#include "tap.h"
 
 #define VEC_AKID "AKIDEXAMPLE"
 #define VEC_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

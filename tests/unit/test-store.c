@@ -5,19 +5,18 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
-#include "store/committer.h"
 #include "basic/fileio.h"
+#include "basic/util.h"
+#include "store/committer.h"
 #include "store/store.h"
 #include "tap.h"
-#include "basic/util.h"
 
 static char tmpdir[64];
 static char key_path[128], store_file[128];

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "basic/secret.h"
-#include "targets/targets.h"
 #include "basic/util.h"
 #include "tap.h"
+#include "targets/targets.h"
 
 static char dir[] = "/tmp/test-targets-XXXXXX";
 

@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "basic/secret.h"
-#include "tap.h"
-#include "basic/util.h"
 #include "aws/xml.h"
+#include "basic/secret.h"
+#include "basic/util.h"
+#include "tap.h"
 
 #define DOC(s) s, sizeof(s) - 1
 
