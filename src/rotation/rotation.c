@@ -679,6 +679,37 @@ static void step_rollback_delete_new(Rotation *r) {
 
 static void act(Rotation *r);
 
+/* When decide() says the targets may hold the key about to go, the held
+ * one goes back first, so no application is left with a deleted key.
+ * Returns false after failing the rotation. */
+static bool restore_targets_if(Rotation *r, const Decision *d) {
+        char err[256];
+        int k;
+
+        if (!d->restore_targets)
+                return true;
+        write_targets_with(r, &r->su->current, err, sizeof err, &k);
+        if (k < 0) {
+                fail(r, "cannot restore targets: %s", err);
+                return false;
+        }
+        return true;
+}
+
+/* Delete the new key in the pending slot, then decide afresh (recovered()).
+ * @why is the audit's sentence, @error what the run reports unless it was
+ * already failing for another reason. */
+static void undo_new_key(Rotation *r, const Decision *d, const char *why, const char *error) {
+        if (!restore_targets_if(r, d))
+                return;
+        audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, why);
+        if (r->outcome != ROTATION_FAILED)
+                snprintf(r->error, sizeof r->error, "%s", error);
+        r->recovering = true;
+        r->step = STEP_UNDO_DELETE_NEW;
+        step(r);
+}
+
 /* After an interrupted rotation was undone: record that the user is idle
  * again, then decide afresh in the same run. */
 static void recovered(Rotation *r) {
@@ -703,7 +734,6 @@ static void act(Rotation *r) {
                 .now = now_realtime(),
                 .orphan_use = r->orphan_use,
         };
-        char err[256];
         int k;
 
         decide(&in, &d);
@@ -761,47 +791,22 @@ static void act(Rotation *r) {
                         return;
                 }
                 snprintf(r->new_key_id, sizeof r->new_key_id, "%s", d.key_id);
-                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL, "a key created before a crash was never sealed; deleting it");
-                if (r->outcome != ROTATION_FAILED)
-                        snprintf(r->error, sizeof r->error, "interrupted before the new key was sealed");
-                r->recovering = true;
-                r->step = STEP_UNDO_DELETE_NEW;
-                step(r);
+                undo_new_key(r, &d, "a key created before a crash was never sealed; deleting it",
+                             "interrupted before the new key was sealed");
                 return;
         }
 
         case DECISION_UNDO:
-                if (d.restore_targets) {
-                        /* The targets may hold the key about to go: the held
-                         * one goes back first, so no application is left with
-                         * a deleted key. */
-                        write_targets_with(r, &su->current, err, sizeof err, &k);
-                        if (k < 0) {
-                                fail(r, "cannot restore targets: %s", err);
-                                return;
-                        }
-                }
-                audit(r, AUDIT_RECOVERY, "ok", NULL, NULL,
-                      su->phase == STORE_PHASE_VERIFIED ? "the verified key was deactivated; undoing"
-                                                        : "interrupted before verification; undoing");
-                if (r->outcome != ROTATION_FAILED)
-                        snprintf(r->error, sizeof r->error, "%s",
-                                 su->phase == STORE_PHASE_VERIFIED ? "the new key was deactivated before distribution"
-                                                                   : "interrupted before verification");
-                r->recovering = true;
-                r->step = STEP_UNDO_DELETE_NEW;
-                step(r);
+                if (su->phase == STORE_PHASE_VERIFIED)
+                        undo_new_key(r, &d, "the verified key was deactivated; undoing",
+                                     "the new key was deactivated before distribution");
+                else
+                        undo_new_key(r, &d, "interrupted before verification; undoing", "interrupted before verification");
                 return;
 
         case DECISION_RESET:
-                if (d.restore_targets) {
-                        write_targets_with(r, &su->current, err, sizeof err, &k);
-                        if (k < 0) {
-                                fail(r, "cannot restore targets: %s", err);
-                                return;
-                        }
-                }
-                recovered(r);
+                if (restore_targets_if(r, &d))
+                        recovered(r);
                 return;
 
         case DECISION_DISTRIBUTE:
