@@ -176,6 +176,23 @@ const char *aws_result_error_code(const AwsResult *r) {
         return strerror(-r->error);
 }
 
+const char *aws_result_code(const AwsResult *r) {
+        if (r->error == 0)
+                return NULL;
+        if (r->aws_error.code[0])
+                return r->aws_error.code;
+        switch (r->error) {
+        case -ETIMEDOUT:
+                return "Timeout";
+        case -EBADMSG:
+                return "MalformedResponse";
+        case -EFBIG:
+                return "ResponseTooLarge";
+        default:
+                return "ConnectionFailed";
+        }
+}
+
 static void call_free(AwsCall *call) {
         if (!call)
                 return;
@@ -206,6 +223,7 @@ static void http_done(HttpRequest *req, const HttpResponse *resp, void *userdata
         call->continued = false;
         result.status = resp->status;
         result.attempts = call->attempts;
+        result.outcome_unknown = resp->outcome_unknown;
         memcpy(result.request_id, resp->request_id, sizeof result.request_id);
 
         if (resp->error < 0) {

@@ -77,6 +77,9 @@ typedef struct AwsResult {
         char request_id[128];
         char error_text[256];
         unsigned attempts;
+        /* A request that is not idempotent may have been carried out, and
+         * no answer says whether (see HttpRequestSpec.once_only). */
+        bool outcome_unknown;
         union {
                 ListAccessKeysResult list_keys;
                 CreateAccessKeyResult create_key;
@@ -97,6 +100,10 @@ void aws_result_done(AwsResult *r);
 
 /* The error for a log line: the AWS code, or the transport failure. */
 const char *aws_result_error_code(const AwsResult *r);
+/* The error as a stable code for KEYROTD_ERROR: the AWS code, or for a
+ * transport failure "Timeout", "ConnectionFailed", "MalformedResponse",
+ * "ResponseTooLarge"; NULL on success. */
+const char *aws_result_code(const AwsResult *r);
 
 typedef struct AwsCall AwsCall;
 /* Runs once from the event loop. The callback may steal owned members of

@@ -65,7 +65,8 @@ struct HttpRequest {
         char payload_hash[65];
         AwsCredentials *creds;
         unsigned max_attempts;
-        bool fresh_connection, sensitive_response, allow_http;
+        bool fresh_connection, sensitive_response, allow_http, once_only;
+        size_t body_pos; /* once_only: how much of the body this attempt handed to libcurl */
         usec_t timeout;
 
         http_callback_t callback;
@@ -341,6 +342,19 @@ fail:
 
 static int fake_answer_cb(sd_event_source *s, void *userdata);
 
+static size_t read_body_once(char *buf, size_t size, size_t nitems, void *userdata) {
+        HttpRequest *r = userdata;
+        size_t n = MIN(size * nitems, r->body_len - r->body_pos);
+
+        memcpy(buf, (const char *) r->body + r->body_pos, n);
+        r->body_pos += n;
+        return n;
+}
+
+static int refuse_rewind(void *userdata, curl_off_t offset, int origin) {
+        return CURL_SEEKFUNC_CANTSEEK;
+}
+
 static int request_start_attempt(HttpRequest *r) {
         HttpClient *c = r->client;
         CURL *e;
@@ -406,7 +420,27 @@ static int request_start_attempt(HttpRequest *r) {
                 ok = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
         else if (ok && !streq(r->method, "GET"))
                 ok = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method) == CURLE_OK;
-        if (ok && (r->body_len > 0 || streq(r->method, "POST") || streq(r->method, "PUT")))
+        if (ok && r->once_only && streq(r->method, "POST")) {
+                /*
+                 * libcurl (7.88 at least) sends a request again, on a fresh
+                 * connection and without telling anyone, when a reused
+                 * keep-alive connection dies before the first answer byte
+                 * ("Connection died, retrying a fresh connect"). The server
+                 * may well have carried the first one out: for
+                 * CreateAccessKey that is a second key, or LimitExceeded and
+                 * an orphan. Before it resends a body it must rewind it; a
+                 * body given through a read function that cannot seek makes
+                 * that rewind, and so the resend, fail (CURLE_SEND_FAIL_REWIND),
+                 * and the engine learns that the outcome is unknown.
+                 */
+                r->body_pos = 0;
+                ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body_once) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_READDATA, r) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, refuse_rewind) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_SEEKDATA, r) == CURLE_OK;
+        } else if (ok && (r->body_len > 0 || streq(r->method, "POST") || streq(r->method, "PUT")))
                 ok = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len) == CURLE_OK &&
                      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ?: "") == CURLE_OK;
         if (!ok) {
@@ -455,9 +489,40 @@ typedef enum RetryKind {
         RETRY_SKEW,
 } RetryKind;
 
+/* once_only: may this failed attempt go again? Only when it certainly did
+ * nothing. Everything else that is not an answer from AWS leaves the
+ * outcome unknown. */
+static RetryKind classify_once_only(HttpRequest *r, CURLcode cc) {
+        const char *code = r->response.aws_error.code;
+
+        switch (cc) {
+        case CURLE_OK:
+                break;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SSL_CONNECT_ERROR:
+                return RETRY_TRANSIENT; /* no request was ever sent */
+        default:
+                r->response.outcome_unknown = true;
+                return RETRY_NO;
+        }
+        if (code[0] && error_code_in(code, skew_codes) && r->server_date > 0) {
+                int64_t delta = (int64_t) r->server_date - (int64_t) client_now(r->client);
+                if (delta > SKEW_THRESHOLD_SEC || delta < -SKEW_THRESHOLD_SEC)
+                        return RETRY_SKEW;
+        }
+        if (code[0] && error_code_in(code, throttling_codes))
+                return RETRY_TRANSIENT; /* refused before anything was done */
+        if (r->response.status >= 500)
+                r->response.outcome_unknown = true;
+        return RETRY_NO;
+}
+
 static RetryKind classify(HttpRequest *r, CURLcode cc) {
         const char *code = r->response.aws_error.code;
 
+        if (r->once_only)
+                return classify_once_only(r, cc);
         if (cc != CURLE_OK) {
                 switch (cc) {
                 case CURLE_OPERATION_TIMEDOUT:
@@ -522,6 +587,7 @@ static void request_completed(HttpRequest *r, CURLcode cc, long status) {
         HttpClient *c = r->client;
 
         memset(&r->response.aws_error, 0, sizeof r->response.aws_error);
+        r->response.outcome_unknown = false;
         r->response.status = cc == CURLE_OK ? status : 0;
         r->response.error = 0;
         r->response.error_text[0] = 0;
@@ -833,6 +899,7 @@ int http_submit(HttpClient *c, const HttpRequestSpec *spec, http_callback_t cb, 
         r->fresh_connection = spec->fresh_connection;
         r->sensitive_response = spec->sensitive_response;
         r->allow_http = spec->allow_http;
+        r->once_only = spec->once_only;
         r->timeout = spec->timeout;
         r->creds = spec->creds ? aws_credentials_ref(spec->creds) : NULL;
 

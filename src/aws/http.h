@@ -44,6 +44,12 @@ typedef struct HttpRequestSpec {
         const char *service;        /* "iam", "s3": s3 gets single path encoding */
 
         unsigned max_attempts;      /* 0: the client's default (3); 1: never retried */
+        /* Not idempotent (CreateAccessKey, CreateUser): sent again only when
+         * it certainly did nothing (refused as throttled, a connection that
+         * never opened, a signature refused for clock skew), never by
+         * libcurl's own decision; an attempt whose outcome cannot be known
+         * ends the request with outcome_unknown. */
+        bool once_only;
         bool fresh_connection;      /* new TCP connection, not reused afterwards */
         bool sensitive_response;    /* body holds a secret: keep it in secure memory */
         bool allow_http;            /* endpoint is an explicit override naming http:// */
@@ -58,6 +64,10 @@ typedef struct HttpResponse {
         AwsError aws_error;     /* parsed when status >= 300 and the body is an AWS error */
         char request_id[128];   /* x-amzn-RequestId / x-amz-request-id, or "" */
         unsigned attempts;      /* attempts made, including the final one */
+        /* once_only: the request may have been carried out, and no answer
+         * says whether (the connection failed after sending, a timeout, a
+         * 5xx): only reading the state back can tell. */
+        bool outcome_unknown;
 } HttpResponse;
 
 typedef void (*http_callback_t)(HttpRequest *req, const HttpResponse *resp, void *userdata);

@@ -85,24 +85,29 @@ static void iam_http_spec(AwsClient *c, AwsCredentials *as, const char *body, Ht
         };
 }
 
+/* How an IAM call is sent. */
+typedef enum IamFlags {
+        IAM_SENSITIVE = 1 << 0, /* the answer holds a secret: secure memory only */
+        IAM_ONCE_ONLY = 1 << 1, /* not idempotent: HttpRequestSpec.once_only */
+} IamFlags;
+
 /* Send the form @body: op, parser, signing identity (NULL: keyrotd's own). */
 static int iam_start(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *as, const char *user,
-                     unsigned max_attempts, bool sensitive, const char *body, aws_callback_t cb, void *userdata,
-                     AwsCall **ret) {
+                     unsigned flags, const char *body, aws_callback_t cb, void *userdata, AwsCall **ret) {
         AwsCallSpec spec = { .op = op, .parse = parse, .user = user };
 
         iam_http_spec(c, as, body, &spec.http);
         if (!spec.http.creds)
                 return -ENOKEY;
-        spec.http.max_attempts = max_attempts;
-        spec.http.sensitive_response = sensitive;
+        spec.http.sensitive_response = flags & IAM_SENSITIVE;
+        spec.http.once_only = flags & IAM_ONCE_ONLY;
         return aws_call_start(c, &spec, cb, userdata, ret);
 }
 
 /* One IAM call: iam_start() with the Action's NULL-terminated key/value
  * pairs (a pair with a NULL value is left out). */
 static int iam_call(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *as, const char *user,
-                    unsigned max_attempts, bool sensitive, aws_callback_t cb, void *userdata, AwsCall **ret, ...) {
+                    unsigned flags, aws_callback_t cb, void *userdata, AwsCall **ret, ...) {
         _cleanup_free_ char *body = NULL;
         va_list ap;
         int r;
@@ -112,7 +117,7 @@ static int iam_call(AwsClient *c, AwsOp op, aws_parse_t parse, AwsCredentials *a
         va_end(ap);
         if (r < 0)
                 return r;
-        return iam_start(c, op, parse, as, user, max_attempts, sensitive, body, cb, userdata, ret);
+        return iam_start(c, op, parse, as, user, flags, body, cb, userdata, ret);
 }
 
 static int append_pages(ListAccessKeysResult *acc, ListAccessKeysResult *page) {
@@ -173,7 +178,7 @@ int iam_list_access_keys(AwsClient *c, AwsCredentials *as, const char *user, aws
                          AwsCall **ret) {
         char n[16];
 
-        return iam_call(c, AWS_OP_LIST_ACCESS_KEYS, parse_list_access_keys, as, user, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_LIST_ACCESS_KEYS, parse_list_access_keys, as, user, 0, cb, userdata, ret,
                         "UserName", user, "MaxItems", page_size(c, n), NULL);
 }
 
@@ -183,7 +188,8 @@ static int parse_create_access_key(AwsCall *call, const char *body, size_t len, 
 
 int iam_create_access_key(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret) {
         /* One attempt only, and the answer holds the secret. */
-        return iam_call(c, AWS_OP_CREATE_ACCESS_KEY, parse_create_access_key, NULL, user, 1, true, cb, userdata,
+        return iam_call(c, AWS_OP_CREATE_ACCESS_KEY, parse_create_access_key, NULL, user, IAM_SENSITIVE | IAM_ONCE_ONLY, cb,
+                        userdata,
                         ret, "UserName", user, NULL);
 }
 
@@ -197,7 +203,7 @@ int iam_update_access_key(AwsClient *c, const char *user, const char *key_id, Ke
 
         if (!s)
                 return -EINVAL;
-        return iam_call(c, AWS_OP_UPDATE_ACCESS_KEY, parse_update_access_key, NULL, user, 0, false, cb, userdata,
+        return iam_call(c, AWS_OP_UPDATE_ACCESS_KEY, parse_update_access_key, NULL, user, 0, cb, userdata,
                         ret, "UserName", user, "AccessKeyId", key_id, "Status", s, NULL);
 }
 
@@ -207,7 +213,7 @@ static int parse_delete_access_key(AwsCall *call, const char *body, size_t len, 
 
 int iam_delete_access_key(AwsClient *c, const char *user, const char *key_id, aws_callback_t cb, void *userdata,
                           AwsCall **ret) {
-        return iam_call(c, AWS_OP_DELETE_ACCESS_KEY, parse_delete_access_key, NULL, user, 0, false, cb, userdata,
+        return iam_call(c, AWS_OP_DELETE_ACCESS_KEY, parse_delete_access_key, NULL, user, 0, cb, userdata,
                         ret, "UserName", user, "AccessKeyId", key_id, NULL);
 }
 
@@ -217,7 +223,7 @@ static int parse_last_used(AwsCall *call, const char *body, size_t len, AwsResul
 
 int iam_get_access_key_last_used(AwsClient *c, const char *key_id, aws_callback_t cb, void *userdata,
                                  AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_ACCESS_KEY_LAST_USED, parse_last_used, NULL, NULL, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_GET_ACCESS_KEY_LAST_USED, parse_last_used, NULL, NULL, 0, cb, userdata, ret,
                         "AccessKeyId", key_id, NULL);
 }
 
@@ -227,7 +233,7 @@ static int parse_get_user(AwsCall *call, const char *body, size_t len, AwsResult
 
 int iam_get_user(AwsClient *c, AwsCredentials *as, const char *user, aws_callback_t cb, void *userdata,
                  AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_USER, parse_get_user, as, NULL, 0, false, cb, userdata, ret, "UserName", user,
+        return iam_call(c, AWS_OP_GET_USER, parse_get_user, as, NULL, 0, cb, userdata, ret, "UserName", user,
                         NULL);
 }
 
@@ -254,7 +260,8 @@ static int iam_call_with_tags(AwsClient *c, AwsOp op, aws_parse_t parse, const c
         }
         if (r < 0)
                 return r;
-        return iam_start(c, op, parse, NULL, NULL, 0, false, body, cb, userdata, ret);
+        return iam_start(c, op, parse, NULL, NULL, op == AWS_OP_CREATE_USER ? IAM_ONCE_ONLY : 0, body, cb, userdata,
+                         ret);
 }
 
 int iam_create_user(AwsClient *c, const char *user, const char *const *tags, aws_callback_t cb, void *userdata,
@@ -268,7 +275,7 @@ static int parse_put_user_policy(AwsCall *call, const char *body, size_t len, Aw
 
 int iam_put_user_policy(AwsClient *c, const char *user, const char *policy_name, const char *document,
                         aws_callback_t cb, void *userdata, AwsCall **ret) {
-        return iam_call(c, AWS_OP_PUT_USER_POLICY, parse_put_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_PUT_USER_POLICY, parse_put_user_policy, NULL, NULL, 0, cb, userdata, ret,
                         "UserName", user, "PolicyName", policy_name, "PolicyDocument", document, NULL);
 }
 
@@ -277,7 +284,7 @@ static int parse_list_user_tags(AwsCall *call, const char *body, size_t len, Aws
 }
 
 int iam_list_user_tags(AwsClient *c, const char *user, aws_callback_t cb, void *userdata, AwsCall **ret) {
-        return iam_call(c, AWS_OP_LIST_USER_TAGS, parse_list_user_tags, NULL, NULL, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_LIST_USER_TAGS, parse_list_user_tags, NULL, NULL, 0, cb, userdata, ret,
                         "UserName", user, NULL);
 }
 
@@ -296,7 +303,7 @@ static int parse_get_user_policy(AwsCall *call, const char *body, size_t len, Aw
 
 int iam_get_user_policy(AwsClient *c, const char *user, const char *policy_name, aws_callback_t cb, void *userdata,
                         AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_USER_POLICY, parse_get_user_policy, NULL, NULL, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_GET_USER_POLICY, parse_get_user_policy, NULL, NULL, 0, cb, userdata, ret,
                         "UserName", user, "PolicyName", policy_name, NULL);
 }
 
@@ -312,7 +319,7 @@ static int iam_list_page(AwsClient *c, AwsOp op, aws_parse_t parse, const char *
                          const char *marker, aws_callback_t cb, void *userdata, AwsCall **ret) {
         char n[16];
 
-        return iam_call(c, op, parse, NULL, NULL, 0, false, cb, userdata, ret, owner_key, owner, "Marker", marker,
+        return iam_call(c, op, parse, NULL, NULL, 0, cb, userdata, ret, owner_key, owner, "Marker", marker,
                         "MaxItems", page_size(c, n), NULL);
 }
 
@@ -376,7 +383,7 @@ static int parse_get_group_policy(AwsCall *call, const char *body, size_t len, A
 
 int iam_get_group_policy(AwsClient *c, const char *group, const char *policy_name, aws_callback_t cb,
                          void *userdata, AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_GROUP_POLICY, parse_get_group_policy, NULL, NULL, 0, false, cb, userdata, ret,
+        return iam_call(c, AWS_OP_GET_GROUP_POLICY, parse_get_group_policy, NULL, NULL, 0, cb, userdata, ret,
                         "GroupName", group, "PolicyName", policy_name, NULL);
 }
 
@@ -385,7 +392,7 @@ static int parse_get_policy(AwsCall *call, const char *body, size_t len, AwsResu
 }
 
 int iam_get_policy(AwsClient *c, const char *policy_arn, aws_callback_t cb, void *userdata, AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_POLICY, parse_get_policy, NULL, NULL, 0, false, cb, userdata, ret, "PolicyArn",
+        return iam_call(c, AWS_OP_GET_POLICY, parse_get_policy, NULL, NULL, 0, cb, userdata, ret, "PolicyArn",
                         policy_arn, NULL);
 }
 
@@ -395,6 +402,6 @@ static int parse_get_policy_version(AwsCall *call, const char *body, size_t len,
 
 int iam_get_policy_version(AwsClient *c, const char *policy_arn, const char *version_id, aws_callback_t cb,
                            void *userdata, AwsCall **ret) {
-        return iam_call(c, AWS_OP_GET_POLICY_VERSION, parse_get_policy_version, NULL, NULL, 0, false, cb, userdata,
+        return iam_call(c, AWS_OP_GET_POLICY_VERSION, parse_get_policy_version, NULL, NULL, 0, cb, userdata,
                         ret, "PolicyArn", policy_arn, "VersionId", version_id, NULL);
 }

@@ -32,6 +32,7 @@
 #include "basic/log.h"
 #include "daemon/control.h"
 #include "policy/check.h"
+#include "rotation/decide.h"
 #include "rotation/verify.h"
 #include "targets/targets.h"
 
@@ -354,6 +355,74 @@ static int refuse_unheld_keys(Runtime *rt, const ProvisionOptions *o) {
 
 /* 3: create the first key, sealed before anything else happens.
  * *ret_created: the key id when one was created now. */
+/*
+ * A CreateAccessKey whose outcome is unknown, resolved as recovery of phase
+ * creating is (decide()): list the keys, and delete a key that appeared
+ * since the intent was recorded and was never used (its secret is lost to
+ * us). Returns 0 when the create may be tried again, -1 (after logging)
+ * when it may not.
+ */
+static int resolve_lost_create(Runtime *rt, const ProvisionOptions *o, const StoreUser *su) {
+        /* decide() reads the inventory user for its words; provision's user
+         * may not be in the inventory yet. */
+        const InventoryUser *known = inventory_find_user(rt->inv, o->user);
+        InventoryUser iu = known ? *known : (InventoryUser) { .name = (char *) o->user, .max_age = rt->inv->defaults.max_age };
+        AwsSync s = {}, u = {};
+        Decision d;
+        int r;
+
+        r = wait_call(rt, iam_list_access_keys(rt->aws, NULL, o->user, aws_sync_cb, &s, NULL), &s);
+        if (r < 0 || s.result.error < 0) {
+                call_failed(o->user, "ListAccessKeys", r, &s);
+                return -1;
+        }
+        DecisionInput in = {
+                .iu = &iu,
+                .su = su,
+                .keys = &s.result.list_keys,
+                .now = now_usec(CLOCK_REALTIME),
+        };
+        decide(&in, &d);
+        if (d.action == DECISION_CHECK_ORPHAN) {
+                r = wait_call(rt, iam_get_access_key_last_used(rt->aws, d.key_id, aws_sync_cb, &u, NULL), &u);
+                if (r < 0 || u.result.error < 0) {
+                        log_error("cannot tell whether %s is the key the lost create made", d.key_id);
+                        aws_result_done(&u.result);
+                        aws_result_done(&s.result);
+                        return -1;
+                }
+                in.orphan_use = u.result.last_used.last_used_date > 0 ? ORPHAN_USE_USED : ORPHAN_USE_NEVER;
+                aws_result_done(&u.result);
+                decide(&in, &d);
+        }
+        switch (d.action) {
+        case DECISION_RESET:
+                r = 0;
+                break;
+        case DECISION_DELETE_ORPHAN: {
+                char key_id[AWS_KEY_ID_MAX + 1];
+
+                snprintf(key_id, sizeof key_id, "%s", d.key_id);
+                r = wait_call(rt, iam_delete_access_key(rt->aws, o->user, key_id, aws_sync_cb, &u, NULL), &u);
+                if (r < 0 || (u.result.error < 0 && !aws_code_is(&u.result, "NoSuchEntity"))) {
+                        call_failed(o->user, "DeleteAccessKey", r, &u);
+                        r = -1;
+                        break;
+                }
+                audit_step(AUDIT_NEW_KEY_DELETED, o->user, key_id, "ok", NULL, u.result.request_id,
+                           "the answer to CreateAccessKey was lost; deleted the key it made");
+                aws_result_done(&u.result);
+                r = 0;
+                break;
+        }
+        default:
+                log_error("%s", d.reason);
+                r = -1;
+        }
+        aws_result_done(&s.result);
+        return r;
+}
+
 static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, size_t size) {
         _cleanup_secret_ Secret *secret = NULL;
         AwsSync s = {};
@@ -383,10 +452,31 @@ static int step_key(Runtime *rt, const ProvisionOptions *o, char *created_id, si
         }
 
         /* provision_run() refused keys keyrotd does not hold already. */
-        r = wait_call(rt, iam_create_access_key(rt->aws, o->user, aws_sync_cb, &s, NULL), &s);
-        if (r < 0 || s.result.error < 0) {
+        for (unsigned attempt = 1;; attempt++) {
+                s = (AwsSync) {};
+                r = wait_call(rt, iam_create_access_key(rt->aws, o->user, aws_sync_cb, &s, NULL), &s);
+                if (r >= 0 && s.result.error >= 0)
+                        break;
+                /* No answer, a 5xx, or LimitExceeded on a user without keys:
+                 * IAM may have made a key whose secret we never saw. */
+                bool unknown = r >= 0 && (s.result.outcome_unknown || s.result.error != -EREMOTEIO ||
+                                          aws_code_is(&s.result, "LimitExceeded"));
+                if (unknown && attempt < PROVISION_CREATE_ATTEMPTS) {
+                        log_warning("CreateAccessKey for %s: the outcome is unknown (%s); listing the keys", o->user,
+                                    aws_result_error_code(&s.result));
+                        aws_result_done(&s.result);
+                        if (resolve_lost_create(rt, o, su) < 0)
+                                return 1;
+                        continue;
+                }
                 int k = call_failed(o->user, "CreateAccessKey", r, &s);
 
+                if (unknown) {
+                        /* Leave the intent on disk: the next keyrotd run (or
+                         * provision) finds and deletes what the create made. */
+                        log_error("the create's outcome stays unknown; the next run of keyrotd cleans up");
+                        return k;
+                }
                 su->phase = STORE_PHASE_IDLE;
                 r = store_commit(rt->store);
                 if (r < 0)

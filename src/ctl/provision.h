@@ -13,6 +13,8 @@
 #include "runtime.h"
 
 #define PROVISION_POLICY_NAME "keyrotd-s3"
+/* CreateAccessKey calls one provision makes while their outcomes stay unknown. */
+#define PROVISION_CREATE_ATTEMPTS 3U
 #define PROVISION_TAG_KEY "managed-by"
 #define PROVISION_TAG_VALUE "keyrotd"
 

@@ -33,6 +33,8 @@
 /* How long a phase change may wait for other rotations' changes to share
  * its store write: small beside a rotation's seconds of verification. */
 #define COMMIT_WINDOW (5 * USEC_PER_MSEC)
+/* CreateAccessKey calls one run makes while their outcomes stay unknown. */
+#define ROTATION_CREATE_ATTEMPTS 3U
 /* drain: GetAccessKeyLastUsed is polled this often (doubling), up to iu->drain. */
 #define DRAIN_POLL_MIN (5 * USEC_PER_SEC)
 #define DRAIN_POLL_MAX (60 * USEC_PER_SEC)
@@ -108,7 +110,8 @@ struct Rotation {
         usec_t drain_deadline, drain_poll;
         int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
         OrphanUse orphan_use;   /* recovery of phase creating: what IAM says of the key in new_key_id */
-        char last_verify_error[128];
+        char error_code[128]; /* of this failure, for the audit's KEYROTD_ERROR */
+        unsigned creates;     /* CreateAccessKey calls this run made */
 
         char rotation_id[37]; /* kept for the audit after the store clears its copy */
         RotationOutcome outcome;
@@ -168,7 +171,8 @@ static int fail_point(const char *name) {
 }
 
 static void step(Rotation *r);
-static void fail(Rotation *r, const char *fmt, ...) _printf_(2, 3);
+static void set_failure(Rotation *r, const char *code, const char *fmt, ...) _printf_(3, 4);
+static void fail(Rotation *r, const char *code, const char *fmt, ...) _printf_(3, 4);
 
 static usec_t now_realtime(void) {
         return now_usec(CLOCK_REALTIME);
@@ -295,7 +299,7 @@ static void commits_written(int result, void *userdata) {
 }
 
 static void commit_failed_default(Rotation *r, int error) {
-        fail(r, "cannot commit the store: %s", strerror(-error));
+        fail(r, "StoreCommit", "cannot commit the store: %s", strerror(-error));
 }
 
 /* Continue in then once the store as it is now is durable; on a failed
@@ -466,8 +470,7 @@ static void conclude_failure(Rotation *r) {
         r->outcome = ROTATION_FAILED;
         /* Audited before counting: audit() judges "critical" by this failure
          * joining the ones already counted. */
-        audit(r, AUDIT_ROTATION_FAILED, "failed", r->last_verify_error[0] ? r->last_verify_error : NULL, NULL,
-              r->error);
+        audit(r, AUDIT_ROTATION_FAILED, "failed", r->error_code[0] ? r->error_code : NULL, NULL, r->error);
         if (!r->su) {
                 failure_recorded(r);
                 return;
@@ -478,9 +481,22 @@ static void conclude_failure(Rotation *r) {
         commit_queue(r, failure_recorded, failure_unrecorded);
 }
 
-static void fail(Rotation *r, const char *fmt, ...) {
+/* Record why this rotation fails: the operator's sentence, and the stable
+ * code of this failure (an AWS error code, or keyrotd's own for a local
+ * one) for the audit's KEYROTD_ERROR, replacing any earlier one. */
+static void set_failure(Rotation *r, const char *code, const char *fmt, ...) {
         va_list ap;
 
+        snprintf(r->error_code, sizeof r->error_code, "%s", code ?: "");
+        va_start(ap, fmt);
+        vsnprintf(r->error, sizeof r->error, fmt, ap);
+        va_end(ap);
+}
+
+static void fail(Rotation *r, const char *code, const char *fmt, ...) {
+        va_list ap;
+
+        snprintf(r->error_code, sizeof r->error_code, "%s", code ?: "");
         va_start(ap, fmt);
         vsnprintf(r->error, sizeof r->error, fmt, ap);
         va_end(ap);
@@ -557,7 +573,7 @@ static void on_inspected(AwsCall *call, AwsResult *res, void *userdata);
 static void step_inspect(Rotation *r) {
         int k = iam_list_access_keys(r->engine->aws, NULL, r->user, on_inspected, r, &r->call);
         if (k < 0)
-                fail(r, "cannot list access keys: %s", strerror(-k));
+                fail(r, "Internal", "cannot list access keys: %s", strerror(-k));
 }
 
 /*
@@ -593,7 +609,7 @@ static void on_rollback_activated(AwsCall *call, AwsResult *res, void *userdata)
 
         r->call = NULL;
         if (res->error < 0) {
-                snprintf(r->error, sizeof r->error, "cannot re-activate the old key: %s", aws_result_error_code(res));
+                set_failure(r, aws_result_code(res), "cannot re-activate the old key: %s", aws_result_error_code(res));
                 conclude_failure(r);
                 return;
         }
@@ -604,13 +620,15 @@ static void on_rollback_activated(AwsCall *call, AwsResult *res, void *userdata)
 static void step_rollback_activate(Rotation *r) {
         int k = iam_update_access_key(r->engine->aws, r->user, r->su->previous.access_key_id, KEY_STATUS_ACTIVE,
                                       on_rollback_activated, r, &r->call);
-        if (k < 0)
+        if (k < 0) {
+                set_failure(r, "Internal", "cannot request the re-activation of the old key: %s", strerror(-k));
                 conclude_failure(r);
+        }
 }
 
 /* A failed commit that must not delete the key in pending (a rollback's). */
 static void conclude_commit_failure(Rotation *r, int error) {
-        snprintf(r->error, sizeof r->error, "cannot commit the store: %s", strerror(-error));
+        set_failure(r, "StoreCommit", "cannot commit the store: %s", strerror(-error));
         conclude_failure(r);
 }
 
@@ -623,7 +641,7 @@ static void step_rollback_restore(Rotation *r) {
         crash_point("before-rollback-targets");
         write_targets_with(r, &su->previous, err, sizeof err, &k);
         if (k < 0) {
-                snprintf(r->error, sizeof r->error, "cannot restore a target: %s", err);
+                set_failure(r, "TargetWrite", "cannot restore a target: %s", err);
                 conclude_failure(r);
                 return;
         }
@@ -648,8 +666,8 @@ static void on_rollback_deleted(AwsCall *call, AwsResult *res, void *userdata) {
 
         r->call = NULL;
         if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
-                snprintf(r->error, sizeof r->error, "cannot delete the rolled-back key: %s",
-                         aws_result_error_code(res));
+                set_failure(r, aws_result_code(res), "cannot delete the rolled-back key: %s",
+                            aws_result_error_code(res));
                 conclude_failure(r);
                 return;
         }
@@ -673,8 +691,10 @@ static void step_rollback_delete_new(Rotation *r) {
         crash_point("before-rollback-delete");
         k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_rollback_deleted, r,
                                   &r->call);
-        if (k < 0)
+        if (k < 0) {
+                set_failure(r, "Internal", "cannot request the deletion of the rolled-back key: %s", strerror(-k));
                 conclude_failure(r);
+        }
 }
 
 static void act(Rotation *r);
@@ -690,7 +710,7 @@ static bool restore_targets_if(Rotation *r, const Decision *d) {
                 return true;
         write_targets_with(r, &r->su->current, err, sizeof err, &k);
         if (k < 0) {
-                fail(r, "cannot restore targets: %s", err);
+                fail(r, "TargetWrite", "cannot restore targets: %s", err);
                 return false;
         }
         return true;
@@ -762,7 +782,7 @@ static void act(Rotation *r) {
                                 k = store_key_set(&su->current, lost->access_key_id, NULL, 0,
                                                   lost->create_date * (int64_t) USEC_PER_SEC);
                                 if (k < 0) {
-                                        fail(r, "out of memory");
+                                        fail(r, "OutOfMemory", "out of memory");
                                         return;
                                 }
                         }
@@ -787,12 +807,16 @@ static void act(Rotation *r) {
 
                 k = store_key_set(&su->pending, d.key_id, "", 0, orphan ? orphan->create_date * (int64_t) USEC_PER_SEC : 0);
                 if (k < 0) {
-                        fail(r, "out of memory");
+                        fail(r, "OutOfMemory", "out of memory");
                         return;
                 }
                 snprintf(r->new_key_id, sizeof r->new_key_id, "%s", d.key_id);
-                undo_new_key(r, &d, "a key created before a crash was never sealed; deleting it",
-                             "interrupted before the new key was sealed");
+                if (r->creates > 0)
+                        undo_new_key(r, &d, "the answer to CreateAccessKey was lost; deleting the key it made",
+                                      "the answer to CreateAccessKey was lost");
+                else
+                        undo_new_key(r, &d, "a key created before a crash was never sealed; deleting it",
+                                     "interrupted before the new key was sealed");
                 return;
         }
 
@@ -850,20 +874,20 @@ static void act(Rotation *r) {
         case DECISION_ROLLBACK_ABANDON:
                 store_key_clear(&su->previous);
                 su->rotation_id[0] = 0;
-                snprintf(r->error, sizeof r->error, "%s", d.reason);
+                set_failure(r, d.code, "%s", d.reason);
                 commit_then(r, STORE_PHASE_IDLE, conclude_failure, conclude_failure_uncommitted);
                 return;
 
         case DECISION_NOT_APPLICABLE:
                 /* A request that does not apply, not a failed rotation. */
-                snprintf(r->error, sizeof r->error, "%s", d.reason);
+                set_failure(r, d.code, "%s", d.reason);
                 r->outcome = ROTATION_FAILED;
                 finish(r);
                 return;
 
         case DECISION_FAIL:
         default:
-                fail(r, "%s", d.reason);
+                fail(r, d.code, "%s", d.reason);
                 return;
         }
 }
@@ -874,7 +898,7 @@ static void on_inspected(AwsCall *call, AwsResult *res, void *userdata) {
 
         r->call = NULL;
         if (res->error < 0) {
-                fail(r, "ListAccessKeys failed: %s", aws_result_error_code(res));
+                fail(r, aws_result_code(res), "ListAccessKeys failed: %s", aws_result_error_code(res));
                 return;
         }
         list_access_keys_result_done(&r->keys);
@@ -896,7 +920,8 @@ static void on_stale_deleted(AwsCall *call, AwsResult *res, void *userdata) {
 
         r->call = NULL;
         if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
-                fail(r, "cannot delete the stale Inactive key %s: %s", k->access_key_id, aws_result_error_code(res));
+                fail(r, aws_result_code(res), "cannot delete the stale Inactive key %s: %s", k->access_key_id,
+                     aws_result_error_code(res));
                 return;
         }
         AuditRecord rec = { .event = AUDIT_STALE_KEY_DELETED, .user = r->user, .old_key_id = k->access_key_id,
@@ -917,7 +942,7 @@ static void step_delete_stale(Rotation *r) {
                 int e = iam_delete_access_key(r->engine->aws, r->user, k->access_key_id, on_stale_deleted, r,
                                               &r->call);
                 if (e < 0)
-                        fail(r, "cannot delete the stale key: %s", strerror(-e));
+                        fail(r, "Internal", "cannot delete the stale key: %s", strerror(-e));
                 return;
         }
         r->step = STEP_CREATE;
@@ -946,13 +971,14 @@ static void step_create(Rotation *r) {
 }
 
 static void create_intent_failed(Rotation *r, int error) {
-        fail(r, "cannot commit the store before creating a key: %s", strerror(-error));
+        fail(r, "StoreCommit", "cannot commit the store before creating a key: %s", strerror(-error));
 }
 
 static void create_key(Rotation *r) {
+        r->creates++;
         int k = iam_create_access_key(r->engine->aws, r->user, on_created, r, &r->call);
         if (k < 0)
-                fail(r, "cannot request a new key: %s", strerror(-k));
+                fail(r, "Internal", "cannot request a new key: %s", strerror(-k));
 }
 
 static void sealed(Rotation *r);
@@ -966,14 +992,27 @@ static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
         r->call = NULL;
         crash_point("after-create");
         if (res->error < 0) {
-                /* A lost answer may hide a created key: the next inspection
-                 * (phase CREATING) finds and deletes it. Re-inspect now. */
-                snprintf(r->error, sizeof r->error, "CreateAccessKey failed: %s", aws_result_error_code(res));
-                if (res->error != -EREMOTEIO) {
+                const char *code = aws_result_code(res);
+
+                set_failure(r, code, "CreateAccessKey failed: %s", aws_result_error_code(res));
+                /*
+                 * No answer, a 5xx, or LimitExceeded although decide() saw
+                 * room for the key: IAM may have created one whose secret we
+                 * will never see. The outcome is unknown, and it is resolved
+                 * exactly as after a crash in phase creating: list the keys
+                 * (the intent is on disk), delete a key that appeared since,
+                 * then decide again — which, a few times over, tries the
+                 * create again. Any other refusal created nothing.
+                 */
+                if (res->outcome_unknown || streq(code, "LimitExceeded") || res->error != -EREMOTEIO) {
+                        if (r->creates >= ROTATION_CREATE_ATTEMPTS) {
+                                /* Clean up, then report the failure. */
+                                r->flags |= ROTATION_RECOVER_ONLY;
+                                r->outcome = ROTATION_FAILED;
+                        } else
+                                log_warning("%s: CreateAccessKey's outcome is unknown (%s); listing the keys to see "
+                                            "whether it made one", r->user, aws_result_error_code(res));
                         r->step = STEP_INSPECT;
-                        r->flags |= ROTATION_RECOVER_ONLY;
-                        /* Report the failure once recovery has cleaned up. */
-                        r->outcome = ROTATION_FAILED;
                         step(r);
                         return;
                 }
@@ -997,7 +1036,7 @@ static void on_created(AwsCall *call, AwsResult *res, void *userdata) {
 }
 
 static void seal_failed(Rotation *r, int error) {
-        fail(r, "cannot seal the new key into the store: %s", strerror(-error));
+        fail(r, "StoreCommit", "cannot seal the new key into the store: %s", strerror(-error));
 }
 
 static void sealed(Rotation *r) {
@@ -1008,7 +1047,7 @@ static void sealed(Rotation *r) {
         k = aws_credentials_new(su->pending.access_key_id, secret_str(su->pending.secret), su->pending.secret->len,
                                 NULL, 0, "new-key", &r->new_creds);
         if (k < 0) {
-                fail(r, "out of memory");
+                fail(r, "OutOfMemory", "out of memory");
                 return;
         }
         if (r->engine->stopping) {
@@ -1031,7 +1070,7 @@ static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
 static void schedule(Rotation *r, usec_t delay) {
         int k = sd_event_add_time_relative(r->engine->event, &r->timer, CLOCK_MONOTONIC, delay, 1, timer_fired, r);
         if (k < 0)
-                fail(r, "cannot arm a timer: %s", strerror(-k));
+                fail(r, "Internal", "cannot arm a timer: %s", strerror(-k));
 }
 
 static void on_verified(const VerifyResult *res, void *userdata) {
@@ -1043,11 +1082,10 @@ static void on_verified(const VerifyResult *res, void *userdata) {
                 step(r);
                 return;
         }
-        snprintf(r->last_verify_error, sizeof r->last_verify_error, "%s", res->code ?: "");
         if (res->outcome != VERIFY_PROBE_USELESS && res->outcome != VERIFY_ERROR)
                 audit(r, AUDIT_VERIFY_FAILED, "failed", res->code, res->request_id[0] ? res->request_id : NULL,
                       res->outcome == VERIFY_TIMEOUT ? "verification timed out" : NULL);
-        fail(r, "%s", res->message);
+        fail(r, res->code, "%s", res->message);
 }
 
 static void step_verify(Rotation *r) {
@@ -1060,7 +1098,7 @@ static void step_verify(Rotation *r) {
         int k = verify_start(r->engine->aws, &o, on_verified, r, &r->verification);
 
         if (k < 0)
-                fail(r, "cannot start verifying the new key: %s", strerror(-k));
+                fail(r, "Internal", "cannot start verifying the new key: %s", strerror(-k));
 }
 
 static void distributed(Rotation *r);
@@ -1082,10 +1120,10 @@ static void step_distribute(Rotation *r) {
                  * targets written so far depend on the new key. It stays,
                  * verified, beside the untouched old key; the next attempt
                  * resumes the distribution (reconcile, phase verified). */
-                snprintf(r->error, sizeof r->error,
-                         "cannot write a target: %s; the verified new key is kept and distribution resumes "
-                         "at the next attempt",
-                         err);
+                set_failure(r, "TargetWrite",
+                            "cannot write a target: %s; the verified new key is kept and distribution resumes "
+                            "at the next attempt",
+                            err);
                 conclude_failure(r);
                 return;
         }
@@ -1096,7 +1134,7 @@ static void step_distribute(Rotation *r) {
                 int u;
 
                 write_targets_with(r, &su->current, undo_err, sizeof undo_err, &u);
-                fail(r, "cannot write a target: %s%s%s", err, u < 0 ? "; restoring the old key also failed: " : "",
+                fail(r, "TargetWrite", "cannot write a target: %s%s%s", err, u < 0 ? "; restoring the old key also failed: " : "",
                      u < 0 ? undo_err : "");
                 return;
         }
@@ -1134,7 +1172,7 @@ static void on_rotate_done(const HookResult *res, void *userdata) {
                 audit(r, AUDIT_HOOK_RUN, "failed", "HookFailed", NULL, why);
                 /* Both keys stay Active and the targets hold the new one: the
                  * next attempt resumes at notify. */
-                snprintf(r->error, sizeof r->error, "on_rotate hook failed (%s); the old key stays Active", why);
+                set_failure(r, "HookFailed", "on_rotate hook failed (%s); the old key stays Active", why);
                 conclude_failure(r);
                 return;
         }
@@ -1257,7 +1295,7 @@ static void on_deactivated(AwsCall *call, AwsResult *res, void *userdata) {
         r->call = NULL;
         crash_point("after-deactivate");
         if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
-                snprintf(r->error, sizeof r->error, "cannot deactivate the old key: %s", aws_result_error_code(res));
+                set_failure(r, aws_result_code(res), "cannot deactivate the old key: %s", aws_result_error_code(res));
                 conclude_failure(r);
                 return;
         }
@@ -1289,7 +1327,7 @@ static void step_deactivate(Rotation *r) {
         k = iam_update_access_key(r->engine->aws, r->user, su->previous.access_key_id, KEY_STATUS_INACTIVE,
                                   on_deactivated, r, &r->call);
         if (k < 0)
-                fail(r, "cannot deactivate the old key: %s", strerror(-k));
+                fail(r, "Internal", "cannot deactivate the old key: %s", strerror(-k));
 }
 
 static void completed_committed(Rotation *r);
@@ -1318,7 +1356,7 @@ static void on_old_deleted(AwsCall *call, AwsResult *res, void *userdata) {
         r->call = NULL;
         crash_point("after-delete-old");
         if (res->error < 0 && !streq(res->aws_error.code, "NoSuchEntity")) {
-                snprintf(r->error, sizeof r->error, "cannot delete the old key: %s", aws_result_error_code(res));
+                set_failure(r, aws_result_code(res), "cannot delete the old key: %s", aws_result_error_code(res));
                 conclude_failure(r);
                 return;
         }
@@ -1344,7 +1382,7 @@ static void step_delete_old(Rotation *r) {
         crash_point("before-delete-old");
         k = iam_delete_access_key(r->engine->aws, r->user, su->previous.access_key_id, on_old_deleted, r, &r->call);
         if (k < 0)
-                fail(r, "cannot delete the old key: %s", strerror(-k));
+                fail(r, "Internal", "cannot delete the old key: %s", strerror(-k));
 }
 
 static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
@@ -1370,7 +1408,7 @@ static void on_new_deleted(AwsCall *call, AwsResult *res, void *userdata) {
                  * (and still reports the failure that led here, if any). */
                 r->recovering = false;
                 if (r->outcome != ROTATION_FAILED)
-                        r->error[0] = 0;
+                        r->error[0] = r->error_code[0] = 0;
                 recovered(r);
                 return;
         }
@@ -1384,7 +1422,8 @@ static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
 
         r->call = NULL;
         if (res->error < 0) {
-                fail(r, "cannot tell whether the unknown key %s is the one an interrupted create made "
+                fail(r, aws_result_code(res),
+                     "cannot tell whether the unknown key %s is the one an interrupted create made "
                         "(GetAccessKeyLastUsed: %s); it is left alone",
                      r->new_key_id, aws_result_error_code(res));
                 return;
@@ -1396,7 +1435,7 @@ static void on_orphan_checked(AwsCall *call, AwsResult *res, void *userdata) {
 static void step_check_orphan(Rotation *r) {
         int k = iam_get_access_key_last_used(r->engine->aws, r->new_key_id, on_orphan_checked, r, &r->call);
         if (k < 0)
-                fail(r, "cannot check the unknown key %s: %s", r->new_key_id, strerror(-k));
+                fail(r, "Internal", "cannot check the unknown key %s: %s", r->new_key_id, strerror(-k));
 }
 
 static void step_undo_delete_new(Rotation *r) {
@@ -1405,8 +1444,10 @@ static void step_undo_delete_new(Rotation *r) {
         crash_point("before-delete-new");
         k = iam_delete_access_key(r->engine->aws, r->user, r->su->pending.access_key_id, on_new_deleted, r,
                                   &r->call);
-        if (k < 0)
+        if (k < 0) {
+                set_failure(r, "Internal", "cannot request the deletion of the new key: %s", strerror(-k));
                 conclude_failure(r);
+        }
 }
 
 static void step(Rotation *r) {
@@ -1521,7 +1562,7 @@ static void rotation_begin(Rotation *r) {
         if (!r->su) {
                 k = store_add_user(e->store, r->user, &r->su);
                 if (k < 0) {
-                        fail(r, "cannot add %s to the store: %s", r->user, strerror(-k));
+                        fail(r, "OutOfMemory", "cannot add %s to the store: %s", r->user, strerror(-k));
                         return;
                 }
         }

@@ -38,6 +38,20 @@ class TestProvision(RotationCase):
 
     # ------------------------------------------------------------------
 
+    def test_lost_create_answer_leaves_no_orphan(self):
+        """moto creates the first key, the answer is lost (reset on a
+        keep-alive connection): provision lists the keys, deletes the key
+        it never saw the secret of, and creates another."""
+        from faultproxy import Next
+        proxy = self.rig.start_proxy(reset=Next(1, action='CreateAccessKey', phase='after'))
+        p = self.provision('--bucket', BUCKET, endpoint=proxy.endpoint)
+        self.assertIn('provisioned', p.stdout)
+        key = self.held(NEW)
+        self.assertEqual([k['id'] for k in self.rig.list_keys(NEW)], [key.access_key_id],
+                         'only the key keyrotd holds')
+        self.assertEqual(proxy.count(action='CreateAccessKey', forwarded=True), 2)
+        self.assertEqual(proxy.count(action='DeleteAccessKey', forwarded=True), 1)
+
     def test_print_policy_calls_nothing(self):
         proxy = self.rig.start_proxy()
         p = self.provision('--bucket', BUCKET, '--bucket', 'other-bucket', '--prefix', 'data/',

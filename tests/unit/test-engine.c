@@ -330,6 +330,8 @@ static void test_over_privileged(Env *env) {
         ok(fake_aws_count(&env->fake, "DeleteAccessKey AKIAFAKENEW000000001") == 1, "and is deleted");
 }
 
+/* LimitExceeded although decide() saw room: a create whose answer was lost
+ * may have made the second key. The keys are listed before anything else. */
 static void test_limit_exceeded(Env *env) {
         Outcome o;
 
@@ -339,16 +341,31 @@ static void test_limit_exceeded(Env *env) {
         env->fake.fail_code = "LimitExceeded";
         env->fake.fail_times = 1;
         o = run(env, ROTATION_FORCE);
-        ok(o.outcome == ROTATION_FAILED && strstr(o.error, "LimitExceeded"), "LimitExceeded fails: %s", o.error);
+        ok(o.outcome == ROTATION_COMPLETED, "LimitExceeded is resolved by listing, then the create is retried (%s)",
+           o.error);
+        ok(fake_aws_count(&env->fake, "CreateAccessKey") == 2 && fake_aws_count(&env->fake, "ListAccessKeys") == 2,
+           "list, create (refused), list, create");
+        ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, o.new_key_id), "only the new key is left");
+
+        /* Refused every time: the run gives up after a few creates. */
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        env->fake.fail_action = "CreateAccessKey";
+        env->fake.fail_code = "LimitExceeded";
+        env->fake.fail_times = 100;
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_FAILED && strstr(o.error, "LimitExceeded"), "fails after the attempts: %s", o.error);
+        ok(fake_aws_count(&env->fake, "CreateAccessKey") == 3, "three creates at most");
         ok(env->fake.n_keys == 1 && fake_aws_count(&env->fake, "UpdateAccessKey") == 0 &&
                    fake_aws_count(&env->fake, "DeleteAccessKey") == 0,
            "nothing created, nothing touched");
         const StoreUser *su = store_get_user(env->store, USER);
-        ok(su && su->phase == STORE_PHASE_IDLE, "store back to idle");
+        ok(su && su->phase == STORE_PHASE_IDLE && su->failures == 1, "store back to idle, the failure counted");
 }
 
-/* The answer to CreateAccessKey is lost after IAM made the key: recovery
- * lists the keys, finds the one it never saw the secret of, and deletes it. */
+/* The answer to CreateAccessKey is lost after IAM made the key: the keys
+ * are listed, the one whose secret keyrotd never saw (and that was never
+ * used) is deleted, and the create is tried again. */
 static void test_lost_create_answer(Env *env) {
         Outcome o;
 
@@ -358,12 +375,33 @@ static void test_lost_create_answer(Env *env) {
         env->fake.fail_after_acting = true;
         env->fake.fail_times = 1;
         o = run(env, ROTATION_FORCE);
-        ok(o.outcome == ROTATION_FAILED && strstr(o.error, "CreateAccessKey failed"), "reported failed: %s",
-           o.error);
+        ok(o.outcome == ROTATION_COMPLETED, "the rotation goes through (%s)", o.error);
         ok(fake_aws_count(&env->fake, "GetAccessKeyLastUsed AKIAFAKENEW000000001") == 1,
            "asked whether the unknown key was used");
         ok(fake_aws_count(&env->fake, "DeleteAccessKey AKIAFAKENEW000000001") == 1, "deleted the orphan");
-        ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAOLD0000000000001"), "only the old key is left");
+        ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAFAKENEW000000002") &&
+                   streq(o.new_key_id, "AKIAFAKENEW000000002"),
+           "the second create's key is the only one left, and keyrotd holds it");
+
+        /* A 5xx after IAM acted: the same. */
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        env->fake.fail_action = "CreateAccessKey";
+        env->fake.fail_code = "InternalFailure";
+        env->fake.fail_after_acting = true;
+        env->fake.fail_times = 1;
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_COMPLETED && env->fake.n_keys == 1, "a 5xx after the create: no orphan left");
+
+        /* Throttled: nothing was done, the transport tries again. */
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        env->fake.fail_action = "CreateAccessKey";
+        env->fake.fail_code = "Throttling";
+        env->fake.fail_times = 1;
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_COMPLETED && fake_aws_count(&env->fake, "ListAccessKeys") == 1,
+           "a throttled create is sent again without listing the keys");
 }
 
 static void test_grace_and_rollback(Env *env) {
