@@ -24,7 +24,10 @@
 #include "aws/xml.h"
 #include "config.h"
 
-#define DEFAULT_MAX_ATTEMPTS 3U
+/* The AWS SDKs' standard mode makes 3; keyrotd's calls are background work
+ * whose success matters more than their latency, and under a quarter of
+ * requests throttled three attempts fail one IAM call in 64. */
+#define DEFAULT_MAX_ATTEMPTS 5U
 #define DEFAULT_CONNECT_TIMEOUT (5 * USEC_PER_SEC)
 #define DEFAULT_TIMEOUT (30 * USEC_PER_SEC)
 #define DEFAULT_MAX_RESPONSE (4U * 1024U * 1024U)

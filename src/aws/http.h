@@ -6,7 +6,7 @@
  * Owns: connection reuse, connect/total timeouts, TLS verification (always
  * on), the https-only rule (http only for an explicit endpoint override),
  * response size limits, retries (full-jitter exponential backoff capped at
- * 20 s, 3 attempts, a token-bucket retry budget), and clock-skew correction
+ * 20 s, 5 attempts, a token-bucket retry budget), and clock-skew correction
  * from the response Date header. Knows nothing about IAM or S3 semantics
  * beyond which error codes are transient.
  */
@@ -43,7 +43,7 @@ typedef struct HttpRequestSpec {
         const char *region;
         const char *service;        /* "iam", "s3": s3 gets single path encoding */
 
-        unsigned max_attempts;      /* 0: the client's default (3); 1: never retried */
+        unsigned max_attempts;      /* 0: the client's default (5); 1: never retried */
         /* Not idempotent (CreateAccessKey, CreateUser): sent again only when
          * it certainly did nothing (refused as throttled, a connection that
          * never opened, a signature refused for clock skew), never by
@@ -73,7 +73,7 @@ typedef struct HttpResponse {
 typedef void (*http_callback_t)(HttpRequest *req, const HttpResponse *resp, void *userdata);
 
 typedef struct HttpClientOptions {
-        unsigned max_attempts;     /* default 3 */
+        unsigned max_attempts;     /* default 5 */
         usec_t connect_timeout;    /* default 5 s */
         usec_t timeout;            /* default 30 s per attempt */
         size_t max_response;       /* default 4 MiB */

@@ -159,11 +159,11 @@ class TestFaults(AwsClientCase):
         res = self.tool('get-user', endpoint=proxy.endpoint)
         self.assertEqual(res['attempts'], 2)
 
-    def test_gives_up_after_three_attempts(self):
+    def test_gives_up_after_five_attempts(self):
         proxy = self.rig.start_proxy(throttle=Rate(1.0, service='iam'))
         res = self.tool('list-keys', 'media-bot', endpoint=proxy.endpoint, expect_ok=False)
         self.assertEqual(res['error_code'], 'Throttling')
-        self.assertEqual(res['attempts'], 3)
+        self.assertEqual(res['attempts'], 5)
 
     def test_connection_resets_are_retried(self):
         proxy = self.rig.start_proxy(reset=Next(2))
@@ -171,7 +171,7 @@ class TestFaults(AwsClientCase):
         self.assertEqual(res['attempts'], 3)
         proxy.configure(reset=Rate(1.0))
         res = self.tool('get-user', endpoint=proxy.endpoint, expect_ok=False)
-        self.assertEqual(res['attempts'], 3)
+        self.assertEqual(res['attempts'], 5)
         self.assertGreater(res['errno'], 0)
 
     def test_create_access_key_is_never_blindly_retried(self):
@@ -188,14 +188,14 @@ class TestFaults(AwsClientCase):
         self.assertEqual(len([e for e in proxy.log() if e.service == 's3']), 1)
 
     def test_retry_budget_runs_out(self):
-        # Every IAM call throttled: each call spends 2 retries (10 tokens) of
-        # the 500-token budget, so after 50 calls retries stop.
+        # Every IAM call throttled: each call spends 4 retries (20 tokens) of
+        # the 500-token budget, so after 25 calls retries stop.
         proxy = self.rig.start_proxy(throttle=Rate(1.0, service='iam'))
         results = self.tool('--repeat', '60', '--max-backoff-ms', '5', 'get-user', endpoint=proxy.endpoint,
                             expect_ok=False)
         attempts = [r['attempts'] for r in results]
-        self.assertEqual(attempts[:50], [3] * 50)
-        self.assertEqual(attempts[50:], [1] * 10)
+        self.assertEqual(attempts[:25], [5] * 25)
+        self.assertEqual(attempts[25:], [1] * 35)
 
     def test_slow_answer_times_out(self):
         proxy = self.rig.start_proxy(slow=3.0)

@@ -93,3 +93,73 @@ class TestLostAnswers(RotationCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+#: The storm: a quarter of IAM requests throttled, 5 % failing with 500,
+#: 503 or SlowDown, 2 % of connections reset (half of them after moto
+#: carried the request out), and new keys refused for their first seconds.
+def storm(admin_key_id, seed):
+    from faultproxy import Fault
+    return dict(
+        seed=seed,
+        throttle=Rate(0.25, service='iam'),
+        error500=Rate(0.02, service='iam'),
+        error503=[Fault(rate=0.02, service='iam'), Fault(rate=0.01, service='s3', code='SlowDown')],
+        reset=[Fault(rate=0.01), Fault(rate=0.01, phase='after')],
+        propagation=3.0, propagation_p=0.5, propagation_always=1.0,
+        refuse_inactive=True,
+    )
+
+
+#: KEYROTD_ERROR values a failed rotation may carry besides AWS's codes.
+LOCAL_CODES = {'Timeout', 'ConnectionFailed', 'MalformedResponse', 'StoreCommit', 'TargetWrite', 'HookFailed',
+               'OutOfMemory', 'Internal', 'OverPrivileged'}
+
+
+def storm_users():
+    return tuple('storm-%02d' % i for i in range(20))
+
+
+from test_daemon import DaemonCase  # noqa: E402 (after the helpers it does not need)
+
+
+class TestStorm(DaemonCase):
+    users = storm_users()
+
+    def assert_failures_coded(self, stderr):
+        for e in self.audit_events(stderr):
+            if e['event'] != 'rotation_failed':
+                continue
+            self.assertTrue(e.get('error'), 'a failed rotation without KEYROTD_ERROR: %r' % e)
+
+    def rotated(self):
+        return [u for u in self.users if self.held(u).access_key_id != self.initial[u].access_key_id]
+
+    def test_storm_once_twice_then_the_daemon(self):
+        self.adopt_all()
+        proxy = self.rig.start_proxy(**storm(self.rig.admin.access_key_id, seed=5))
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint, timeout=600)
+        self.assert_failures_coded(p.stderr)
+        first = self.rotated()
+        self.assertGreaterEqual(len(first), 19, 'at least 95 %% rotated in the first pass:\n%s' % p.stdout)
+        for u in self.users:
+            self.assert_invariants(u)
+
+        failed = [u for u in self.users if u not in first]
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint, timeout=600)
+        self.assert_failures_coded(p.stderr)
+        self.assertEqual([u for u in self.users if self.held(u).access_key_id == self.initial[u].access_key_id],
+                         [], 'every user rotated after the second pass (first pass failed: %s)' % failed)
+        for u in self.users:
+            self.assert_invariants(u)
+
+        held = {u: self.held(u).access_key_id for u in self.users}
+        self.start_daemon(endpoint=proxy.endpoint)
+        p = self.ctl_socket('rotate', '--all', '--wait')
+        self.stop_daemon()
+        self.assert_failures_coded(self.stderr())
+        for u in self.users:
+            self.assert_invariants(u)
+        moved = [u for u in self.users if self.held(u).access_key_id != held[u]]
+        self.assertGreaterEqual(len(moved), 19, 'the daemon rotated at least 95 %%:\n%s' % p.stdout)
+        self.assertEqual(proxy.stats()['errors'], [])
