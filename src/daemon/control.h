@@ -92,6 +92,10 @@
  *      "users":[{"name":"a",
  *                "phase":"idle",          store phase (store_phase_to_string),
  *                                         or "not-adopted"
+ *                "lost"?:true,            IAM no longer has the key the store
+ *                                         holds (daemon/keycheck.h)
+ *                "next_action"?:"none",   decide() on the store (a lost
+ *                "next_reason"?:"…",      user: "fail", and why, with the fix)
  *                "current_key_id"?:"AKIA…",
  *                "key_age_sec"?:N,        age of the current key
  *                "next_due_sec"?:N,       seconds from now, negative = overdue;
@@ -102,7 +106,9 @@
  *                "in_flight":bool}, …]}
  *
  *   rotate without wait (after queueing):
- *     {"ok":true, "queued":true}
+ *     {"ok":true, "queued":true, "lost"?:["a",…]}   ("all": the lost users
+ *     passed over). A lost user named in "users" (without "replace_lost")
+ *     is an error, and nothing is queued; so is a rollback of one.
  *   rotate with "wait": one stream line per user as its rotation ends,
  *     {"event":"rotation", "user":"a",
  *      "outcome":"completed"|"not-due"|"failed"|"parked" (rotation_outcome_to_string),

@@ -7,7 +7,10 @@
  * Scheduling: a user is due at its current key's creation time plus
  * max_age plus a per-user random splay; a user in grace is due when grace
  * ends; a failed user retries with exponential backoff (1 min doubling to
- * 6 h). Interrupted rotations are recovered at start before anything new.
+ * 6 h). Interrupted rotations are recovered at start before anything new,
+ * once IAM has confirmed the record is not from an older copy of the store:
+ * a user whose held key IAM no longer has is lost (daemon/keycheck.h),
+ * shown so by status, and neither scheduled nor recovered.
  */
 #pragma once
 
