@@ -395,7 +395,9 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
         AuditRecord rec = { .event = AUDIT_KEY_ADOPTED, .user = user, .new_key_id = id->data, .trigger = "manual",
                             .result = "ok", .message = "existing key handed to keyrotd" };
         audit_emit(&rec);
-        printf("adopted %s as the current key of %s\n", id->data, user);
+        char shown[160];
+        sanitize_text(id->data, shown, sizeof(shown)); /* from a file, even if IAM matched it */
+        printf("adopted %s as the current key of %s\n", shown, user);
         return 0;
 }
 

@@ -208,12 +208,13 @@ static bool needs_sanitizing(const char *s, size_t len) {
 
 void ctl_json_sanitize(json_object *o) {
         switch (json_object_get_type(o)) {
-        case json_type_object:
+        case json_type_object: {
                 json_object_object_foreach(o, key, value) {
                         (void) key;
                         ctl_json_sanitize(value);
                 }
                 break;
+        }
         case json_type_array:
                 for (size_t i = 0; i < json_object_array_length(o); i++)
                         ctl_json_sanitize(json_object_array_get_idx(o, i));
