@@ -85,32 +85,39 @@ static void on_listed(AwsCall *call, AwsResult *result, void *userdata) {
         keychecker_pump(k);
 }
 
+/* A check that could not be made is answered at once, as failed: every
+ * queued user is answered, so a caller waiting for all never hangs. */
+static void answer_failed(KeyChecker *k, const char *user, int error) {
+        AwsResult failed = { .op = AWS_OP_LIST_ACCESS_KEYS, .error = error };
+
+        snprintf(failed.error_text, sizeof failed.error_text, "%s", strerror(-error));
+        k->done(user, &failed, k->userdata);
+}
+
 static void keychecker_pump(KeyChecker *k) {
         while (k->head < k->n && k->n_running < k->parallel) {
-                Check *c = calloc(1, sizeof *c);
+                _cleanup_free_ char *user = TAKE_PTR(k->queue[k->head]);
+                Check *c;
                 int r;
 
-                if (!c)
-                        return; /* the next answer pumps again */
-                c->checker = k;
-                c->user = TAKE_PTR(k->queue[k->head]);
                 k->head++;
-                c->next = k->running;
+                c = calloc(1, sizeof *c);
+                if (!c) {
+                        answer_failed(k, user, -ENOMEM);
+                        continue;
+                }
+                *c = (Check) { .checker = k, .user = TAKE_PTR(user), .next = k->running };
                 k->running = c;
                 k->n_running++;
                 r = iam_list_access_keys(k->aws, NULL, c->user, on_listed, c, &c->call);
                 if (r < 0) {
-                        AwsResult failed = { .op = AWS_OP_LIST_ACCESS_KEYS, .error = r };
-
                         c->call = NULL;
-                        snprintf(failed.error_text, sizeof failed.error_text, "%s", strerror(-r));
-                        k->done(c->user, &failed, k->userdata);
+                        answer_failed(k, c->user, r);
                         check_free(c);
                 }
         }
-        if (k->head == k->n) {
+        if (k->head == k->n)
                 k->head = k->n = 0;
-        }
 }
 
 int keychecker_new(AwsClient *aws, unsigned parallel, keycheck_done_t done, void *userdata, KeyChecker **ret) {

@@ -586,8 +586,16 @@ static int reload(Manager *m, char **ret_error) {
         rotation_engine_set_inventory(m->engine, inv);
         r = build_sched(m, inv);
         apply_connection_cap(m, false); /* max_parallel may have changed */
-        if (m->checker)
-                queue_key_checks(m); /* users the reload added */
+        if (m->checker) {
+                /* Users the reload added: checked like those at start, and
+                 * an interrupted rotation of theirs recovered after that. */
+                for (size_t i = 0; i < m->n_sched; i++)
+                        if (!m->sched[i].check_queued && !m->sched[i].in_flight && m->sched[i].next_due == 0) {
+                                m->sched[i].recover_after_check = true;
+                                m->recovering++;
+                        }
+                queue_key_checks(m);
+        }
         release_retired(m);
         arm_timer(m);
         arm_audit_timer(m); /* audit_every may have changed */
