@@ -163,6 +163,19 @@ static int cmd_init_store(Runtime *rt, char **args, unsigned n) {
         return 0;
 }
 
+/* ListAccessKeys of @user as keyrotd's own identity, waited for: 0 or
+ * < 0 (then aws_result_error_code() says why). s->result is the caller's
+ * to aws_result_done() either way. */
+static int list_keys_now(Runtime *rt, const char *user, AwsSync *s) {
+        int r = iam_list_access_keys(rt->aws, NULL, user, aws_sync_cb, s, NULL);
+
+        if (r >= 0)
+                r = aws_sync_wait(rt->aws, s);
+        if (r < 0)
+                s->result.error = r;
+        return s->result.error;
+}
+
 /*
  * get hands out only a key IAM lists as Active: a store restored from an
  * older copy holds keys later rotations deleted, and an SDK given one
@@ -179,12 +192,9 @@ static int check_key_in_iam(Runtime *rt, const char *user, const char *key_id) {
         r = runtime_open_aws(rt);
         if (r < 0)
                 return fail_with(rt, r, EXIT_FAILED);
-        r = iam_list_access_keys(rt->aws, NULL, user, aws_sync_cb, &s, NULL);
-        if (r >= 0)
-                r = aws_sync_wait(rt->aws, &s);
-        if (r < 0 || s.result.error < 0) {
+        if (list_keys_now(rt, user, &s) < 0) {
                 log_error("cannot ask IAM whether %s is still an Active key of %s (%s); not printing it", key_id,
-                          user, r < 0 ? strerror(-r) : aws_result_error_code(&s.result));
+                          user, aws_result_error_code(&s.result));
                 aws_result_done(&s.result);
                 return EXIT_FAILED;
         }
@@ -328,12 +338,8 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
                 return fail_with(rt, r, EXIT_FAILED);
 
         /* The key must be USER's own, and Active. */
-        r = iam_list_access_keys(rt->aws, NULL, user, aws_sync_cb, &s, NULL);
-        if (r >= 0)
-                r = aws_sync_wait(rt->aws, &s);
-        if (r < 0 || s.result.error < 0) {
-                log_error("cannot list the keys of %s: %s", user,
-                        r < 0 ? strerror(-r) : aws_result_error_code(&s.result));
+        if (list_keys_now(rt, user, &s) < 0) {
+                log_error("cannot list the keys of %s: %s", user, aws_result_error_code(&s.result));
                 aws_result_done(&s.result);
                 return EXIT_FAILED;
         }
