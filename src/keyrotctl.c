@@ -29,11 +29,13 @@
 #include "basic/json-util.h"
 #include "basic/log.h"
 #include "basic/process.h"
+#include "basic/sanitize.h"
 #include "config.h"
 #include "ctl/client.h"
 #include "ctl/provision.h"
 #include "ctl/review-cmd.h"
 #include "daemon/control.h"
+#include "daemon/keycheck.h"
 #include "rotation/rotation.h"
 #include "rotation/verify.h"
 #include "runtime.h"
@@ -161,6 +163,52 @@ static int cmd_init_store(Runtime *rt, char **args, unsigned n) {
         return 0;
 }
 
+/* ListAccessKeys of @user as keyrotd's own identity, waited for: 0 or
+ * < 0 (then aws_result_error_code() says why). s->result is the caller's
+ * to aws_result_done() either way. */
+static int list_keys_now(Runtime *rt, const char *user, AwsSync *s) {
+        int r = iam_list_access_keys(rt->aws, NULL, user, aws_sync_cb, s, NULL);
+
+        if (r >= 0)
+                r = aws_sync_wait(rt->aws, s);
+        if (r < 0)
+                s->result.error = r;
+        return s->result.error;
+}
+
+/*
+ * get hands out only a key IAM lists as Active: a store restored from an
+ * older copy holds keys later rotations deleted, and an SDK given one
+ * fails in ways nobody connects with keyrotd. One ListAccessKeys, with
+ * keyrotd's own identity, before the secret is touched; when IAM cannot be
+ * asked, nothing is printed either. 0 or an exit code.
+ */
+static int check_key_in_iam(Runtime *rt, const char *user, const char *key_id) {
+        char msg[KEYCHECK_REASON_MAX];
+        const AccessKeyMeta *meta;
+        AwsSync s = {};
+        int r;
+
+        r = runtime_open_aws(rt);
+        if (r < 0)
+                return fail_with(rt, r, EXIT_FAILED);
+        if (list_keys_now(rt, user, &s) < 0) {
+                log_error("cannot ask IAM whether %s is still an Active key of %s (%s); not printing it", key_id,
+                          user, aws_result_error_code(&s.result));
+                aws_result_done(&s.result);
+                return EXIT_FAILED;
+        }
+        meta = list_access_keys_find(&s.result.list_keys, key_id);
+        if (!meta || meta->status != KEY_STATUS_ACTIVE) {
+                keycheck_explain(user, key_id, meta, msg, sizeof(msg));
+                log_error("%s", msg);
+                aws_result_done(&s.result);
+                return EXIT_FAILED;
+        }
+        aws_result_done(&s.result);
+        return 0;
+}
+
 static int cmd_get(Runtime *rt, char **args, unsigned n) {
         const char *user = args[0];
         _cleanup_secret_ Secret *out = NULL;
@@ -181,6 +229,9 @@ static int cmd_get(Runtime *rt, char **args, unsigned n) {
                 log_error("the store holds no key for %s", user);
                 return EXIT_FAILED;
         }
+        r = check_key_in_iam(rt, user, su->current.access_key_id);
+        if (r != 0)
+                return r;
 
         /* Exactly what a target of that type holds: one renderer for both. */
         const TargetSpec spec = {
@@ -287,12 +338,8 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
                 return fail_with(rt, r, EXIT_FAILED);
 
         /* The key must be USER's own, and Active. */
-        r = iam_list_access_keys(rt->aws, NULL, user, aws_sync_cb, &s, NULL);
-        if (r >= 0)
-                r = aws_sync_wait(rt->aws, &s);
-        if (r < 0 || s.result.error < 0) {
-                log_error("cannot list the keys of %s: %s", user,
-                        r < 0 ? strerror(-r) : aws_result_error_code(&s.result));
+        if (list_keys_now(rt, user, &s) < 0) {
+                log_error("cannot list the keys of %s: %s", user, aws_result_error_code(&s.result));
                 aws_result_done(&s.result);
                 return EXIT_FAILED;
         }
@@ -345,12 +392,18 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
                 r = store_commit(rt->store);
         if (r < 0) {
                 log_error("cannot seal the key into %s: %s", rt->store_path, strerror(-r));
+                audit_emit(&(AuditRecord) { .event = AUDIT_KEY_ADOPTED, .user = user, .new_key_id = id->data,
+                                            .trigger = "manual", .result = "failed", .error = "StoreCommit",
+                                            .message = "the key could not be sealed into the store",
+                                            .failure = true });
                 return EXIT_FAILED;
         }
         AuditRecord rec = { .event = AUDIT_KEY_ADOPTED, .user = user, .new_key_id = id->data, .trigger = "manual",
                             .result = "ok", .message = "existing key handed to keyrotd" };
         audit_emit(&rec);
-        printf("adopted %s as the current key of %s\n", id->data, user);
+        char shown[160];
+        sanitize_text(id->data, shown, sizeof(shown)); /* from a file, even if IAM matched it */
+        printf("adopted %s as the current key of %s\n", shown, user);
         return 0;
 }
 
@@ -358,18 +411,6 @@ static int cmd_adopt(Runtime *rt, char **args, unsigned n) {
  * Commands through the daemon's control socket (framing and schemas in
  * control.h). --json prints every line the daemon sends, as it comes.
  */
-
-/* Text from the daemon (AWS error messages among it) on a terminal: no
- * escape sequences; cut to fit @size. */
-static void sanitize(const char *s, char *buf, size_t size) {
-        size_t n = 0;
-
-        for (; s && *s && n + 1 < size; s++) {
-                unsigned char c = (unsigned char) *s;
-                buf[n++] = c < 0x20 || c == 0x7f ? '?' : (char) c;
-        }
-        buf[n] = 0;
-}
 
 static const char *json_str(json_object *o, const char *key) {
         json_object *v;
@@ -396,6 +437,7 @@ static bool json_true(json_object *o, const char *key) {
 }
 
 static void print_json_line(json_object *o) {
+        ctl_json_sanitize(o);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         fflush(stdout);
 }
@@ -405,7 +447,7 @@ static void print_daemon_error(const char *what, json_object *final) {
 
         if (arg.json)
                 return; /* the JSON on stdout says it */
-        sanitize(json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
+        sanitize_text(json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
         log_error("%s: %s", what, msg);
 }
 
@@ -502,7 +544,7 @@ static void print_status(json_object *st) {
         size_t n = 0, width[_COL_MAX];
         int64_t v;
 
-        sanitize(json_str(st, "version") ?: "?", version, sizeof(version));
+        sanitize_text(json_str(st, "version") ?: "?", version, sizeof(version));
         if (json_int(st, "uptime_sec", &v))
                 printf("keyrotd %s, up %s\n", version, v < 1 ? "<1s" : format_secs(v, d, sizeof(d)));
         else
@@ -527,11 +569,12 @@ static void print_status(json_object *st) {
                         json_object *u = json_object_array_get_idx(users, i);
                         char cell[_COL_MAX][160], err[1024];
 
-                        sanitize(json_str(u, "name") ?: "?", cell[COL_USER], sizeof(cell[0]));
-                        sanitize(json_str(u, "phase") ?: "-", cell[COL_PHASE], sizeof(cell[0]));
+                        sanitize_text(json_str(u, "name") ?: "?", cell[COL_USER], sizeof(cell[0]));
+                        sanitize_text(json_true(u, "lost") ? "lost" : json_str(u, "phase") ?: "-", cell[COL_PHASE],
+                                 sizeof(cell[0]));
                         if (json_true(u, "in_flight"))
                                 strncat(cell[COL_PHASE], " (rotating)", sizeof(cell[0]) - strlen(cell[COL_PHASE]) - 1);
-                        sanitize(json_str(u, "current_key_id") ?: "-", cell[COL_KEY], sizeof(cell[0]));
+                        sanitize_text(json_str(u, "current_key_id") ?: "-", cell[COL_KEY], sizeof(cell[0]));
                         if (json_int(u, "key_age_sec", &v))
                                 snprintf(cell[COL_AGE], sizeof(cell[0]), "%s", format_secs(v, d, sizeof(d)));
                         else
@@ -543,8 +586,8 @@ static void print_status(json_object *st) {
                         else
                                 snprintf(cell[COL_DUE], sizeof(cell[0]), "%s %s", v < 0 ? "overdue" : "in",
                                          format_secs(v, d, sizeof(d)));
-                        sanitize(json_str(u, "next_action") ?: "-", cell[COL_ACTION], sizeof(cell[0]));
-                        sanitize(json_str(u, "last_result") ?: "-", cell[COL_LAST], sizeof(cell[0]));
+                        sanitize_text(json_str(u, "next_action") ?: "-", cell[COL_ACTION], sizeof(cell[0]));
+                        sanitize_text(json_str(u, "last_result") ?: "-", cell[COL_LAST], sizeof(cell[0]));
                         if (json_int(u, "failures", &v))
                                 snprintf(cell[COL_FAILURES], sizeof(cell[0]), "%lld", (long long) v);
                         else
@@ -559,8 +602,13 @@ static void print_status(json_object *st) {
                         for (size_t c = 0; c < _COL_MAX; c++)
                                 printf("%-*s%s", c + 1 < _COL_MAX ? (int) width[c] : 0, cell[c],
                                        c + 1 < _COL_MAX ? "  " : "\n");
+                        /* A lost user's reason names the command that fixes it. */
+                        if (json_true(u, "lost")) {
+                                sanitize_text(json_str(u, "next_reason") ?: "lost", err, sizeof(err));
+                                printf("  lost: %s\n", err);
+                        }
                         if (json_str(u, "last_error") && *json_str(u, "last_error")) {
-                                sanitize(json_str(u, "last_error"), err, sizeof(err));
+                                sanitize_text(json_str(u, "last_error"), err, sizeof(err));
                                 printf("  last error: %s\n", err);
                         }
                 }
@@ -590,10 +638,10 @@ static int on_rotate_event(json_object *line, void *userdata) {
         const char *event = json_str(line, "event") ?: "?", *outcome = json_str(line, "outcome") ?: "?";
         char user[80], msg[1024], a[160], b[160];
 
-        sanitize(json_str(line, "user") ?: "-", user, sizeof(user));
+        sanitize_text(json_str(line, "user") ?: "-", user, sizeof(user));
         if (!streq(event, "rotation")) {
                 /* Progress the daemon may add: shown as it comes. */
-                sanitize(event, msg, sizeof(msg));
+                sanitize_text(event, msg, sizeof(msg));
                 if (!arg.json)
                         printf("%s: %s\n", user, msg);
                 p->other++;
@@ -601,8 +649,8 @@ static int on_rotate_event(json_object *line, void *userdata) {
         }
         if (streq(outcome, "completed")) {
                 p->completed++;
-                sanitize(json_str(line, "old_key_id") ?: "", a, sizeof(a));
-                sanitize(json_str(line, "new_key_id") ?: "", b, sizeof(b));
+                sanitize_text(json_str(line, "old_key_id") ?: "", a, sizeof(a));
+                sanitize_text(json_str(line, "new_key_id") ?: "", b, sizeof(b));
                 if (!arg.json)
                         printf("%s: completed (%s -> %s)\n", user, *a ? a : "none", *b ? b : "none");
         } else if (streq(outcome, "not-due")) {
@@ -612,10 +660,10 @@ static int on_rotate_event(json_object *line, void *userdata) {
         } else {
                 /* failed, or parked because keyrotd is stopping: not done either way. */
                 p->failed++;
-                sanitize(json_str(line, "error") ?: (streq(outcome, "parked") ? "keyrotd is stopping; it resumes on the next start"
+                sanitize_text(json_str(line, "error") ?: (streq(outcome, "parked") ? "keyrotd is stopping; it resumes on the next start"
                                                                           : "unknown error"),
                          msg, sizeof(msg));
-                sanitize(outcome, a, sizeof(a));
+                sanitize_text(outcome, a, sizeof(a));
                 if (!arg.json)
                         printf("%s: %s: %s\n", user, a, msg);
         }
@@ -666,10 +714,21 @@ static int cmd_rotate(Runtime *rt, char **users, unsigned n) {
                         return EXIT_FAILED;
                 }
                 if (r == 0 && !arg.json) {
+                        json_object *lost = NULL;
+
                         printf("rotation of ");
                         for (unsigned i = 0; i < n; i++)
                                 printf("%s%s", i ? ", " : "", users[i]);
                         printf("%s queued\n", arg.all ? "every user" : "");
+                        /* --all passes over lost users: they need --replace-lost. */
+                        if (json_object_object_get_ex(final, "lost", &lost) && json_object_is_type(lost, json_type_array))
+                                for (size_t i = 0; i < json_object_array_length(lost); i++) {
+                                        char u[160];
+
+                                        sanitize_text(json_object_get_string(json_object_array_get_idx(lost, i)), u,
+                                                 sizeof(u));
+                                        log_warning("%s is lost, not rotated: see keyrotctl status", u);
+                                }
                 }
                 return r;
         }
@@ -701,7 +760,7 @@ static int cmd_reload(Runtime *rt, char **args, unsigned n) {
                 if (json_object_object_get_ex(final, "problems", &problems) &&
                     json_object_is_type(problems, json_type_array) && json_object_array_length(problems) > 0)
                         for (size_t i = 0; i < json_object_array_length(problems); i++) {
-                                sanitize(json_object_get_string(json_object_array_get_idx(problems, i)), msg,
+                                sanitize_text(json_object_get_string(json_object_array_get_idx(problems, i)), msg,
                                          sizeof(msg));
                                 log_error("%s", msg);
                         }
@@ -741,8 +800,8 @@ static int rollback_via_socket(int fd, const char *user) {
         json_object_object_add(req, "user", json_object_new_string(user));
         r = daemon_call_fd(fd, req, USEC_INFINITY, on_rollback_event, &p, &final);
         if (r == 0 && !arg.json) {
-                sanitize(json_str(p.event, "old_key_id") ?: "", a, sizeof(a));
-                sanitize(json_str(p.event, "new_key_id") ?: "", b, sizeof(b));
+                sanitize_text(json_str(p.event, "old_key_id") ?: "", a, sizeof(a));
+                sanitize_text(json_str(p.event, "new_key_id") ?: "", b, sizeof(b));
                 if (*a && *b)
                         /* As in the audit: old = the key replaced (dropped), new = current. */
                         printf("rolled back %s: %s is current again, %s deleted\n", user, b, a);
@@ -750,7 +809,7 @@ static int rollback_via_socket(int fd, const char *user) {
                         printf("rolled back %s\n", user);
         } else if (r == EXIT_FAILED && final && !arg.json) {
                 /* The rotation's own error says more than the summary. */
-                sanitize(json_str(p.event, "error") ?: json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
+                sanitize_text(json_str(p.event, "error") ?: json_str(final, "error") ?: "unknown error", msg, sizeof(msg));
                 log_error("rollback of %s failed: %s", user, msg);
         }
         json_object_put(p.event);
@@ -759,10 +818,12 @@ static int rollback_via_socket(int fd, const char *user) {
 
 static void rollback_done(const RotationReport *rep, void *userdata) {
         int *ret = userdata;
+        char a[160], b[160];
 
         if (rep->outcome == ROTATION_COMPLETED) {
-                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, rep->new_key_id,
-                       rep->old_key_id);
+                sanitize_text(rep->old_key_id, a, sizeof(a));
+                sanitize_text(rep->new_key_id, b, sizeof(b));
+                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, b, a);
                 *ret = 0;
         } else {
                 log_error("rollback of %s failed: %s", rep->user, rep->error ?: "unknown error");
@@ -772,10 +833,13 @@ static void rollback_done(const RotationReport *rep, void *userdata) {
 
 static void replace_lost_done(const RotationReport *rep, void *userdata) {
         int *ret = userdata;
+        char a[160], b[160];
 
         if (rep->outcome == ROTATION_COMPLETED) {
-                printf("%s: %s replaced by %s%s\n", rep->user, *rep->old_key_id ? rep->old_key_id : "no key",
-                       rep->new_key_id, rep->in_grace ? " (the old key is Inactive until its grace ends)" : "");
+                sanitize_text(*rep->old_key_id ? rep->old_key_id : "no key", a, sizeof(a));
+                sanitize_text(rep->new_key_id, b, sizeof(b));
+                printf("%s: %s replaced by %s%s\n", rep->user, a, b,
+                       rep->in_grace ? " (the old key is Inactive until its grace ends)" : "");
                 *ret = 0;
         } else {
                 log_error("replacing the lost key of %s failed: %s", rep->user,

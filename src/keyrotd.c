@@ -12,10 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "aws/iam.h"
 #include "basic/duration.h"
 #include "basic/log.h"
 #include "basic/process.h"
+#include "basic/sanitize.h"
 #include "config.h"
+#include "daemon/keycheck.h"
 #include "daemon/manager.h"
 #include "rotation/plan.h"
 #include "rotation/rotation.h"
@@ -105,28 +108,69 @@ static int parse_argv(int argc, char **argv) {
 }
 
 typedef struct OnceState {
+        Runtime *rt;
+        RotationEngine *engine;
         unsigned failed;
 } OnceState;
 
+/* Every line names the user and says what happened; whatever in it came
+ * from AWS (error codes, key ids) is sanitised: stdout may be a terminal. */
 static void once_done(const RotationReport *rep, void *userdata) {
         OnceState *st = userdata;
+        char user[256], old[256], new[256], error[1024];
 
+        sanitize_text(rep->user, user, sizeof user);
+        sanitize_text(rep->old_key_id[0] ? rep->old_key_id : "-", old, sizeof old);
+        sanitize_text(rep->new_key_id, new, sizeof new);
         switch (rep->outcome) {
         case ROTATION_COMPLETED:
-                printf("%s: rotated %s -> %s%s\n", rep->user, rep->old_key_id[0] ? rep->old_key_id : "-",
-                       rep->new_key_id, rep->in_grace ? " (old key Inactive until its grace ends)" : "");
+                printf("%s: rotated %s -> %s%s\n", user, old, new,
+                       rep->in_grace ? " (old key Inactive until its grace ends)" : "");
                 break;
         case ROTATION_NOT_DUE:
-                printf("%s: not due%s\n", rep->user, rep->in_grace ? " (previous key Inactive, in grace)" : "");
+                printf("%s: not due%s\n", user, rep->in_grace ? " (previous key Inactive, in grace)" : "");
                 break;
         case ROTATION_PARKED:
-                printf("%s: stopped at a safe point; the next start resumes it\n", rep->user);
+                printf("%s: stopped at a safe point; the next start resumes it\n", user);
                 break;
         default:
-                printf("%s: FAILED: %s\n", rep->user, rep->error ?: "unknown error");
+                sanitize_text(rep->error ?: "unknown error", error, sizeof error);
+                printf("%s: FAILED: %s\n", user, error);
                 st->failed++;
         }
         fflush(stdout);
+}
+
+static void once_submit(OnceState *st, const char *user) {
+        int r = rotation_engine_submit(st->engine, user, TRIGGER_ONCE, arg.force ? ROTATION_FORCE : 0, once_done, st);
+
+        if (r < 0) {
+                log_error_errno(r, "cannot queue the rotation of %s: %m", user);
+                st->failed++;
+        }
+}
+
+/* A record in mid-rotation is recovered only if it is not from an older
+ * copy of the store (daemon/keycheck.h): recovering it would write its
+ * stale key to the targets, or delete the key in use. */
+static void once_checked(const char *user, const AwsResult *res, void *userdata) {
+        OnceState *st = userdata;
+        const InventoryUser *iu = inventory_find_user(st->rt->inv, user);
+        char reason[KEYCHECK_REASON_MAX], line[KEYCHECK_REASON_MAX + 64];
+
+        if (res->error >= 0 &&
+            keycheck_lost(iu, store_get_user(st->rt->store, user), &res->list_keys, now_usec(CLOCK_REALTIME),
+                          reason, sizeof reason)) {
+                log_error("%s: lost: %s; its interrupted rotation is not recovered", user, reason);
+                snprintf(line, sizeof line, "lost: %s", reason);
+                once_done(&(RotationReport) { .user = user, .outcome = ROTATION_FAILED, .error = line,
+                                              .old_key_id = "", .new_key_id = "" },
+                          st);
+                return;
+        }
+        /* Not lost, or IAM could not say: the rotation's own inspection
+         * asks again and decides. */
+        once_submit(st, user);
 }
 
 static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -164,7 +208,8 @@ static int open_state(Runtime *rt) {
 
 static int run_once(Runtime *rt) {
         _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
-        OnceState st = {};
+        _cleanup_(keychecker_freep) KeyChecker *checker = NULL;
+        OnceState st = { .rt = rt };
         sigset_t mask;
         int r;
 
@@ -194,15 +239,27 @@ static int run_once(Runtime *rt) {
                 return EXIT_ROTATION_FAILED;
         }
 
-        for (size_t i = 0; i < rt->inv->n_users; i++) {
-                r = rotation_engine_submit(engine, rt->inv->users[i].name, TRIGGER_ONCE,
-                                           arg.force ? ROTATION_FORCE : 0, once_done, &st);
-                if (r < 0) {
-                        log_error_errno(r, "cannot queue the rotation of %s: %m", rt->inv->users[i].name);
-                        st.failed++;
-                }
+        st.engine = engine;
+        r = keychecker_new(rt->aws, rt->inv->defaults.max_parallel, once_checked, &st, &checker);
+        if (r < 0) {
+                log_error_errno(r, "cannot check the store's keys against IAM: %m");
+                return EXIT_ROTATION_FAILED;
         }
-        while (rotation_engine_busy(engine) > 0) {
+        for (size_t i = 0; i < rt->inv->n_users; i++) {
+                const char *user = rt->inv->users[i].name;
+                const StoreUser *su = store_get_user(rt->store, user);
+
+                /* An idle record is judged by the rotation's inspection
+                 * (decide(): KeyMissing, KeyInactive) before it acts. */
+                if (su && su->phase != STORE_PHASE_IDLE && store_key_is_set(&su->current)) {
+                        r = keychecker_add(checker, user);
+                        if (r >= 0)
+                                continue;
+                        log_error_errno(r, "cannot check the keys of %s against IAM: %m", user);
+                }
+                once_submit(&st, user);
+        }
+        while (rotation_engine_busy(engine) > 0 || keychecker_busy(checker) > 0) {
                 r = sd_event_run(rt->event, UINT64_MAX);
                 if (r < 0) {
                         log_error_errno(r, "event loop failed: %m");

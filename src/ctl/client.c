@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "basic/sanitize.h"
+
 int ctl_connect(const char *path, int *ret_fd) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct timeval tv = { .tv_sec = CTL_TIMEOUT_DEFAULT / USEC_PER_SEC };
@@ -195,4 +197,46 @@ int ctl_call_full(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_l
 
 int ctl_call(int fd, json_object *req, ctl_line_t on_line, void *userdata) {
         return ctl_call_full(fd, req, CTL_TIMEOUT_DEFAULT, on_line, userdata);
+}
+
+static bool needs_sanitizing(const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] >= 0x7f)
+                        return true;
+        return false;
+}
+
+void ctl_json_sanitize(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_object: {
+                json_object_object_foreach(o, key, value) {
+                        (void) key;
+                        ctl_json_sanitize(value);
+                }
+                break;
+        }
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        ctl_json_sanitize(json_object_array_get_idx(o, i));
+                break;
+        case json_type_string: {
+                size_t len = (size_t) json_object_get_string_len(o);
+                _cleanup_free_ char *clean = NULL;
+
+                if (!needs_sanitizing(json_object_get_string(o), len))
+                        break;
+                /* Never longer than the input: a C1 control (2 bytes)
+                 * becomes one space, an invalid byte one '?'. */
+                clean = malloc(len + 1);
+                if (!clean) {
+                        (void) json_object_set_string(o, "?");
+                        break;
+                }
+                sanitize_text(json_object_get_string(o), clean, len + 1);
+                (void) json_object_set_string(o, clean);
+                break;
+        }
+        default:
+                break;
+        }
 }

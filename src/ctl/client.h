@@ -51,3 +51,13 @@ int ctl_call(int fd, json_object *req, ctl_line_t on_line, void *userdata);
  * 0 or USEC_INFINITY = wait for ever (rotate --wait: a rotation may verify
  * for minutes without a word). */
 int ctl_call_full(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_line, void *userdata);
+
+/*
+ * ctl_json_sanitize() - make @o fit for a terminal before it is printed as
+ * JSON: json-c escapes C0 controls but passes C1 controls (U+0080 …
+ * U+009F, among them the 8-bit CSI U+009B), DEL and invalid UTF-8 through
+ * as they are. Every string value holding such a byte is replaced by its
+ * sanitize_text() form (basic/sanitize.h), in place, recursively. Strings
+ * of plain ASCII are left alone.
+ */
+void ctl_json_sanitize(json_object *o);

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "basic/log.h"
+#include "basic/sanitize.h"
+#include "ctl/client.h"
 #include "policy/review.h"
 
 #define EXIT_FINDINGS 1
@@ -28,15 +30,23 @@ static void on_done(PolicyReport *report, void *userdata) {
         w->done = true;
 }
 
+/* User names (with --all-users, whatever IAM lists) and details (from
+ * policy documents) reach a terminal: sanitised, and names cut to a
+ * column. */
+#define NAME_MAX_PRINTED 128
+#define DETAIL_MAX_PRINTED 1024
+
 static void print_table(const PolicyReport *r) {
         int uw = (int) strlen("USER"), cw = (int) strlen("FINDING");
         size_t n_findings = 0;
+        char name[NAME_MAX_PRINTED], detail[DETAIL_MAX_PRINTED];
 
         for (size_t i = 0; i < r->n_users; i++) {
                 const AuditUser *u = &r->users[i];
 
                 for (size_t j = 0; j < u->findings.n; j++) {
-                        int l = (int) strlen(u->name), c = (int) strlen(finding_code_to_string(u->findings.items[j].code));
+                        int l = (int) sanitize_text(u->name, name, sizeof(name)),
+                            c = (int) strlen(finding_code_to_string(u->findings.items[j].code));
                         uw = l > uw ? (l < 40 ? l : 40) : uw;
                         cw = c > cw ? c : cw;
                 }
@@ -47,14 +57,16 @@ static void print_table(const PolicyReport *r) {
                 for (size_t i = 0; i < r->n_users; i++) {
                         const AuditUser *u = &r->users[i];
 
+                        sanitize_text(u->name, name, sizeof(name));
                         for (size_t j = 0; j < u->findings.n; j++) {
                                 const Finding *f = &u->findings.items[j];
 
-                                printf("%-*s  %-8s  %-*s  %s\n", uw, u->name, finding_severity_to_string(f->severity),
-                                       cw, finding_code_to_string(f->code), f->detail);
+                                sanitize_text(f->detail, detail, sizeof(detail));
+                                printf("%-*s  %-8s  %-*s  %s\n", uw, name, finding_severity_to_string(f->severity),
+                                       cw, finding_code_to_string(f->code), detail);
                         }
                         if (u->findings.n_dropped > 0)
-                                printf("%-*s  %-8s  %-*s  %zu more findings not listed\n", uw, u->name, "warning", cw,
+                                printf("%-*s  %-8s  %-*s  %zu more findings not listed\n", uw, name, "warning", cw,
                                        "more-findings", u->findings.n_dropped);
                 }
                 printf("\n");
@@ -144,6 +156,7 @@ int review_cmd_run(Runtime *rt, bool json, bool all_users) {
                         log_error_errno(-ENOMEM, "cannot write the report: %m");
                         return EXIT_ERRORS;
                 }
+                ctl_json_sanitize(o_json);
                 puts(json_object_to_json_string_ext(o_json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o_json);
         } else {

@@ -9,6 +9,11 @@
  * does not read its answers is dropped once CONTROL_OUTPUT_MAX bytes wait
  * for it, and a few reads or requests per wakeup hand the loop back.
  *
+ * Deadlines: each connection has one timer, armed for what it waits for
+ * now (conn_wait(): a request, the rest of a line, a reader, the end of a
+ * linger) and moved whenever that changes. The timers share the loop's
+ * CLOCK_MONOTONIC timerfd, so a connection costs one descriptor, its own.
+ *
  * Lifetime: a connection is reference counted. The server holds one
  * reference while it is connected, a request in flight holds one, and every
  * callback holds one while it runs, so a client going away in the middle of
@@ -31,7 +36,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "aws/names.h"
+#include "basic/duration.h"
 #include "basic/json-util.h"
+#include "basic/log.h"
 #include "basic/util.h"
 
 #define CONTROL_READS_PER_WAKEUP 16U
@@ -42,12 +49,21 @@
 /* How long a refused client (or one that broke the protocol) may take to
  * read our last line and hang up before we close on it. */
 #define CONTROL_LINGER (1 * USEC_PER_SEC)
-/* Refused connections lingering at once; beyond, they are closed at once. */
-#define CONTROL_LINGERING_MAX 64U
+/* Deadlines are kept to this: timers due together wake the loop once. */
+#define CONTROL_TIMER_ACCURACY (250 * USEC_PER_MSEC)
 /* User input echoed in an error message is cut to this many bytes. */
 #define CONTROL_ECHO_MAX 64U
 
 typedef struct ControlConnection ControlConnection;
+
+/* What a connection waits for; each has its deadline (wait_timeout()). */
+typedef enum ControlWait {
+        WAIT_NOTHING, /* a request runs, or a complete line is about to be served */
+        WAIT_REQUEST, /* idle: no request since it connected or since its last answer */
+        WAIT_LINE,    /* the rest of a request line */
+        WAIT_READER,  /* the client to read the answers queued for it */
+        WAIT_LINGER,  /* the client to hang up after our last line */
+} ControlWait;
 
 static inline void *mfree(void *p) {
         free(p);
@@ -67,8 +83,15 @@ struct ControlServer {
         bool have_group;
         gid_t group;
         ControlConnection *connections;
-        unsigned n_connections; /* authorised ones, against CONTROL_CONNECTIONS_MAX */
-        unsigned n_refused;     /* refused ones still lingering */
+        unsigned n_connections;   /* authorised ones, against max_connections */
+        unsigned n_refused;       /* refused ones still lingering */
+        unsigned max_connections; /* control_server_set_max_connections() */
+        /* Drops are logged CONTROL_LOG_BURST at a time per
+         * CONTROL_LOG_INTERVAL; the rest are counted, and the count is
+         * logged when the interval ends (log_timer). */
+        sd_event_source *log_timer;
+        usec_t log_window;
+        unsigned log_count, log_suppressed;
 };
 
 struct ControlConnection {
@@ -77,7 +100,11 @@ struct ControlConnection {
         ControlConnection *prev, *next;
         sd_event_source *io;    /* owns the socket */
         sd_event_source *defer; /* resumes processing of buffered requests */
-        sd_event_source *linger;
+        sd_event_source *timer; /* the deadline of what it waits for */
+        ControlWait wait;
+        usec_t wait_since; /* CLOCK_MONOTONIC: when the wait began, or the reader last read */
+        uid_t uid;         /* the peer, for the log */
+        pid_t pid;
         char *in; /* CONTROL_LINE_MAX bytes, allocated on the first read */
         size_t in_len;
         char *out; /* pending output is out[out_start..out_len) */
@@ -213,7 +240,7 @@ static void conn_disconnect(ControlConnection *c) {
         c->dead = true;
         c->io = sd_event_source_disable_unref(c->io);
         c->defer = sd_event_source_disable_unref(c->defer);
-        c->linger = sd_event_source_disable_unref(c->linger);
+        c->timer = sd_event_source_disable_unref(c->timer);
         c->in = mfree(c->in);
         c->out = mfree(c->out);
         c->in_len = c->out_start = c->out_len = c->out_size = 0;
@@ -243,6 +270,7 @@ static int conn_fd(ControlConnection *c) {
 
 static void conn_flush(ControlConnection *c) {
         int fd = conn_fd(c);
+        bool progress = false;
 
         while (!c->dead && c->out_start < c->out_len) {
                 ssize_t n = send(fd, c->out + c->out_start, c->out_len - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -257,7 +285,12 @@ static void conn_flush(ControlConnection *c) {
                         return;
                 }
                 c->out_start += (size_t) n;
+                progress = n > 0;
         }
+        /* A reader that reads, however slowly, is not stuck: its
+         * deadline counts from the last byte it took. */
+        if (progress && c->wait == WAIT_READER && c->server)
+                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &c->wait_since);
         if (c->out_start == c->out_len) {
                 c->out_start = c->out_len = 0;
                 /* Do not keep a big status answer's buffer for an idle client. */
@@ -355,11 +388,6 @@ static void conn_send_error_and_close(ControlConnection *c, const char *msg) {
         json_object_put(o);
 }
 
-static int on_linger_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
-        conn_disconnect(userdata);
-        return 0;
-}
-
 /*
  * After the last line: shut down our sending side and discard whatever the
  * client still sends until it hangs up (or CONTROL_LINGER passes). Closing
@@ -368,19 +396,15 @@ static int on_linger_timeout(sd_event_source *source, uint64_t usec, void *userd
  */
 static void conn_start_linger(ControlConnection *c) {
         ControlServer *s = c->server;
-        uint64_t now;
 
         if (c->lingering || c->dead)
                 return;
-        if (!s || (c->refused && s->n_refused > CONTROL_LINGERING_MAX) ||
-            shutdown(conn_fd(c), SHUT_WR) < 0 || sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0 ||
-            sd_event_add_time(s->event, &c->linger, CLOCK_MONOTONIC, now + CONTROL_LINGER, 10 * USEC_PER_MSEC,
-                              on_linger_timeout, c) < 0) {
+        if (!s || (c->refused && s->n_refused > CONTROL_REFUSED_MAX) || shutdown(conn_fd(c), SHUT_WR) < 0) {
                 conn_disconnect(c);
                 return;
         }
         c->lingering = true;
-        conn_update_events(c);
+        conn_update_events(c); /* arms the timer for CONTROL_LINGER */
 }
 
 static bool conn_has_line(const ControlConnection *c) {
@@ -397,10 +421,54 @@ static void conn_maybe_finish(ControlConnection *c) {
                 conn_disconnect(c);
 }
 
+static ControlWait conn_wait(const ControlConnection *c) {
+        if (c->lingering)
+                return WAIT_LINGER;
+        if (c->out_start < c->out_len)
+                return WAIT_READER;
+        if (c->req || c->closing || c->read_eof || conn_has_line(c))
+                return WAIT_NOTHING; /* served, or about to be, or about to close */
+        return c->in_len > 0 ? WAIT_LINE : WAIT_REQUEST;
+}
+
+static usec_t wait_timeout(ControlWait w) {
+        switch (w) {
+        case WAIT_REQUEST: return CONTROL_IDLE_TIMEOUT;
+        case WAIT_LINE: return CONTROL_LINE_TIMEOUT;
+        case WAIT_READER: return CONTROL_SEND_TIMEOUT;
+        case WAIT_LINGER: return CONTROL_LINGER;
+        default: return USEC_INFINITY;
+        }
+}
+
+/* The timer follows what the connection waits for; a new wait starts its
+ * deadline afresh. Returns < 0 if the timer could not be armed. */
+static int conn_update_deadline(ControlConnection *c) {
+        ControlWait w = conn_wait(c);
+        usec_t now;
+        int r;
+
+        if (w == WAIT_NOTHING) {
+                c->wait = w;
+                return sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+        }
+        if (w != c->wait) {
+                r = sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
+                if (r < 0)
+                        return r;
+                c->wait = w;
+                c->wait_since = now;
+        }
+        r = sd_event_source_set_time(c->timer, c->wait_since + wait_timeout(w));
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
 static void conn_update_events(ControlConnection *c) {
         uint32_t events = 0;
 
-        if (c->dead)
+        if (c->dead || !c->server)
                 return;
         if (c->lingering)
                 events = EPOLLIN;
@@ -413,7 +481,7 @@ static void conn_update_events(ControlConnection *c) {
         }
         /* EPOLLHUP and EPOLLERR come regardless: a client that hangs up is
          * noticed even while nothing is read from it. */
-        if (sd_event_source_set_io_events(c->io, events) < 0)
+        if (sd_event_source_set_io_events(c->io, events) < 0 || conn_update_deadline(c) < 0)
                 conn_disconnect(c);
 }
 
@@ -920,6 +988,90 @@ static void conn_process(ControlConnection *c) {
 }
 
 /* ------------------------------------------------------------------------
+ * Dropping clients, and saying so
+ */
+
+static void server_log_suppressed(ControlServer *s) {
+        char d[DURATION_STRING_MAX];
+
+        if (s->log_suppressed > 0)
+                log_warning("control socket: %u more client%s dropped or refused in the last %s (not logged one by one)",
+                            s->log_suppressed, s->log_suppressed == 1 ? "" : "s",
+                            format_duration(CONTROL_LOG_INTERVAL, d, sizeof(d)) ?: "?");
+        s->log_suppressed = 0;
+}
+
+static int on_log_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        ControlServer *s = userdata;
+
+        server_log_suppressed(s);
+        s->log_window = usec;
+        s->log_count = 0;
+        return 0;
+}
+
+/* One line per dropped or refused client, CONTROL_LOG_BURST per
+ * CONTROL_LOG_INTERVAL: a flood of clients must not become a flood in
+ * the journal. */
+static void server_log_client(ControlServer *s, uid_t uid, pid_t pid, const char *what) {
+        usec_t now;
+
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                now = now_usec(CLOCK_MONOTONIC);
+        if (now >= s->log_window + CONTROL_LOG_INTERVAL) {
+                server_log_suppressed(s);
+                s->log_window = now;
+                s->log_count = 0;
+        }
+        if (s->log_count < CONTROL_LOG_BURST) {
+                s->log_count++;
+                log_warning("control socket: client uid %u pid %u %s", (unsigned) uid, (unsigned) pid, what);
+                return;
+        }
+        if (s->log_suppressed++ == 0 &&
+            (sd_event_source_set_time(s->log_timer, s->log_window + CONTROL_LOG_INTERVAL) < 0 ||
+             sd_event_source_set_enabled(s->log_timer, SD_EVENT_ONESHOT) < 0))
+                server_log_suppressed(s); /* say it now rather than never */
+}
+
+/* Close @c and log why: "@why" and, with @timed, the deadline it missed. */
+static void conn_drop(ControlConnection *c, const char *why, bool timed) {
+        char what[192], d[DURATION_STRING_MAX];
+
+        if (c->server && !c->refused) {
+                snprintf(what, sizeof(what), "dropped: %s%s%s", why, timed ? " " : "",
+                         timed ? format_duration(wait_timeout(c->wait), d, sizeof(d)) ?: "?" : "");
+                server_log_client(c->server, c->uid, c->pid, what);
+        }
+        conn_disconnect(c);
+}
+
+static int on_conn_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        ControlConnection *c = conn_ref(userdata);
+
+        switch (c->wait) {
+        case WAIT_REQUEST: conn_drop(c, "idle, no request within", true); break;
+        case WAIT_LINE: conn_drop(c, "too slow, a request line not complete within", true); break;
+        case WAIT_READER: conn_drop(c, "not reading its answers for", true); break;
+        default: conn_disconnect(c); break; /* the end of a linger */
+        }
+        conn_unref(c);
+        return 0;
+}
+
+/* The authorised connection idle longest (no request in flight, nothing
+ * to send), or NULL when every one is busy. */
+static ControlConnection *server_find_idle(ControlServer *s) {
+        ControlConnection *best = NULL;
+
+        for (ControlConnection *c = s->connections; c; c = c->next)
+                if (!c->refused && (c->wait == WAIT_REQUEST || c->wait == WAIT_LINE) &&
+                    (!best || c->wait_since < best->wait_since))
+                        best = c;
+        return best;
+}
+
+/* ------------------------------------------------------------------------
  * Accepting
  */
 
@@ -955,12 +1107,26 @@ static void server_add_connection(ControlServer *s, int fd) {
         bool allowed;
         char msg[256];
 
+        struct ucred cred = {};
+        socklen_t len = sizeof(cred);
+
         /* Decided once, from what the kernel recorded at connect(): the
          * client cannot change who it was by passing the socket on. */
         if (control_peer_credentials(fd, &uid, &gid, &groups, &n_groups) < 0)
                 allowed = false;
         else
                 allowed = control_peer_allowed(uid, gid, groups, n_groups, geteuid(), s->have_group, s->group);
+        (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+
+        /* Full: an idle client makes room for this one. One that is being
+         * served, or reading its answers, keeps its place. */
+        if (allowed && s->n_connections >= s->max_connections) {
+                ControlConnection *idle = server_find_idle(s);
+
+                if (idle)
+                        conn_drop(idle, "idle while every connection was taken, to make room for a new client",
+                                  false);
+        }
 
         c = calloc(1, sizeof(*c));
         if (!c) {
@@ -969,7 +1135,9 @@ static void server_add_connection(ControlServer *s, int fd) {
         }
         c->n_ref = 1;
         c->server = s;
-        c->refused = !allowed || s->n_connections >= CONTROL_CONNECTIONS_MAX;
+        c->uid = uid;
+        c->pid = cred.pid;
+        c->refused = !allowed || s->n_connections >= s->max_connections;
         if (sd_event_add_io(s->event, &c->io, fd, 0, on_conn_io, c) < 0) {
                 close(fd);
                 free(c);
@@ -985,7 +1153,9 @@ static void server_add_connection(ControlServer *s, int fd) {
         else
                 s->n_connections++;
         if (sd_event_add_defer(s->event, &c->defer, on_conn_defer, c) < 0 ||
-            sd_event_source_set_enabled(c->defer, SD_EVENT_OFF) < 0) {
+            sd_event_source_set_enabled(c->defer, SD_EVENT_OFF) < 0 ||
+            sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, USEC_INFINITY, CONTROL_TIMER_ACCURACY,
+                              on_conn_timer, c) < 0) {
                 conn_disconnect(c);
                 return;
         }
@@ -995,9 +1165,11 @@ static void server_add_connection(ControlServer *s, int fd) {
                 snprintf(msg, sizeof(msg), "permission denied: uid %u is neither root nor in group %s%s",
                          (unsigned) uid, CONTROL_GROUP, s->have_group ? "" : " (which does not exist)");
                 conn_send_error_and_close(c, msg);
-        } else if (c->refused)
+        } else if (c->refused) {
+                snprintf(msg, sizeof(msg), "refused: all %u connections are busy", s->max_connections);
+                server_log_client(s, uid, cred.pid, msg);
                 conn_send_error_and_close(c, "too many connections to keyrotd; try again later");
-        else
+        } else
                 conn_update_events(c);
         conn_maybe_finish(c);
         conn_unref(c);
@@ -1150,6 +1322,7 @@ int control_server_new(sd_event *e, int listen_fd, const char *path, const Contr
         s->event = sd_event_ref(e);
         s->handlers = *h;
         s->userdata = userdata;
+        s->max_connections = CONTROL_CONNECTIONS_MAX;
 
         /* Resolved once: a group created later counts after a restart. A
          * lookup error is treated like a missing group (root only). */
@@ -1189,6 +1362,11 @@ int control_server_new(sd_event *e, int listen_fd, const char *path, const Contr
                                        10 * USEC_PER_MSEC, on_accept_pause_end, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->accept_pause, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(e, &s->log_timer, CLOCK_MONOTONIC, USEC_INFINITY, CONTROL_TIMER_ACCURACY,
+                                      on_log_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->log_timer, SD_EVENT_OFF);
         if (r < 0)
                 goto fail;
         *ret = s;
@@ -1202,6 +1380,14 @@ fail:
         return r;
 }
 
+void control_server_set_max_connections(ControlServer *s, unsigned n) {
+        s->max_connections = n < 1 ? 1 : n > CONTROL_CONNECTIONS_MAX ? CONTROL_CONNECTIONS_MAX : n;
+}
+
+unsigned control_server_max_connections(const ControlServer *s) {
+        return s->max_connections;
+}
+
 ControlServer *control_server_free(ControlServer *s) {
         struct stat st;
 
@@ -1211,6 +1397,8 @@ ControlServer *control_server_free(ControlServer *s) {
                 conn_disconnect(s->connections);
         s->listen_source = sd_event_source_disable_unref(s->listen_source);
         s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
+        server_log_suppressed(s);
+        s->log_timer = sd_event_source_disable_unref(s->log_timer);
         /* Only if it is still the socket we made: a successor may have
          * replaced it already. */
         if (s->path && lstat(s->path, &st) >= 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->path_dev &&

@@ -22,7 +22,29 @@
  *   Limits: a request line is at most CONTROL_LINE_MAX bytes including its
  *   "\n"; at most CONTROL_USERS_MAX users per request; a connection whose
  *   unsent output exceeds CONTROL_OUTPUT_MAX (a reader too slow or gone) is
- *   dropped; at most CONTROL_CONNECTIONS_MAX connections at once.
+ *   dropped.
+ *
+ * DESCRIPTORS AND DEADLINES
+ *
+ *   Every client holds a descriptor, and the daemon needs descriptors of its
+ *   own (AWS connections, the store, hooks) whatever its clients do: at most
+ *   control_server_set_max_connections() authorised connections are open at
+ *   once (the manager derives it from RLIMIT_NOFILE; never more than
+ *   CONTROL_CONNECTIONS_MAX), and at most CONTROL_REFUSED_MAX refused ones
+ *   are being answered. A new authorised client beyond the cap takes the
+ *   place of the connection idle longest (no request in flight, no answer
+ *   unsent); when every connection is busy it is refused with
+ *   {"ok":false,"error":"too many connections …"}.
+ *
+ *   A connection is dropped (closed, and logged at warning level, at most
+ *   CONTROL_LOG_BURST lines per CONTROL_LOG_INTERVAL, then a count) when
+ *     - it sends no request within CONTROL_IDLE_TIMEOUT of connecting or of
+ *       its last answer (idle),
+ *     - a request line is not complete within CONTROL_LINE_TIMEOUT of its
+ *       first byte (a slow writer),
+ *     - answers wait unsent for CONTROL_SEND_TIMEOUT without the client
+ *       reading a byte (a slow reader).
+ *   A request in flight has no deadline: rotate --wait may take minutes.
  *
  *   Protocol errors — a line too long, not JSON, not an object, "cmd" missing,
  *   not a string or unknown — are answered with an error, after which the
@@ -70,6 +92,10 @@
  *      "users":[{"name":"a",
  *                "phase":"idle",          store phase (store_phase_to_string),
  *                                         or "not-adopted"
+ *                "lost"?:true,            IAM no longer has the key the store
+ *                                         holds (daemon/keycheck.h)
+ *                "next_action"?:"none",   decide() on the store (a lost
+ *                "next_reason"?:"…",      user: "fail", and why, with the fix)
  *                "current_key_id"?:"AKIA…",
  *                "key_age_sec"?:N,        age of the current key
  *                "next_due_sec"?:N,       seconds from now, negative = overdue;
@@ -80,7 +106,9 @@
  *                "in_flight":bool}, …]}
  *
  *   rotate without wait (after queueing):
- *     {"ok":true, "queued":true}
+ *     {"ok":true, "queued":true, "lost"?:["a",…]}   ("all": the lost users
+ *     passed over). A lost user named in "users" (without "replace_lost")
+ *     is an error, and nothing is queued; so is a rollback of one.
  *   rotate with "wait": one stream line per user as its rotation ends,
  *     {"event":"rotation", "user":"a",
  *      "outcome":"completed"|"not-due"|"failed"|"parked" (rotation_outcome_to_string),
@@ -125,11 +153,23 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "basic/util.h"
+
 #define CONTROL_GROUP "keyrotd"
 #define CONTROL_LINE_MAX (64U * 1024U)          /* one request, "\n" included */
 #define CONTROL_OUTPUT_MAX (1024U * 1024U)      /* unsent bytes before the client is dropped */
 #define CONTROL_USERS_MAX 10000U
+/* The most authorised connections at once, whatever the descriptor limit:
+ * each may hold a CONTROL_LINE_MAX input buffer. */
 #define CONTROL_CONNECTIONS_MAX 1024U
+/* Refused connections being answered at once (beyond, closed at once):
+ * descriptors on top of the connection cap. */
+#define CONTROL_REFUSED_MAX 64U
+#define CONTROL_IDLE_TIMEOUT (30 * USEC_PER_SEC)
+#define CONTROL_LINE_TIMEOUT (10 * USEC_PER_SEC)
+#define CONTROL_SEND_TIMEOUT (30 * USEC_PER_SEC)
+#define CONTROL_LOG_BURST 10U
+#define CONTROL_LOG_INTERVAL (10 * USEC_PER_SEC)
 #define CONTROL_SOCKET_MODE 0660
 
 typedef struct ControlServer ControlServer;
@@ -166,6 +206,12 @@ typedef struct ControlHandlers {
  */
 int control_server_new(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h, void *userdata,
                        ControlServer **ret);
+/* At most @n authorised connections from now on (clamped to 1 …
+ * CONTROL_CONNECTIONS_MAX; the default is CONTROL_CONNECTIONS_MAX).
+ * Connections already open beyond a lowered cap stay. */
+void control_server_set_max_connections(ControlServer *s, unsigned n);
+unsigned control_server_max_connections(const ControlServer *s);
+
 /* Close the listening socket and every connection; requests in flight go
  * dead (their owners still end them). NULL is a no-op. */
 ControlServer *control_server_free(ControlServer *s);

@@ -4,6 +4,13 @@
  * periodic wakeup is the watchdog: while nothing is due, one timer waits
  * for the earliest due user, and one more for the next scheduled audit
  * (defaults.audit_every).
+ *
+ * After READY=1 every user that holds a key is checked against IAM, a few
+ * at a time (daemon/keycheck.h): a user whose held key IAM no longer has is
+ * *lost* (a store restored from an older copy). A lost user is shown as
+ * such by status, is not scheduled, is not recovered, and is rotated only
+ * with --replace-lost, until a rotation of it completes. Users whose
+ * record needs recovery are checked first, and recovered only after.
  */
 #include "daemon/manager.h"
 
@@ -11,21 +18,40 @@
 #include <json-c/json.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "audit/audit.h"
 #include "basic/duration.h"
 #include "basic/log.h"
 #include "config.h"
 #include "daemon/control.h"
+#include "daemon/keycheck.h"
 #include "policy/review.h"
 #include "rotation/rotation.h"
 
 #define BACKOFF_MIN USEC_PER_MINUTE
 #define BACKOFF_MAX (6 * USEC_PER_HOUR)
+
+/*
+ * The descriptors keyrotd keeps for its own work, whatever its control
+ * clients do (docs/DESIGN.md §6). Fixed: stdio, the journal, the event
+ * loop's epoll, signalfd and timerfds, the state lock, the store, its
+ * temporary file and directory, the committer's eventfd, the listening
+ * socket, sd_notify's socket, the policy review's connections. Per
+ * max_parallel slot: a rotation's AWS connections (each with the
+ * resolver's socket pair), its hook's pipes, a target's temporary file and
+ * directories, and a key check's connection. And the refused clients being
+ * answered (CONTROL_REFUSED_MAX). Below a limit that leaves
+ * CONNECTIONS_MIN for clients, clients get CONNECTIONS_MIN anyway.
+ */
+#define FDS_RESERVED_FIXED 64U
+#define FDS_PER_PARALLEL 16U
+#define CONNECTIONS_MIN 16U
 
 typedef struct Waiter Waiter;
 typedef struct AuditRun AuditRun;
@@ -47,6 +73,12 @@ typedef struct Sched {
         unsigned follow_up_flags;
         Waiter **followers;
         size_t n_followers;
+        /* The store's key is not in IAM (keycheck.h): reason says why and
+         * names the fix. */
+        bool lost;
+        char *lost_reason;
+        bool check_queued;        /* its check against IAM was queued */
+        bool recover_after_check; /* its record needs recovery: after the check */
 } Sched;
 
 struct Manager {
@@ -62,7 +94,9 @@ struct Manager {
         sd_event_source *audit_timer; /* CLOCK_BOOTTIME: every audit_every, suspend included */
         usec_t audit_base;            /* when the timer was last armed from */
         AuditRun *audits;             /* in flight */
+        KeyChecker *checker;          /* the held keys against IAM, after READY=1 */
         unsigned recovering;
+        uint64_t nofile;              /* RLIMIT_NOFILE, as raised at start */
         usec_t started;
         bool stopping;
 };
@@ -78,6 +112,7 @@ struct Waiter {
 typedef struct Submission {
         Manager *m;
         Waiter *waiter; /* may be NULL */
+        bool recovery;  /* counted in m->recovering */
 } Submission;
 
 /* An audit in flight: of every user (the schedule), or of one user after
@@ -113,11 +148,15 @@ static void reply_error(ControlRequest *req, const char *fmt, ...) {
         control_request_end(req);
 }
 
-static Sched *sched_find(Manager *m, const char *name) {
-        for (size_t i = 0; i < m->n_sched; i++)
-                if (streq(m->sched[i].name, name))
-                        return &m->sched[i];
+static Sched *sched_find_in(Sched *sched, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(sched[i].name, name))
+                        return &sched[i];
         return NULL;
+}
+
+static Sched *sched_find(Manager *m, const char *name) {
+        return sched_find_in(m->sched, m->n_sched, name);
 }
 
 /* decide() on the store alone: the key list IAM would give if it agreed
@@ -139,6 +178,8 @@ static usec_t compute_due(Manager *m, const Sched *s) {
 
         if (!iu || !su || !store_key_is_set(&su->current))
                 return USEC_INFINITY; /* not adopted: nothing to rotate */
+        if (s->lost)
+                return USEC_INFINITY; /* the operator's: rotate --replace-lost */
         decide_from_store(iu, su, now_usec(CLOCK_REALTIME), &d);
         if (d.recovering)
                 return 0; /* interrupted: recover now */
@@ -155,7 +196,7 @@ static usec_t compute_due(Manager *m, const Sched *s) {
 
 static void update_status(Manager *m) {
         const Sched *next = NULL;
-        unsigned failing = 0;
+        unsigned failing = 0, lost = 0;
         char in[DURATION_STRING_MAX] = "";
         usec_t now = now_usec(CLOCK_REALTIME);
 
@@ -163,16 +204,20 @@ static void update_status(Manager *m) {
                 const StoreUser *su = store_get_user(m->rt->store, m->sched[i].name);
                 if (su && su->failures > 0)
                         failing++;
+                if (m->sched[i].lost)
+                        lost++;
                 if (m->sched[i].next_due != USEC_INFINITY && (!next || m->sched[i].next_due < next->next_due))
                         next = &m->sched[i];
         }
         if (next)
                 format_duration_approx(next->next_due > now ? next->next_due - now : 0, 2, in, sizeof in);
-        sd_notifyf(false, "STATUS=%zu users, next: %s%s%s, %u failing", m->n_sched, next ? next->name : "none",
-                   next ? " in " : "", next ? in : "", failing);
+        sd_notifyf(false, "STATUS=%zu users, next: %s%s%s, %u failing%s", m->n_sched, next ? next->name : "none",
+                   next ? " in " : "", next ? in : "", failing, lost > 0 ? ", some lost (see keyrotctl status)" : "");
 }
 
 static void rotation_done(const RotationReport *rep, void *userdata);
+static void queue_key_checks(Manager *m);
+static void apply_connection_cap(Manager *m, bool announce);
 
 static int submit(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
         Submission *sub = calloc(1, sizeof *sub);
@@ -182,12 +227,16 @@ static int submit(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags,
                 return -ENOMEM;
         sub->m = m;
         sub->waiter = w;
+        sub->recovery = trigger == TRIGGER_RECOVERY;
         r = rotation_engine_submit(m->engine, s->name, trigger, flags, rotation_done, sub);
         if (r < 0) {
                 free(sub);
                 return r;
         }
         s->in_flight = true;
+        s->trigger = trigger;
+        if (sub->recovery)
+                m->recovering++;
         if (w)
                 w->pending++;
         return 0;
@@ -348,9 +397,21 @@ static void waiters_fail(Manager *m, Waiter **list, size_t n);
 static void commit_next_attempt(Manager *m, const char *user) {
         int r = store_commit(m->rt->store);
 
-        if (r < 0)
+        if (r < 0) {
                 log_error_errno(r, "cannot commit the next attempt for %s to the store %s: %m; "
                                 "it holds until keyrotd restarts", user, store_path(m->rt->store));
+                /* A store that cannot be written is every rotation's
+                 * problem: on the audit trail, not only in the log. */
+                audit_emit(&(AuditRecord) {
+                        .event = AUDIT_ROTATION_FAILED,
+                        .user = user,
+                        .trigger = "schedule",
+                        .result = "failed",
+                        .error = "StoreCommit",
+                        .message = "the next attempt could not be recorded in the store",
+                        .failure = true,
+                });
+        }
 }
 
 static void rotation_done(const RotationReport *rep, void *userdata) {
@@ -368,6 +429,14 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
         }
         if (s) {
                 s->in_flight = false;
+                /* A new key is in service (--replace-lost, or a rotation
+                 * once IAM agreed again): nothing is lost any more. */
+                if (rep->outcome == ROTATION_COMPLETED && s->lost) {
+                        log_info("%s: no longer lost: keyrotd holds its key %s", s->name, rep->new_key_id);
+                        s->lost = false;
+                        free(s->lost_reason);
+                        s->lost_reason = NULL;
+                }
                 s->next_due = compute_due(m, s);
                 /* A parked or still-interrupted user must not spin. */
                 if (s->next_due == 0 && rep->outcome != ROTATION_COMPLETED)
@@ -412,7 +481,9 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
                 if (k < 0 && k != -EBUSY)
                         log_error_errno(k, "cannot start the audit of %s: %m", rep->user);
         }
-        if (sub->m->recovering > 0 && s && s->trigger == TRIGGER_RECOVERY)
+        /* Counted by the submission, not the user: a reload may have
+         * dropped the user meanwhile. */
+        if (sub->recovery && m->recovering > 0)
                 m->recovering--;
         if (s)
                 s->trigger = TRIGGER_SCHEDULE;
@@ -448,6 +519,10 @@ static int build_sched(Manager *m, const Inventory *inv) {
                 n[i].in_flight = old ? old->in_flight : false;
                 n[i].trigger = old ? old->trigger : TRIGGER_SCHEDULE;
                 if (old) {
+                        n[i].lost = old->lost;
+                        n[i].lost_reason = TAKE_PTR(old->lost_reason);
+                        n[i].check_queued = old->check_queued;
+                        n[i].recover_after_check = old->recover_after_check;
                         n[i].watchers = TAKE_PTR(old->watchers);
                         n[i].n_watchers = old->n_watchers;
                         old->n_watchers = 0;
@@ -460,10 +535,15 @@ static int build_sched(Manager *m, const Inventory *inv) {
                 }
         }
         for (size_t i = 0; i < m->n_sched; i++) {
+                /* A recovery that waits for its check will not come. */
+                if (m->sched[i].recover_after_check && !sched_find_in(n, inv->n_users, m->sched[i].name) &&
+                    m->recovering > 0)
+                        m->recovering--;
                 /* Users dropped by a reload: whoever waited on them is told. */
                 waiters_fail(m, m->sched[i].watchers, m->sched[i].n_watchers);
                 waiters_fail(m, m->sched[i].followers, m->sched[i].n_followers);
                 free(m->sched[i].name);
+                free(m->sched[i].lost_reason);
         }
         free(m->sched);
         m->sched = n;
@@ -505,6 +585,17 @@ static int reload(Manager *m, char **ret_error) {
         rt->inv = inv;
         rotation_engine_set_inventory(m->engine, inv);
         r = build_sched(m, inv);
+        apply_connection_cap(m, false); /* max_parallel may have changed */
+        if (m->checker) {
+                /* Users the reload added: checked like those at start, and
+                 * an interrupted rotation of theirs recovered after that. */
+                for (size_t i = 0; i < m->n_sched; i++)
+                        if (!m->sched[i].check_queued && !m->sched[i].in_flight && m->sched[i].next_due == 0) {
+                                m->sched[i].recover_after_check = true;
+                                m->recovering++;
+                        }
+                queue_key_checks(m);
+        }
         release_retired(m);
         arm_timer(m);
         arm_audit_timer(m); /* audit_every may have changed */
@@ -550,6 +641,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         log_info("%s (signal %u): stopping at the next safe point", strsignal((int) si->ssi_signo), si->ssi_signo);
         m->stopping = true;
         rotation_engine_stop(m->engine);
+        /* Neither does a check of the keys. */
+        m->checker = keychecker_free(m->checker);
         /* An audit changes nothing: stop it rather than wait for it. */
         while (m->audits) {
                 policy_review_cancel(m->audits->audit);
@@ -578,7 +671,13 @@ static int ctl_status(ControlRequest *req, void *userdata) {
                 json_object_object_add(u, "name", json_object_new_string(s->name));
                 json_object_object_add(u, "phase", json_object_new_string(su ? store_phase_to_string(su->phase)
                                                                              : "not-adopted"));
-                if (s->iu) {
+                if (s->lost) {
+                        /* What decide() says of the store alone does not
+                         * hold: IAM no longer has the key. */
+                        json_object_object_add(u, "lost", json_object_new_boolean(true));
+                        json_object_object_add(u, "next_action", json_object_new_string("fail"));
+                        json_object_object_add(u, "next_reason", json_object_new_string(s->lost_reason ?: "lost"));
+                } else if (s->iu) {
                         Decision d;
 
                         decide_from_store(s->iu, su, now, &d);
@@ -625,9 +724,40 @@ static int waiter_list_add(Waiter ***list, size_t *n, Waiter *w) {
         return 0;
 }
 
-static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
-        int r = submit(m, s, trigger, flags, w);
+/* A rotation of a lost user will not run: the waiter hears why, as a
+ * failed rotation of that user. */
+static void waiter_tell_lost(Waiter *w, const Sched *s) {
+        json_object *ev = json_object_new_object();
 
+        json_object_object_add(ev, "event", json_object_new_string("rotation"));
+        json_object_object_add(ev, "user", json_object_new_string(s->name));
+        json_object_object_add(ev, "outcome", json_object_new_string(rotation_outcome_to_string(ROTATION_FAILED)));
+        json_object_object_add(ev, "old_key_id", json_object_new_string(""));
+        json_object_object_add(ev, "new_key_id", json_object_new_string(""));
+        json_object_object_add(ev, "error", json_object_new_string(s->lost_reason ?: "lost"));
+        control_stream(w->req, ev);
+        w->failed++;
+}
+
+static int submit_or_watch(Manager *m, Sched *s, RotationTrigger trigger, unsigned flags, Waiter *w) {
+        int r;
+
+        if (s->lost && !(flags & ROTATION_REPLACE_LOST)) {
+                /* Any rotation would start from a key IAM no longer has. */
+                if (w)
+                        waiter_tell_lost(w, s);
+                log_warning("not rotating %s: %s", s->name, s->lost_reason ?: "lost");
+                return 0;
+        }
+        if (s->recover_after_check) {
+                /* Its recovery waits for the check against IAM: the
+                 * rotation asked for comes after both. */
+                s->follow_up = true;
+                s->follow_up_trigger = trigger;
+                s->follow_up_flags |= flags;
+                return w ? waiter_list_add(&s->followers, &s->n_followers, w) : 0;
+        }
+        r = submit(m, s, trigger, flags, w);
         if (r != -EBUSY)
                 return r < 0 ? log_error_errno(r, "cannot queue the rotation of %s: %m", s->name) : r;
         if (s->trigger == TRIGGER_RECOVERY) {
@@ -668,6 +798,16 @@ static void start_follow_up(Manager *m, Sched *s) {
                 waiters_fail(m, followers, n);
                 return;
         }
+        if (s->lost && !(flags & ROTATION_REPLACE_LOST)) {
+                log_warning("not rotating %s: %s", s->name, s->lost_reason ?: "lost");
+                for (size_t i = 0; i < n; i++) {
+                        waiter_tell_lost(followers[i], s);
+                        if (--followers[i]->pending == 0)
+                                waiter_done(m, followers[i]);
+                }
+                free(followers);
+                return;
+        }
         r = submit(m, s, s->follow_up_trigger, flags, NULL);
         if (r < 0) {
                 log_error_errno(r, "cannot queue the rotation of %s asked for during its recovery: %m", s->name);
@@ -700,11 +840,20 @@ static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool r
                 return 0;
         }
         if (users)
-                for (char *const *u = users; *u; u++)
-                        if (!sched_find(m, *u)) {
+                for (char *const *u = users; *u; u++) {
+                        Sched *s = sched_find(m, *u);
+
+                        if (!s) {
                                 reply_error(req, "unknown user: %s (not in the inventory)", *u);
                                 return 0;
                         }
+                        /* Named, it is refused rather than skipped: the
+                         * caller learns at once what to do instead. */
+                        if (s->lost && !replace_lost) {
+                                reply_error(req, "%s is lost: %s", *u, s->lost_reason ?: "lost");
+                                return 0;
+                        }
+                }
         if (wait) {
                 w = waiter_new(m, req);
                 if (!w)
@@ -727,8 +876,17 @@ static int ctl_rotate(ControlRequest *req, char *const *users, bool wait, bool r
         else if (r < 0)
                 reply_error(req, "cannot queue the rotation: %s", strerror(-r));
         else {
-                json_object *o = json_object_new_object();
+                json_object *o = json_object_new_object(), *lost = json_object_new_array();
+
                 json_object_object_add(o, "queued", json_object_new_boolean(true));
+                /* --all passes over lost users (submit_or_watch()): say which. */
+                for (size_t i = 0; !users && i < m->n_sched; i++)
+                        if (m->sched[i].lost && !replace_lost)
+                                json_object_array_add(lost, json_object_new_string(m->sched[i].name));
+                if (json_object_array_length(lost) > 0)
+                        json_object_object_add(o, "lost", lost);
+                else
+                        json_object_put(lost);
                 control_reply(req, o);
                 control_request_end(req);
         }
@@ -757,6 +915,12 @@ static int ctl_rollback(ControlRequest *req, const char *user, void *userdata) {
 
         if (!s) {
                 reply_error(req, "unknown user: %s (not in the inventory)", user);
+                return 0;
+        }
+        /* Its record is from an older store: the key it would roll back
+         * to is as stale as the rest. */
+        if (s->lost) {
+                reply_error(req, "%s is lost: %s", user, s->lost_reason ?: "lost");
                 return 0;
         }
         w = waiter_new(m, req);
@@ -791,6 +955,143 @@ static int control_fd_from_systemd(void) {
         return fd;
 }
 
+/* ---- held keys against IAM (daemon/keycheck.h) ------------------------ */
+
+static void recover(Manager *m, Sched *s) {
+        int r = submit(m, s, TRIGGER_RECOVERY, ROTATION_RECOVER_ONLY, NULL);
+
+        /* Still due (compute_due() says 0): the schedule tries again. */
+        if (r < 0)
+                log_error_errno(r, "cannot queue the recovery of %s: %m", s->name);
+}
+
+/* The check of @s is over (@lost known or not): recover it if it waits
+ * for that, and let whoever asked for a rotation meanwhile have it. */
+static void check_over(Manager *m, Sched *s) {
+        if (!s->recover_after_check)
+                return;
+        s->recover_after_check = false;
+        if (m->recovering > 0)
+                m->recovering--;
+        if (m->stopping)
+                return;
+        if (!s->lost)
+                recover(m, s); /* a rotation asked for meanwhile follows it */
+        /* Lost (--replace-lost goes ahead, anything else is told), or the
+         * recovery could not be queued. */
+        if (!s->in_flight && s->follow_up)
+                start_follow_up(m, s);
+}
+
+static void key_checked(const char *user, const AwsResult *res, void *userdata) {
+        Manager *m = userdata;
+        Sched *s = sched_find(m, user);
+        const StoreUser *su = store_get_user(m->rt->store, user);
+        char reason[KEYCHECK_REASON_MAX];
+
+        if (!s)
+                return; /* dropped by a reload meanwhile */
+        if (res->error < 0)
+                log_warning("cannot check the keys of %s against IAM (%s); %s", user, aws_result_error_code(res),
+                            s->recover_after_check ? "recovering its interrupted rotation regardless"
+                                                   : "keyrotd relies on its store");
+        else if (!s->in_flight && s->iu && keycheck_lost(s->iu, su, &res->list_keys, now_usec(CLOCK_REALTIME),
+                                                         reason, sizeof reason)) {
+                char *copy = strdup(reason);
+
+                if (!s->lost || (copy && !streq_ptr(s->lost_reason, copy)))
+                        log_error("%s: lost: %s%s", user, reason,
+                                  s->recover_after_check ? "; its interrupted rotation is not recovered" : "");
+                s->lost = true;
+                free(s->lost_reason);
+                s->lost_reason = copy;
+        }
+        check_over(m, s);
+        s->next_due = compute_due(m, s);
+        arm_timer(m);
+}
+
+/* Queue a check of every scheduled user not yet checked that holds a key:
+ * those waiting to be recovered first. */
+static void queue_key_checks(Manager *m) {
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < m->n_sched; i++) {
+                        Sched *s = &m->sched[i];
+                        const StoreUser *su = store_get_user(m->rt->store, s->name);
+                        int r;
+
+                        if (s->check_queued || s->recover_after_check != (pass == 0))
+                                continue;
+                        s->check_queued = true;
+                        if (!su || !store_key_is_set(&su->current)) {
+                                check_over(m, s);
+                                continue;
+                        }
+                        r = m->checker ? keychecker_add(m->checker, s->name) : -ENOMEM;
+                        if (r < 0) {
+                                log_warning_errno(r, "cannot check the keys of %s against IAM: %m", s->name);
+                                check_over(m, s);
+                        }
+                }
+        arm_timer(m);
+}
+
+static void start_key_checks(Manager *m) {
+        int r = keychecker_new(m->rt->aws, m->rt->inv->defaults.max_parallel, key_checked, m, &m->checker);
+
+        if (r < 0)
+                log_warning_errno(r, "cannot check the store's keys against IAM: %m");
+        queue_key_checks(m);
+}
+
+/* ---- descriptors ------------------------------------------------------ */
+
+unsigned manager_connection_cap(uint64_t nofile, unsigned max_parallel) {
+        uint64_t reserve = FDS_RESERVED_FIXED + CONTROL_REFUSED_MAX + (uint64_t) FDS_PER_PARALLEL * max_parallel;
+
+        if (nofile < reserve + CONNECTIONS_MIN)
+                return CONNECTIONS_MIN;
+        return nofile - reserve < CONTROL_CONNECTIONS_MAX ? (unsigned) (nofile - reserve) : CONTROL_CONNECTIONS_MAX;
+}
+
+/* The soft RLIMIT_NOFILE up to the hard one: descriptors are what a flood
+ * of clients takes first. */
+static uint64_t raise_nofile(void) {
+        struct rlimit rl;
+        rlim_t was;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                log_warning_errno(-errno, "cannot read the file descriptor limit: %m; assuming 1024");
+                return 1024;
+        }
+        was = rl.rlim_cur;
+        if (rl.rlim_cur != rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        log_warning_errno(-errno, "cannot raise the file descriptor limit from %llu to %llu: %m",
+                                          (unsigned long long) was, (unsigned long long) rl.rlim_max);
+                        rl.rlim_cur = was;
+                }
+        }
+        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
+}
+
+static void apply_connection_cap(Manager *m, bool announce) {
+        unsigned max_parallel = m->rt->inv->defaults.max_parallel;
+        unsigned cap = manager_connection_cap(m->nofile, max_parallel);
+        uint64_t reserve = FDS_RESERVED_FIXED + CONTROL_REFUSED_MAX + (uint64_t) FDS_PER_PARALLEL * max_parallel;
+
+        if (m->nofile < reserve + CONNECTIONS_MIN)
+                log_warning("the file descriptor limit %llu leaves too few for keyrotd's own work (%llu for "
+                            "max_parallel %u) and %u control connections: raise LimitNOFILE=",
+                            (unsigned long long) m->nofile, (unsigned long long) reserve, max_parallel, cap);
+        else if (announce || cap != control_server_max_connections(m->control))
+                log_info("file descriptors: limit %llu, %llu kept for AWS, the store and hooks (max_parallel %u), "
+                         "at most %u control connections",
+                         (unsigned long long) m->nofile, (unsigned long long) reserve, max_parallel, cap);
+        control_server_set_max_connections(m->control, cap);
+}
+
 /* ---- life cycle ------------------------------------------------------- */
 
 int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
@@ -802,6 +1103,7 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                 return log_error_errno(-ENOMEM, "cannot start: %m");
         m->rt = rt;
         m->started = now_usec(CLOCK_MONOTONIC);
+        m->nofile = raise_nofile();
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -848,6 +1150,7 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                                         opts->socket_path);
                 goto fail;
         }
+        apply_connection_cap(m, true);
         r = build_sched(m, rt->inv);
         if (r < 0) {
                 log_error_errno(r, "cannot start: cannot schedule the users of %s: %m", rt->config_path);
@@ -877,6 +1180,7 @@ Manager *manager_free(Manager *m) {
                 policy_review_cancel(m->audits->audit);
                 audit_run_free(m->audits);
         }
+        keychecker_free(m->checker);
         sd_event_source_disable_unref(m->audit_timer);
         control_server_free(m->control);
         rotation_engine_free(m->engine);
@@ -885,6 +1189,7 @@ Manager *manager_free(Manager *m) {
                 free(m->sched[i].name);
                 free(m->sched[i].watchers);
                 free(m->sched[i].followers);
+                free(m->sched[i].lost_reason);
         }
         free(m->sched);
         for (size_t i = 0; i < m->n_retired; i++)
@@ -898,19 +1203,14 @@ int manager_run(Manager *m) {
         int r;
 
         /* Recovery first: interrupted rotations are finished or undone
-         * before anything new is scheduled. */
+         * before anything new is scheduled, each once IAM has confirmed
+         * that its record is not from an older copy of the store. */
         for (size_t i = 0; i < m->n_sched; i++) {
                 Sched *s = &m->sched[i];
 
                 if (s->next_due != 0)
                         continue;
-                r = submit(m, s, TRIGGER_RECOVERY, ROTATION_RECOVER_ONLY, NULL);
-                if (r < 0) {
-                        /* Still due: the schedule tries again. */
-                        log_error_errno(r, "cannot queue the recovery of %s: %m", s->name);
-                        continue;
-                }
-                s->trigger = TRIGGER_RECOVERY;
+                s->recover_after_check = true;
                 m->recovering++;
         }
         arm_timer(m);
@@ -922,6 +1222,9 @@ int manager_run(Manager *m) {
          * good; an idle daemon should not. */
         (void) malloc_trim(0);
         sd_notify(false, "READY=1");
+        /* After READY=1: a start is not held up by IAM, whatever the
+         * number of users. */
+        start_key_checks(m);
 
         for (;;) {
                 if (m->stopping && rotation_engine_busy(m->engine) == 0)

@@ -7,7 +7,10 @@
  * Scheduling: a user is due at its current key's creation time plus
  * max_age plus a per-user random splay; a user in grace is due when grace
  * ends; a failed user retries with exponential backoff (1 min doubling to
- * 6 h). Interrupted rotations are recovered at start before anything new.
+ * 6 h). Interrupted rotations are recovered at start before anything new,
+ * once IAM has confirmed the record is not from an older copy of the store:
+ * a user whose held key IAM no longer has is lost (daemon/keycheck.h),
+ * shown so by status, and neither scheduled nor recovered.
  */
 #pragma once
 
@@ -30,3 +33,9 @@ int manager_run(Manager *m);
 
 /* Backoff after n consecutive failures (n >= 1): 1 min doubling, capped at 6 h. */
 usec_t manager_backoff(unsigned failures);
+
+/* How many control connections a descriptor limit of @nofile leaves room
+ * for, beside the reserve keyrotd keeps for its own work (AWS, the store,
+ * hooks: a fixed part and a part per max_parallel slot; manager.c says
+ * what each counts). At most CONTROL_CONNECTIONS_MAX; at least a few. */
+unsigned manager_connection_cap(uint64_t nofile, unsigned max_parallel);

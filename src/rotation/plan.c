@@ -23,6 +23,7 @@
 #include "aws/s3.h"
 #include "basic/duration.h"
 #include "basic/path.h"
+#include "basic/sanitize.h"
 #include "rotation/decide.h"
 #include "rotation/verify.h"
 #include "targets/targets.h"
@@ -568,12 +569,10 @@ typedef struct PlanRow {
 } PlanRow;
 
 /* Whatever AWS or the inventory put in a cell stays on one line. */
+/* Cells hold AWS error codes and key ids: no C0 or C1 control, no invalid
+ * UTF-8 on the terminal. */
 static void cell_set(char *cell, const char *s) {
-        size_t i;
-
-        for (i = 0; s[i] && i + 1 < PLAN_TEXT_MAX; i++)
-                cell[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        cell[i] = 0;
+        (void) sanitize_text(s, cell, PLAN_TEXT_MAX);
 }
 
 static void row_fill(const PlanUser *u, usec_t now, PlanRow *row) {

@@ -66,12 +66,14 @@ class DaemonCase(RotationCase):
         for u in self.users:
             self.adopt(u)
 
-    def start_daemon(self, endpoint=None):
+    def start_daemon(self, endpoint=None, wrapper=()):
+        """keyrotd in the background, once it said READY=1; wrapper: argv
+        to run it under (prlimit ... --)."""
         env = self.env(endpoint, NOTIFY_SOCKET=self.notify.path)
         self.notify.messages.clear()  # READY=1 must come from this start
-        self.daemon = self.rig.spawn([self.rig.build_path('src/keyrotd'), '--config', self.inventory,
-                                      '--state-dir', self.state, '--socket', self.sock_path,
-                                      '--log-target', 'stderr'], env=env, name='keyrotd')
+        self.daemon = self.rig.spawn(list(wrapper) + [self.rig.build_path('src/keyrotd'), '--config', self.inventory,
+                                                      '--state-dir', self.state, '--socket', self.sock_path,
+                                                      '--log-target', 'stderr'], env=env, name='keyrotd')
         wait_until(lambda: self.notify.seen('READY=1'), timeout=20, message='READY=1 from keyrotd')
         return self.daemon
 
