@@ -258,12 +258,16 @@ static void decide_idle(const DecisionInput *in, Decision *d) {
 
                 if (!cur) {
                         set(d, DECISION_FAIL, current, "KeyMissing",
-                            "the key keyrotd holds (%s) no longer exists in IAM", current);
+                            "the key keyrotd holds (%s) no longer exists in IAM; replace it with 'keyrotctl rotate "
+                            "%s --replace-lost'",
+                            current, iu->name);
                         return;
                 }
                 if (cur->status != KEY_STATUS_ACTIVE) {
-                        set(d, DECISION_FAIL, current, "KeyInactive", "the key keyrotd holds (%s) is Inactive in IAM",
-                            current);
+                        set(d, DECISION_FAIL, current, "KeyInactive",
+                            "the key keyrotd holds (%s) is Inactive in IAM; re-activate it, or replace it with "
+                            "'keyrotctl rotate %s --replace-lost'",
+                            current, iu->name);
                         return;
                 }
         }
@@ -483,6 +487,11 @@ void decide(const DecisionInput *in, Decision *d) {
                 set(d, DECISION_FAIL, NULL, "UnknownPhase", "phase %s cannot be resumed by this version", phase);
                 break;
         }
+        /* Writing the held key back is only worth it when keyrotd has its
+         * secret and nobody said it was lost: a lost key in the targets
+         * helps no application. */
+        if (d->restore_targets && (!has_secret(&su->current) || (in->flags & ROTATION_REPLACE_LOST)))
+                d->restore_targets = false;
 }
 
 void decision_keys_from_store(const StoreUser *su, AccessKeyMeta buf[static 3], ListAccessKeysResult *ret) {

@@ -120,6 +120,8 @@ static const Row rows[] = {
           DECISION_UNDO, 'n', NULL, true, "is Inactive in IAM" },
         { "verified, new key gone", STORE_PHASE_VERIFIED, "c", "n", 0, "c+", 0, false, false, 0, false,
           DECISION_RESET, 0, NULL, true, "write AKIACURRENT000000001 back" },
+        { "verified, new key gone, the held key lost", STORE_PHASE_VERIFIED, "c!", "n", 0, "c+",
+          ROTATION_REPLACE_LOST, false, false, 0, false, DECISION_RESET, 0, NULL, false, "new key is gone" },
 
         /* ---- distributed / notified: current = new, previous = old ---- */
         { "distributed, both Active", STORE_PHASE_DISTRIBUTED, "n", 0, "o", "n+ o+", 0, false, false, 0, false,
