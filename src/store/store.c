@@ -23,7 +23,8 @@
  * into its own Secret. Every length read is checked against what remains
  * of its enclosing buffer before it is used.
  *
- * Payload, format version 1 (integers little-endian):
+ * Payload, format version 2 (integers little-endian; version 1 is the
+ * same without tags 12-14 and 19-21, and is read as such):
  *
  *   payload := u32 n_users, record * n_users   (records in strictly
  *                                               ascending byte order of name)
@@ -42,9 +43,15 @@
  *     9  last_rotation  i64
  *    10  last_error     bytes, <= STORE_TEXT_MAX, no NUL (absent = NULL)
  *    11  last_result    bytes, <= STORE_TEXT_MAX, no NUL (absent = NULL)
+ *    12  distributed_at i64 (version 2; absent = 0)
+ *    13  drain_next     i64 (version 2; absent = 0)
+ *    14  drain_warnings u32 (version 2; absent = 0)
  *    16  current key    key value (absent = no key)
  *    17  pending key    key value
  *    18  previous key   key value
+ *    19  current key's handed_out_until   i64 (version 2; absent = 0)
+ *    20  pending key's handed_out_until   i64 (version 2; absent = 0)
+ *    21  previous key's handed_out_until  i64 (version 2; absent = 0)
  *
  *   key value := i64 create_date, u16 id_len, id[id_len] (1..128, no NUL),
  *                u8 has_secret (0/1), u32 secret_len, secret[secret_len]
@@ -83,9 +90,15 @@ enum {
         TAG_LAST_ROTATION = 9,
         TAG_LAST_ERROR = 10,
         TAG_LAST_RESULT = 11,
+        TAG_DISTRIBUTED_AT = 12,
+        TAG_DRAIN_NEXT = 13,
+        TAG_DRAIN_WARNINGS = 14,
         TAG_KEY_CURRENT = 16,
         TAG_KEY_PENDING = 17,
         TAG_KEY_PREVIOUS = 18,
+        TAG_CURRENT_HANDED_OUT = 19,
+        TAG_PENDING_HANDED_OUT = 20,
+        TAG_PREVIOUS_HANDED_OUT = 21,
         _TAG_LIMIT = 32,
 };
 
@@ -153,6 +166,7 @@ void store_key_clear(StoreKey *k) {
         k->secret = secret_free(k->secret);
         sodium_memzero(k->access_key_id, sizeof(k->access_key_id));
         k->create_date = 0;
+        k->handed_out_until = 0;
 }
 
 void store_key_move(StoreKey *dst, StoreKey *src) {
@@ -404,6 +418,19 @@ static void put_user(Writer *w, const StoreUser *u) {
         put_key_field(w, TAG_KEY_CURRENT, &u->current);
         put_key_field(w, TAG_KEY_PENDING, &u->pending);
         put_key_field(w, TAG_KEY_PREVIOUS, &u->previous);
+        /* The fields of version 2, only when set. */
+        if (u->distributed_at)
+                put_i64_field(w, TAG_DISTRIBUTED_AT, u->distributed_at);
+        if (u->drain_next)
+                put_i64_field(w, TAG_DRAIN_NEXT, u->drain_next);
+        if (u->drain_warnings)
+                put_u32_field(w, TAG_DRAIN_WARNINGS, u->drain_warnings);
+        if (u->current.handed_out_until)
+                put_i64_field(w, TAG_CURRENT_HANDED_OUT, u->current.handed_out_until);
+        if (u->pending.handed_out_until)
+                put_i64_field(w, TAG_PENDING_HANDED_OUT, u->pending.handed_out_until);
+        if (u->previous.handed_out_until)
+                put_i64_field(w, TAG_PREVIOUS_HANDED_OUT, u->previous.handed_out_until);
 
         if (w->p && !w->overflow) {
                 size_t n = w->len - start - 4;
@@ -535,19 +562,30 @@ static int get_user(Reader *rec, StoreUser **ret) {
                                 r = -EBADMSG;
                         break;
                 case TAG_FAILURES:
+                case TAG_DRAIN_WARNINGS:
                         if (len != 4 || !get_le(&v, 4, &x))
                                 r = -EBADMSG;
                         else
-                                u->failures = (uint32_t) x;
+                                *(tag == TAG_FAILURES ? &u->failures : &u->drain_warnings) = (uint32_t) x;
                         break;
                 case TAG_PHASE_SINCE:
                 case TAG_GRACE_UNTIL:
                 case TAG_NEXT_ATTEMPT:
-                case TAG_LAST_ROTATION: {
-                        int64_t *dst = tag == TAG_PHASE_SINCE   ? &u->phase_since
-                                       : tag == TAG_GRACE_UNTIL ? &u->grace_until
-                                       : tag == TAG_NEXT_ATTEMPT ? &u->next_attempt
-                                                                 : &u->last_rotation;
+                case TAG_LAST_ROTATION:
+                case TAG_DISTRIBUTED_AT:
+                case TAG_DRAIN_NEXT:
+                case TAG_CURRENT_HANDED_OUT:
+                case TAG_PENDING_HANDED_OUT:
+                case TAG_PREVIOUS_HANDED_OUT: {
+                        int64_t *dst = tag == TAG_PHASE_SINCE          ? &u->phase_since
+                                       : tag == TAG_GRACE_UNTIL        ? &u->grace_until
+                                       : tag == TAG_NEXT_ATTEMPT       ? &u->next_attempt
+                                       : tag == TAG_LAST_ROTATION      ? &u->last_rotation
+                                       : tag == TAG_DISTRIBUTED_AT     ? &u->distributed_at
+                                       : tag == TAG_DRAIN_NEXT         ? &u->drain_next
+                                       : tag == TAG_CURRENT_HANDED_OUT ? &u->current.handed_out_until
+                                       : tag == TAG_PENDING_HANDED_OUT ? &u->pending.handed_out_until
+                                                                       : &u->previous.handed_out_until;
                         if (len != 8 || !get_le(&v, 8, &x))
                                 r = -EBADMSG;
                         else
@@ -662,7 +700,7 @@ static int unseal(const Store *s, const uint8_t *raw, size_t len, StoreUser ***r
         if (version > STORE_FORMAT_VERSION) {
                 set_error(ret_error,
                           "Store %s: store format version %" PRIu64
-                          " is newer than this keyrotd (which reads version %u); refusing to touch it",
+                          " is newer than this keyrotd (which reads versions up to %u); refusing to touch it",
                           s->path, version, STORE_FORMAT_VERSION);
                 return -EPROTONOSUPPORT;
         }

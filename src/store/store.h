@@ -10,11 +10,11 @@
  * so after a crash at any instant the file holds exactly one committed
  * state: the last one, or the one before it.
  *
- * File format, version 1 (integers little-endian):
+ * File format, version 2 (version 1 differs only in the payload, store.c):
  *
  *   offset  size  field
  *        0     8  magic "KEYROTD\0"
- *        8     4  format version (u32) = 1
+ *        8     4  format version (u32) = 2
  *       12     4  flags (u32), 0; anything else is refused as corrupt
  *       16     8  generation (u64): 1 for the first commit, +1 per commit
  *       24     8  key check: BLAKE2b-128 keyed with the master key over
@@ -60,7 +60,7 @@
 #include "basic/secret.h"
 
 #define STORE_KEY_SIZE 32u               /* master key bytes */
-#define STORE_FORMAT_VERSION 1u          /* what this keyrotd writes and reads */
+#define STORE_FORMAT_VERSION 2u          /* what this keyrotd writes; it reads 1 and 2 */
 #define STORE_ACCESS_KEY_ID_MAX 128u     /* bytes, excluding NUL */
 #define STORE_SECRET_MAX 1024u           /* bytes of one secret access key */
 #define STORE_USER_NAME_MAX 128u         /* bytes */
@@ -89,6 +89,10 @@ typedef struct StoreKey {
         char access_key_id[STORE_ACCESS_KEY_ID_MAX + 1]; /* "" = no key in this slot */
         Secret *secret;                                  /* secure memory; may be NULL */
         int64_t create_date;                             /* realtime usec, as IAM reported it */
+        /* The latest Expiration keyrotd handed out with this key (realtime
+         * usec, 0 = never): an SDK that got it may use the key until then,
+         * so the key is not deactivated before. */
+        int64_t handed_out_until;
 } StoreKey;
 
 /*
@@ -116,6 +120,9 @@ typedef struct StoreUser {
         uint32_t failures;          /* consecutive failures */
         int64_t next_attempt;       /* realtime usec for backoff, 0 = none */
         int64_t last_rotation;      /* realtime usec of the last completed rotation */
+        int64_t distributed_at;     /* realtime usec the targets got the current key (drain's reference) */
+        int64_t drain_next;         /* a drain kept the old key: when to look again (0 = not parked) */
+        uint32_t drain_warnings;    /* drain warnings of this rotation (PRIORITY 2 from alert_after) */
         char *last_error;           /* short text, may be NULL */
         char *last_result;          /* short text, may be NULL */
 } StoreUser;

@@ -287,8 +287,8 @@ static void test_roundtrip(void) {
         ok(raw_len > 72 && !memmem(raw, raw_len, KNOWN_SECRET, strlen(KNOWN_SECRET)) &&
                    !memmem(raw, raw_len, "AKIAIOSFODNN7EXAMPLE", 20) && !memmem(raw, raw_len, "backup-bot", 10),
            "neither the secret nor key ids nor user names appear in the file");
-        ok(raw_len > 8 && memcmp(raw, "KEYROTD\0", 8) == 0 && raw[8] == 1 && raw[9] == 0 && raw[16] == 1,
-           "header: magic, version 1, generation 1");
+        ok(raw_len > 8 && memcmp(raw, "KEYROTD\0", 8) == 0 && raw[8] == 2 && raw[9] == 0 && raw[16] == 1,
+           "header: magic, version 2, generation 1");
 
         /* Second commit: new nonce, generation 2. */
         _cleanup_free_ uint8_t *raw2 = NULL;
@@ -446,17 +446,17 @@ static void test_tamper(void) {
            err ? err : "(null)");
 
         /* Future version: distinct error and message. */
-        raw[8] = 2;
+        raw[8] = 3;
         write_raw(pathf("future.sealed"), raw, len, 0600);
-        raw[8] = 1;
+        raw[8] = 2;
         free(err);
         err = NULL;
         r = open_err(pathf("future.sealed"), key_path, &err);
-        ok(r == -EPROTONOSUPPORT && err && strstr(err, "store format version 2 is newer than this keyrotd"),
+        ok(r == -EPROTONOSUPPORT && err && strstr(err, "store format version 3 is newer than this keyrotd"),
            "future version refused: %s", err ? err : "(null)");
         raw[8] = 0;
         write_raw(pathf("future.sealed"), raw, len, 0600);
-        raw[8] = 1;
+        raw[8] = 2;
         ok(open_rc(pathf("future.sealed"), key_path) == -EBADMSG, "version 0 → -EBADMSG");
 
         /* A file of the right length that is all zeros, and garbage. */
@@ -525,6 +525,8 @@ static void test_files(void) {
 
 /* Seal a hand-built payload exactly as store.h documents the format, so a
  * mismatch between the documentation and the code fails here. */
+static int seal_version = 1;
+
 static int seal_payload(const char *path, const uint8_t *pt, size_t pt_len) {
         _cleanup_free_ uint8_t *key = NULL, *out = NULL;
         size_t key_len = 0;
@@ -538,7 +540,7 @@ static int seal_payload(const char *path, const uint8_t *pt, size_t pt_len) {
                 return -EINVAL;
         out = calloc(1, 56 + pt_len + 16);
         memcpy(out, "KEYROTD\0", 8);
-        out[8] = 1;
+        out[8] = (uint8_t) seal_version;
         out[16] = 9; /* generation */
         crypto_generichash(h, 16, (const uint8_t *) ctx, strlen(ctx), key, 32);
         memcpy(out + 24, h, 8);
@@ -611,6 +613,38 @@ static void test_payload(void) {
            "hand-built payload per the documented format loads (%d)", r);
         s = store_free(s);
 
+        /* Version 2: the drain and handed-out fields; version 1 lacks them
+         * (read above: they are 0). */
+        seal_version = 2;
+        p = (Buf){ .n = 0 };
+        f = (Buf){ .n = 0 };
+        b_le(&f, 12, 1), b_le(&f, 8, 4), b_le(&f, 111, 8);
+        b_le(&f, 13, 1), b_le(&f, 8, 4), b_le(&f, 222, 8);
+        b_le(&f, 14, 1), b_le(&f, 4, 4), b_le(&f, 3, 4);
+        b_le(&f, 16, 1), b_le(&f, 8 + 2 + 4 + 1 + 4 + 3, 4);
+        b_le(&f, 123, 8), b_le(&f, 4, 2), b_mem(&f, "AKIA", 4), b_le(&f, 1, 1), b_le(&f, 3, 4), b_mem(&f, "sec", 3);
+        b_le(&f, 19, 1), b_le(&f, 8, 4), b_le(&f, 333, 8);
+        b_le(&p, 1, 4);
+        b_record(&p, "a", &f);
+        r = open_payload(&p, &s);
+        u = store_get_user(s, "a");
+        ok(r == 0 && u && u->distributed_at == 111 && u->drain_next == 222 && u->drain_warnings == 3 &&
+                   u->current.handed_out_until == 333 && u->previous.handed_out_until == 0,
+           "version 2 fields load (%d)", r);
+        if (u) {
+                /* ...and survive a commit, moving with their key. */
+                store_key_move(&u->previous, &u->current);
+                r = store_commit(s);
+                Store *t = NULL;
+                ok(r == 0 && store_open(pathf("crafted.sealed"), key_path, &t, NULL) == 0 &&
+                           store_get_user(t, "a")->previous.handed_out_until == 333 &&
+                           store_get_user(t, "a")->drain_warnings == 3,
+                   "version 2 fields written back; handed_out_until moved with its key");
+                store_free(t);
+        }
+        s = store_free(s);
+        seal_version = 1;
+
         /* Each of these is sealed with the right key, so only the parser
          * stands between it and the daemon. */
 #define BAD(desc, ...)                                                                    \
@@ -627,7 +661,9 @@ static void test_payload(void) {
         BAD("count 1, no record", b_le(&p, 1, 4); b_le(&p, 0, 4));
         BAD("record without name", b_le(&p, 1, 4); b_le(&p, 9, 4); b_le(&f, 2, 1); b_le(&f, 4, 4); b_le(&f, 0, 4);
             b_mem(&p, f.b, f.n));
-        BAD("unknown tag", b_field(&f, 12, "x", 1); b_le(&p, 1, 4); b_record(&p, "a", &f));
+        BAD("unknown tag", b_field(&f, 15, "x", 1); b_le(&p, 1, 4); b_record(&p, "a", &f));
+        BAD("i64 field of 4 bytes", b_le(&f, 12, 1); b_le(&f, 4, 4); b_le(&f, 0, 4); b_le(&p, 1, 4);
+            b_record(&p, "a", &f));
         BAD("tag beyond the table", b_field(&f, 200, "x", 1); b_le(&p, 1, 4); b_record(&p, "a", &f));
         BAD("duplicate field", b_field(&f, 1, "a", 1); b_le(&p, 1, 4); b_record(&p, "a", &f));
         BAD("duplicate user", b_le(&p, 2, 4); b_record(&p, "a", NULL); b_record(&p, "a", NULL));
