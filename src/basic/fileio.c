@@ -279,8 +279,12 @@ static int open_checked(int dirfd, const char *path, size_t max, ReadFileFlags f
 
         /* O_NONBLOCK: opening a FIFO must not hang us before fstat tells
          * us it is not a regular file; it has no effect on regular files. */
-        fd = openat(dirfd, path,
-                    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | ((flags & READ_FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
+        if (!*path) /* the caller opened the file, and looked at that descriptor */
+                fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        else
+                fd = openat(dirfd, path,
+                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                                    ((flags & READ_FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
         if (fd < 0) {
                 r = -errno;
                 if (r == -ELOOP && (flags & READ_FILE_NOFOLLOW))

@@ -104,6 +104,8 @@ typedef enum ReadFileFlags {
 /**
  * read_file_secure() - read a whole regular file into secure memory.
  * @dirfd: directory that a relative @path starts from, or AT_FDCWD.
+ * @path: the file; "" reads @dirfd itself, a file the caller opened for
+ *        reading (and has judged by fstat), from its current offset.
  * @max: the most bytes accepted; a longer file is refused with -E2BIG.
  * @ret: the content (NUL-terminated Secret) on success; untouched on failure.
  * @ret_error: on failure, a human-readable reason (may be NULL).
