@@ -116,31 +116,20 @@ static char *format_ago(usec_t then, usec_t now, char *buf, size_t size) {
 
 /* ---- targets ---------------------------------------------------------- */
 
-/* Could target_write() create files in @t's directory? The same
- * resolution and rules, read only. Returns 0, or -errno with @why set. */
-static int check_dir(const InventoryTarget *t, char *why, size_t size) {
-        TargetSpec spec = target_spec_from_inventory(t);
-        _cleanup_free_ char *err = NULL;
-        int r;
-
-        r = target_check_directory(&spec, &err);
-        if (r < 0)
-                snprintf(why, size, "%s", err ?: strerror(-r));
-        return r;
-}
-
 /*
- * Could target_write() replace this target, its directory being fine?
- * Everything the write does but the write (target_check(): the existing
- * file judged and, for the formats that are merged, merged with a
- * stand-in key in secure memory). Returns 0, or -errno with @why set.
+ * Could target_write() write @t? @check is target_check_directory() (can
+ * files be created in its directory) or target_check() (the whole write
+ * but the write, its directory being fine): the write's own resolution
+ * and rules, read only, so the plan gives a real run's reason. Returns
+ * 0, or -errno with @why set.
  */
-static int check_file(const InventoryTarget *t, char *why, size_t size) {
+static int check_target(int (*check)(const TargetSpec *, char **), const InventoryTarget *t, char *why,
+                        size_t size) {
         TargetSpec spec = target_spec_from_inventory(t);
         _cleanup_free_ char *err = NULL;
         int r;
 
-        r = target_check(&spec, &err);
+        r = check(&spec, &err);
         if (r < 0)
                 snprintf(why, size, "%s", err ?: strerror(-r));
         return r;
@@ -184,13 +173,13 @@ static int check_targets(PlanUser *u) {
                 if (j < i)
                         dir_r[i] = dir_r[j];
                 else {
-                        dir_r[i] = check_dir(t, why, sizeof why);
+                        dir_r[i] = check_target(target_check_directory, t, why, sizeof why);
                         if (dir_r[i] < 0)
                                 text_add(u->problems, sizeof u->problems, "target %s", why);
                 }
                 if (dir_r[i] < 0)
                         continue;
-                if (check_file(t, why, sizeof why) < 0)
+                if (check_target(target_check, t, why, sizeof why) < 0)
                         text_add(u->problems, sizeof u->problems, "target %s", why);
         }
         free_dirs(dirs, n);

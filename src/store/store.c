@@ -725,20 +725,19 @@ static uid_t service_uid(const char *store_path) {
 }
 
 /*
- * Open @path for reading if it is fit to hold a secret: a regular file of
- * at most @max bytes, with no group or other permission bit (someone else
- * may have read it), owned by root or @service (anyone else could have
- * written it), whoever runs keyrotd, root included. Judged by the
- * descriptor that is then read. Returns the descriptor or -errno.
+ * Open @path for reading if it is fit to hold a secret
+ * (check_private_file(): no group or other bit, owned by root or
+ * @service, whoever runs keyrotd), judged by the descriptor that is then
+ * read. Returns the descriptor or -errno.
  */
-static int open_private(const char *path, uid_t service, size_t max, bool nofollow, char **ret_error) {
+static int open_private(const char *path, uid_t service, bool nofollow, char **ret_error) {
         _cleanup_close_ int fd = -1;
-        struct stat st;
         int r;
 
-        /* O_NONBLOCK: a FIFO at the path must not hang us before fstat. */
+        /* O_NONBLOCK: a FIFO at the path must not hang us; reading it
+         * refuses anything but a regular file. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
-        if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd < 0) {
                 r = -errno;
                 if (r == -ELOOP && nofollow)
                         set_error(ret_error, "%s is a symbolic link, refusing to follow it", path);
@@ -746,31 +745,9 @@ static int open_private(const char *path, uid_t service, size_t max, bool nofoll
                         set_error(ret_error, "Cannot open %s: %s", path, strerror(-r));
                 return r;
         }
-        if (S_ISDIR(st.st_mode)) {
-                set_error(ret_error, "%s is a directory", path);
-                return -EISDIR;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                set_error(ret_error, "%s is not a regular file", path);
-                return -EINVAL;
-        }
-        /* Refused rather than silently tightened: the secret may already
-         * have been read. */
-        if (st.st_mode & 077) {
-                set_error(ret_error, "%s is accessible by group or others (mode %04o); it must be 0600 or stricter",
-                          path, (unsigned) (st.st_mode & 07777));
-                return -EPERM;
-        }
-        if (st.st_uid != 0 && st.st_uid != service) {
-                set_error(ret_error, "%s is owned by uid %u; it must be owned by root or keyrotd's user (uid %u)",
-                          path, (unsigned) st.st_uid, (unsigned) service);
-                return -EPERM;
-        }
-        if ((uint64_t) st.st_size > max) {
-                set_error(ret_error, "%s is too large (%lld bytes, at most %zu accepted)", path,
-                          (long long) st.st_size, max);
-                return -E2BIG;
-        }
+        r = check_private_file(fd, path, service, ret_error);
+        if (r < 0)
+                return r;
         return TAKE_FD(fd);
 }
 
@@ -784,7 +761,7 @@ static int load(const Store *s, StoreUser ***ret_users, size_t *ret_n, uint64_t 
         /* The store is refused, like the key, if anyone else could read
          * or replace it; a symlink is refused because a commit would
          * replace the link, silently forking the store. */
-        fd = open_private(s->path, service_uid(s->path), STORE_FILE_MAX, true, ret_error);
+        fd = open_private(s->path, service_uid(s->path), true, ret_error);
         r = fd < 0 ? fd : read_file_bounded(fd, "", STORE_FILE_MAX, 0, &raw, &len, NULL);
         if (r < 0 && fd >= 0)
                 set_error(ret_error, "Cannot read %s: %s", s->path, strerror(-r));
@@ -819,7 +796,7 @@ static int load_key(const char *key_path, uid_t service, Secret **ret, char **re
         _cleanup_close_ int fd = -1;
         int r;
 
-        fd = open_private(key_path, service, STORE_KEY_SIZE, false, ret_error);
+        fd = open_private(key_path, service, false, ret_error);
         r = fd < 0 ? fd : read_file_secure(fd, "", STORE_KEY_SIZE, 0, &key, NULL);
         if (r < 0 && r != -E2BIG && fd >= 0)
                 set_error(ret_error, "Cannot read %s: %s", key_path, strerror(-r));
