@@ -73,8 +73,6 @@ typedef struct TargetFile {
         int dfd;
         int fd;           /* the existing file, open for reading; -1 if not read */
         const char *base; /* final component, inside the spec's path */
-        bool exists;
-        struct stat st;
 } TargetFile;
 
 #define TARGET_FILE_NULL ((TargetFile){ .dfd = -1, .fd = -1 })
@@ -142,6 +140,7 @@ static int target_file_open(const TargetSpec *t, bool read, TargetFile *ret, cha
         _cleanup_free_ char *why = NULL;
         const ChaseTrust trust = chase_trust(t->uid);
         TargetFile f = TARGET_FILE_NULL;
+        struct stat st;
         int r;
 
         r = chase_target_directory(t->path, &trust, &f.dfd, &why);
@@ -151,7 +150,7 @@ static int target_file_open(const TargetSpec *t, bool read, TargetFile *ret, cha
         }
         f.base = strrchr(t->path, '/') + 1; /* chase_target_directory() accepted an absolute path to a file */
 
-        if (fstatat(f.dfd, f.base, &f.st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (fstatat(f.dfd, f.base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 r = -errno;
                 if (r == -ENOENT) {
                         *ret = f;
@@ -160,7 +159,7 @@ static int target_file_open(const TargetSpec *t, bool read, TargetFile *ret, cha
                 set_error(ret_error, "%s: cannot stat: %s", t->path, strerror(-r));
                 goto fail;
         }
-        if (read && S_ISREG(f.st.st_mode)) {
+        if (read && S_ISREG(st.st_mode)) {
                 /* O_NONBLOCK: should a FIFO take the file's place now, the
                  * open must not hang; fstat below refuses it. */
                 f.fd = openat(f.dfd, f.base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -176,14 +175,13 @@ static int target_file_open(const TargetSpec *t, bool read, TargetFile *ret, cha
                                 set_error(ret_error, "%s: cannot open existing file: %s", t->path, strerror(-r));
                         goto fail;
                 }
-                if (fstat(f.fd, &f.st) < 0) {
+                if (fstat(f.fd, &st) < 0) {
                         r = -errno;
                         set_error(ret_error, "%s: cannot stat: %s", t->path, strerror(-r));
                         goto fail;
                 }
         }
-        f.exists = true;
-        r = judge_existing(t, &f.st, ret_error);
+        r = judge_existing(t, &st, ret_error);
         if (r < 0)
                 goto fail;
         *ret = f;
