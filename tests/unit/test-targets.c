@@ -285,7 +285,6 @@ static void test_trust(void) {
 }
 
 static void test_check(void) {
-        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
         _cleanup_free_ char *err = NULL;
         const char *p = path_of("checked");
         TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
