@@ -272,7 +272,7 @@ static int deny_openat2(void) {
  * answers. Run in a child, whose filter goes away with it. */
 static void test_without_openat2(void) {
         ChaseTrust t = chase_trust((uid_t) -1);
-        int status;
+        int status = 0;
         pid_t pid;
 
         pid = fork();
