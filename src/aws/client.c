@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws/endpoint.h"
+
 struct AwsCall {
         AwsClient *client;
         AwsOp op;
@@ -50,14 +52,29 @@ const char *aws_op_to_string(AwsOp op) {
         return op >= 0 && op < _AWS_OP_MAX ? op_names[op] : NULL;
 }
 
+/*
+ * The endpoint of one service: its own variable, else AWS_ENDPOINT_URL,
+ * else the inventory's @configured (checked when the inventory was
+ * loaded), else the public one. A value from the environment is judged
+ * here by the inventory's rule (aws/endpoint.h): http:// only to a
+ * loopback address. *ret_source names where the value came from.
+ */
 static int endpoint_pick(const char *service_env, const char *configured, const char *fallback, char **ret,
-                         bool *ret_override) {
-        const char *v = getenv(service_env);
+                         bool *ret_override, const char **ret_source) {
+        const char *v = getenv(service_env), *source = service_env;
 
-        if (!v || !*v)
+        if (!v || !*v) {
                 v = getenv("AWS_ENDPOINT_URL");
-        if (!v || !*v)
+                source = "AWS_ENDPOINT_URL";
+        }
+        if (v && *v && endpoint_url_problem(v)) {
+                *ret_source = source;
+                return -EINVAL;
+        }
+        if (!v || !*v) {
                 v = configured;
+                source = "aws.endpoint_url";
+        }
         *ret_override = v && *v;
         if (!*ret_override)
                 v = fallback;
@@ -67,6 +84,7 @@ static int endpoint_pick(const char *service_env, const char *configured, const 
         while (n > 0 && v[n - 1] == '/')
                 n--;
         *ret = strndup(v, n);
+        *ret_source = source;
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -77,6 +95,7 @@ static bool endpoint_valid(const char *url) {
 int aws_client_new(HttpClient *http, CredentialsProvider *identity, const char *region, const char *endpoint_url,
                    AwsClient **ret, char **ret_error) {
         _cleanup_free_ char *s3_default = NULL;
+        const char *source = NULL;
         AwsClient *c;
         int k;
 
@@ -98,9 +117,19 @@ int aws_client_new(HttpClient *http, CredentialsProvider *identity, const char *
         }
         /* IAM is a global service with one endpoint, signed for us-east-1. */
         k = endpoint_pick("AWS_ENDPOINT_URL_IAM", endpoint_url, "https://iam.amazonaws.com", &c->iam_endpoint,
-                          &c->iam_override);
+                          &c->iam_override, &source);
         if (k >= 0)
-                k = endpoint_pick("AWS_ENDPOINT_URL_S3", endpoint_url, s3_default, &c->s3_endpoint, &c->s3_override);
+                k = endpoint_pick("AWS_ENDPOINT_URL_S3", endpoint_url, s3_default, &c->s3_endpoint, &c->s3_override,
+                                  &source);
+        if (k == -EINVAL && ret_error) {
+                const char *v = getenv(source);
+
+                /* Never echo a value with an '@': it may hold a password. */
+                if (strchr(v, '@'))
+                        (void) asprintf_safe(ret_error, "%s %s", source, endpoint_url_problem(v));
+                else
+                        (void) asprintf_safe(ret_error, "%s=%s %s", source, v, endpoint_url_problem(v));
+        }
         if (k < 0)
                 goto fail;
         if (!endpoint_valid(c->iam_endpoint) || !endpoint_valid(c->s3_endpoint)) {

@@ -7,8 +7,10 @@
  *
  * Endpoints: AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_S3 win over
  * AWS_ENDPOINT_URL, which wins over the inventory's aws.endpoint_url; none
- * of them means the public AWS endpoints over https. An override may name
- * http:// (emulators) and makes S3 use path-style addressing.
+ * of them means the public AWS endpoints over https. An override makes S3
+ * use path-style addressing; it may name http:// only for a loopback
+ * address (aws/endpoint.h: an emulator on this host), and a variable that
+ * breaks that rule fails aws_client_new() with -EINVAL, naming it.
  */
 #pragma once
 

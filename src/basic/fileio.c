@@ -240,9 +240,8 @@ void inherit_owner(const char *path, uid_t *ret_uid, gid_t *ret_gid) {
         *ret_gid = st.st_gid;
 }
 
-int check_private_file(int fd, const char *path, char **ret_error) {
+int check_private_file(int fd, const char *path, uid_t service, char **ret_error) {
         struct stat st;
-        uid_t euid = geteuid();
 
         if (fstat(fd, &st) < 0) {
                 int r = -errno;
@@ -256,12 +255,10 @@ int check_private_file(int fd, const char *path, char **ret_error) {
                           path, (unsigned) (st.st_mode & 07777));
                 return -EPERM;
         }
-        /* Its owner could change or replace it at will. Root may read a file
-         * the service user owns: it could read it anyway, and the operator's
-         * commands (get, adopt, --once) run as root beside the service. */
-        if (st.st_uid != 0 && st.st_uid != euid && euid != 0) {
-                set_error(ret_error, "%s is owned by uid %u; it must be owned by root or uid %u", path,
-                          (unsigned) st.st_uid, (unsigned) euid);
+        /* Its owner could change or replace it at will. */
+        if (st.st_uid != 0 && st.st_uid != service) {
+                set_error(ret_error, "%s is owned by uid %u; it must be owned by root or keyrotd's user (uid %u)",
+                          path, (unsigned) st.st_uid, (unsigned) service);
                 return -EPERM;
         }
         return 0;
@@ -279,8 +276,12 @@ static int open_checked(int dirfd, const char *path, size_t max, ReadFileFlags f
 
         /* O_NONBLOCK: opening a FIFO must not hang us before fstat tells
          * us it is not a regular file; it has no effect on regular files. */
-        fd = openat(dirfd, path,
-                    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | ((flags & READ_FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
+        if (!*path) /* the caller opened the file, and looked at that descriptor */
+                fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        else
+                fd = openat(dirfd, path,
+                            O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                                    ((flags & READ_FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
         if (fd < 0) {
                 r = -errno;
                 if (r == -ELOOP && (flags & READ_FILE_NOFOLLOW))
@@ -303,7 +304,7 @@ static int open_checked(int dirfd, const char *path, size_t max, ReadFileFlags f
                 return -EINVAL;
         }
         if (flags & READ_FILE_PRIVATE) {
-                r = check_private_file(fd, path, ret_error);
+                r = check_private_file(fd, path, geteuid(), ret_error);
                 if (r < 0)
                         return r;
         }

@@ -87,23 +87,27 @@ int remove_stale_temp_files(int dirfd, const char *path);
 /**
  * check_private_file() - is the open file @fd fit to hold a secret?
  * @path: used only in the message.
+ * @service: who besides root may own it: the user keyrotd acts for (our
+ *           effective uid, or the service user root works beside).
  * @ret_error: on failure, a human-readable reason (may be NULL).
  *
  * Refuses (-EPERM) a file with any group or other permission bit (mode &
- * 077) and a file owned by anyone but root or our effective uid: either
- * would mean someone else could have read or replaced the secret.
- * Returns 0, -EPERM, or -errno from fstat.
+ * 077) and a file owned by anyone but root or @service, whoever we are,
+ * root included: either would mean someone else could have read or
+ * replaced the secret. Returns 0, -EPERM, or -errno from fstat.
  */
-int check_private_file(int fd, const char *path, char **ret_error);
+int check_private_file(int fd, const char *path, uid_t service, char **ret_error);
 
 typedef enum ReadFileFlags {
-        READ_FILE_PRIVATE = 1 << 0,  /* apply check_private_file() */
+        READ_FILE_PRIVATE = 1 << 0,  /* apply check_private_file() for our effective uid */
         READ_FILE_NOFOLLOW = 1 << 1, /* refuse a symlink as final component (-ELOOP) */
 } ReadFileFlags;
 
 /**
  * read_file_secure() - read a whole regular file into secure memory.
  * @dirfd: directory that a relative @path starts from, or AT_FDCWD.
+ * @path: the file; "" reads @dirfd itself, a file the caller opened for
+ *        reading (and has judged by fstat), from its current offset.
  * @max: the most bytes accepted; a longer file is refused with -E2BIG.
  * @ret: the content (NUL-terminated Secret) on success; untouched on failure.
  * @ret_error: on failure, a human-readable reason (may be NULL).

@@ -30,7 +30,9 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "aws/endpoint.h"
 #include "aws/names.h"
+#include "basic/chase.h"
 #include "basic/duration.h"
 #include "basic/path.h"
 
@@ -852,30 +854,18 @@ static void parse_region(Ctx *c, const Field *f, const Node *n, void *dst) {
 }
 
 static void parse_endpoint_url(Ctx *c, const Field *f, const Node *n, void *dst) {
-        const char *v = scalar_string(c, f->key, n), *host;
-        size_t authority;
+        const char *v = scalar_string(c, f->key, n), *why;
 
         if (!v)
                 return;
-        if (startswith(v, "https://"))
-                host = v + 8;
-        else if (startswith(v, "http://"))
-                host = v + 7;
-        else {
-                problem_at(c, n->line, n->column, "%s '%s' must start with http:// or https://", f->key, Q(n));
-                return;
-        }
-        authority = strcspn(host, "/?#");
-        if (authority == 0 || strlen(v) > 2048 || strpbrk(v, " \t\"<>\\^`{|}")) {
-                problem_at(c, n->line, n->column, "invalid %s '%s'", f->key, Q(n));
-                return;
-        }
-        /* user:password@host would put a credential in the inventory. */
-        if (memchr(host, '@', authority)) {
-                problem_at(c, n->line, n->column, "%s must not contain a user name or password", f->key);
-                return;
-        }
-        set_string(c, dst, v);
+        why = endpoint_url_problem(v);
+        /* Never echo a value with an '@': it may hold a password. */
+        if (why && strchr(v, '@'))
+                problem_at(c, n->line, n->column, "%s %s", f->key, why);
+        else if (why)
+                problem_at(c, n->line, n->column, "%s '%s' %s", f->key, Q(n), why);
+        else
+                set_string(c, dst, v);
 }
 
 /*
@@ -1188,13 +1178,30 @@ static void parse_mode(Ctx *c, const Field *f, const Node *n, void *dst) {
                 problem_at(c, n->line, n->column, "mode %04o has execute bits; credential files are never executable", m);
                 return;
         }
+        /* The group may read a key (an application's group, when asked
+         * for); nobody else may, and nobody but the owner may change it. */
+        if (m & ~(unsigned) INVENTORY_TARGET_MODE_MAX) {
+                problem_at(c, n->line, n->column,
+                           "mode %04o is wider than %04o; a credential file is never writable by its group nor "
+                           "readable or writable by others",
+                           m, INVENTORY_TARGET_MODE_MAX);
+                return;
+        }
         *(mode_t *) dst = (mode_t) m;
 }
 
-/* An argv list: no shell, argv[0] an absolute path or a bare command name. */
+/*
+ * An argv list: no shell, argv[0] an absolute path (a bare name would be
+ * whatever a PATH lookup finds) to a program that nobody but root and
+ * keyrotd's user can change: it runs with keyrotd's privileges, root's
+ * under --once. A program that does not exist (yet) is not judged here;
+ * the same check runs again before every start (rotation/hook.c).
+ */
 static bool check_argv_item(Ctx *c, const Field *f, const Node *list, size_t i, const char *v) {
+        _cleanup_free_ char *why_not = NULL;
         const Node *a = list->items[i];
         const char *why;
+        int r;
 
         if (i > 0)
                 return true;
@@ -1202,10 +1209,18 @@ static bool check_argv_item(Ctx *c, const Field *f, const Node *list, size_t i, 
                 problem_at(c, a->line, a->column, "the command of %s is empty", f->key);
                 return false;
         }
-        why = v[0] == '/' ? path_absolute_file_problem(v) : strchr(v, '/') ? "is a relative path" : NULL;
+        why = path_absolute_file_problem(v);
         if (why) {
-                problem_at(c, a->line, a->column, "command '%s' of %s %s (use an absolute path or a bare command name)",
-                           Q(a), f->key, why);
+                problem_at(c, a->line, a->column, "command '%s' of %s %s (use the program's absolute path)", Q(a),
+                           f->key, why);
+                return false;
+        }
+        r = chase_program(v, geteuid(), &why_not);
+        if (r == -ENOMEM)
+                c->oom = true;
+        else if (r < 0 && r != -ENOENT) {
+                problem_at(c, a->line, a->column, "command '%s' of %s is refused: %s", Q(a), f->key,
+                           why_not ?: strerror(-r));
                 return false;
         }
         return true;
@@ -1565,8 +1580,19 @@ static void check_duplicate_targets(Ctx *c, const Inventory *inv) {
                 if (!streq(a->path, b->path))
                         continue;
                 if (a->type == TARGET_CREDENTIALS_FILE && b->type == TARGET_CREDENTIALS_FILE &&
-                    !streq_ptr(a->profile, b->profile))
+                    !streq_ptr(a->profile, b->profile)) {
+                        const InventoryTarget *x = &inv->users[a->user].targets[a->target],
+                                              *y = &inv->users[b->user].targets[b->target];
+
+                        /* Each write sets the file's owner, group and mode:
+                         * two different ones would take turns. */
+                        if (x->uid != y->uid || x->gid != y->gid || x->mode != y->mode)
+                                problem_at(c, b->line, b->column,
+                                           "'%s' is also written by the target at %u:%u, with another owner, group "
+                                           "or mode; targets of one file must agree on them",
+                                           QS(b->path), a->line, a->column);
                         continue;
+                }
                 if (a->type == TARGET_CREDENTIALS_FILE && b->type == TARGET_CREDENTIALS_FILE)
                         problem_at(c, b->line, b->column,
                                    "profile '%s' of '%s' is already written by the target at %u:%u", QS(b->profile ?: ""),

@@ -14,6 +14,16 @@
  * bad value and duplicate is reported as "FILE:LINE:COL: message"
  * (1-based), sorted by position, in an InventoryErrors the caller prints.
  *
+ * Some checks look at the file system, so that a setup keyrotd would
+ * refuse at run time is refused at load time instead: a hook's program
+ * (argv[0], an absolute path) and every directory above it must be owned
+ * by root or the effective uid and writable by nobody else
+ * (chase_program(), basic/chase.h; a program that does not exist is left
+ * to the check before each run). Other rules of docs/DESIGN.md §6 checked
+ * here: target modes at most 0640, targets sharing a file agree on its
+ * owner, group and mode, and aws.endpoint_url uses http:// only to a
+ * loopback address (aws/endpoint.h).
+ *
  * The file itself must be a regular file of at most 1 MiB of UTF-8 (no NUL
  * bytes), owned by root or the effective uid and writable by nobody else;
  * one YAML document, no anchors, aliases or tags. (Symlinks are followed and
@@ -57,6 +67,7 @@
 #define INVENTORY_DEFAULT_VERIFY_INTERVAL USEC_PER_SEC
 #define INVENTORY_DEFAULT_KEY_FILE "/etc/keyrotd/store.key"
 #define INVENTORY_DEFAULT_TARGET_MODE 0600
+#define INVENTORY_TARGET_MODE_MAX 0640 /* the widest mode a target may have */
 #define INVENTORY_DEFAULT_PROFILE "default"
 
 typedef enum TargetType {
@@ -104,7 +115,7 @@ typedef struct InventoryTarget {
         char *profile; /* credentials-file: section name, default "default"; else NULL */
         uid_t uid;     /* UID_INVALID = not configured */
         gid_t gid;     /* GID_INVALID = not configured */
-        mode_t mode;   /* default 0600; never has execute bits or bits above 0777 */
+        mode_t mode;   /* default 0600; never wider than INVENTORY_TARGET_MODE_MAX */
 } InventoryTarget;
 
 typedef struct InventoryUser {
@@ -120,7 +131,7 @@ typedef struct InventoryUser {
         char **buckets;
         InventoryTarget *targets; /* may be empty: `keyrotctl get` still works */
         size_t n_targets;
-        char **on_rotate;  /* argv, NULL-terminated, argv[0] absolute or a bare name; NULL = none */
+        char **on_rotate;  /* argv, NULL-terminated, argv[0] absolute; NULL = none */
         char **on_failure; /* likewise */
 } InventoryUser;
 

@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "basic/chase.h"
+#include "basic/log.h"
+
 #define HOOK_TIMER_ACCURACY (10 * USEC_PER_MSEC)
 #define _fallthrough_ __attribute__((fallthrough))
 
@@ -277,55 +280,33 @@ static const char *env_get_path(char *const env[]) {
         return NULL;
 }
 
-/* What execvpe() would run, decided here (in the parent) so that the
- * lookup uses the hook's PATH rather than ours, and a missing program is
- * a clear -ENOENT instead of an exit status 127. */
-static int find_executable(const char *name, const char *search, char **ret) {
-        bool denied = false;
-        const char *p, *end;
+/*
+ * Judge the program just before it starts, as the inventory did when it
+ * was loaded (the file may have changed since): an absolute path, a
+ * regular executable file that nobody but root and keyrotd's user can
+ * change, nor any directory above it (basic/chase.h). Checked here, in
+ * the parent, so that a missing program is a clear -ENOENT instead of an
+ * exit status 127. The reason for a refusal is logged: the caller only
+ * sees the errno.
+ */
+static int check_program(const char *path) {
+        _cleanup_free_ char *why = NULL;
+        int r;
 
-        if (!name || !*name)
+        /* A bare name would be whatever a PATH lookup finds; a relative
+         * path, relative to "/", where the hook runs: neither is taken. */
+        if (!path || path[0] != '/')
                 return -EINVAL;
-        if (strchr(name, '/')) {
-                struct stat st;
-
-                /* Relative to what? The hook runs in "/"; be explicit. */
-                if (name[0] != '/')
-                        return -EINVAL;
-                /* posix_spawn() reports exec errors too, but not every
-                 * implementation does (some fork and exit 127): check. */
-                if (stat(name, &st) < 0)
-                        return -errno;
-                if (!S_ISREG(st.st_mode) || access(name, X_OK) < 0)
-                        return -EACCES;
-                *ret = strdup(name);
-                return *ret ? 0 : -ENOMEM;
-        }
-
-        for (p = search ?: HOOK_DEFAULT_PATH;; p = end + 1) {
-                _cleanup_free_ char *candidate = NULL;
-                struct stat st;
-                size_t n;
-
-                end = strchrnul(p, ':');
-                n = (size_t) (end - p);
-                /* Empty and relative entries would mean "the current
-                 * directory": never look there. */
-                if (n > 0 && p[0] == '/') {
-                        if (asprintf_safe(&candidate, "%.*s/%s", (int) n, p, name) < 0)
-                                return -ENOMEM;
-                        if (stat(candidate, &st) >= 0 && S_ISREG(st.st_mode)) {
-                                if (access(candidate, X_OK) >= 0) {
-                                        *ret = TAKE_PTR(candidate);
-                                        return 0;
-                                }
-                                denied = true;
-                        }
-                }
-                if (!*end)
-                        break;
-        }
-        return denied ? -EACCES : -ENOENT;
+        r = chase_program(path, geteuid(), &why);
+        if (r == -EPERM || r == -ELOOP)
+                log_error("Refusing to run %s: %s", path, why ?: "not trusted");
+        if (r < 0)
+                return r;
+        /* posix_spawn() reports exec errors too, but not every
+         * implementation does (some fork and exit 127): check. */
+        if (access(path, X_OK) < 0)
+                return -EACCES;
+        return 0;
 }
 
 /* Keep our pipe ends off 0, 1 and 2 (a daemon started with them closed
@@ -442,7 +423,6 @@ static int sigchld_blocked(void) {
 int hook_run(sd_event *e, char *const argv[], char *const env[], usec_t timeout, hook_output_t out,
              hook_callback_t done, void *userdata, Hook **ret) {
         static char default_path[] = "PATH=" HOOK_DEFAULT_PATH;
-        _cleanup_free_ char *path = NULL;
         _cleanup_free_ char **envp = NULL;
         int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
         size_t n_env = 0;
@@ -463,7 +443,7 @@ int hook_run(sd_event *e, char *const argv[], char *const env[], usec_t timeout,
         if (r == 0)
                 return -EBUSY;
 
-        r = find_executable(argv[0], env_get_path(env), &path);
+        r = check_program(argv[0]);
         if (r < 0)
                 return r;
 
@@ -511,7 +491,7 @@ int hook_run(sd_event *e, char *const argv[], char *const env[], usec_t timeout,
                         goto fail;
         }
 
-        r = spawn(path, argv, envp, out_pipe[1], err_pipe[1], &h->pid);
+        r = spawn(argv[0], argv, envp, out_pipe[1], err_pipe[1], &h->pid);
         if (r < 0)
                 goto fail;
         /* Only the child writes: our copies would keep EOF from coming. */

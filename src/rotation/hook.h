@@ -58,8 +58,10 @@ typedef void (*hook_output_t)(const char *line, bool is_stderr, void *userdata);
 
 /**
  * hook_run() - start @argv on the loop @e.
- * @argv:    the command, NULL-terminated; argv[0] is an absolute path or a
- *           bare name looked up in the PATH of @env (or the default PATH).
+ * @argv:    the command, NULL-terminated; argv[0] is the program's absolute
+ *           path. It must be a regular executable file that nobody but
+ *           root and our euid can change, nor any directory above it
+ *           (chase_program(), basic/chase.h), judged again at every start.
  * @env:     "KEY=VALUE" strings, NULL-terminated (may be NULL): exactly the
  *           child's environment, plus PATH=HOOK_DEFAULT_PATH if it has no PATH.
  * @timeout: relative, after which the process group gets SIGTERM and,
@@ -75,8 +77,9 @@ typedef void (*hook_output_t)(const char *line, bool is_stderr, void *userdata);
  * Returns 0 when the command started; then @done will be called exactly
  * once (unless cancelled). Returns a negative errno if it did not start,
  * and then no callback is ever called: -ENOENT (no such program), -EACCES
- * (not executable), -EINVAL (bad argv or env, relative argv[0] with a
- * slash), -EBUSY (SIGCHLD not blocked), -ENOMEM, or a spawn error.
+ * (not executable), -EPERM or -ELOOP (the program is not trusted; the
+ * reason is logged), -EINVAL (bad argv or env, argv[0] not an absolute
+ * path), -EBUSY (SIGCHLD not blocked), -ENOMEM, or a spawn error.
  */
 int hook_run(sd_event *e, char *const argv[], char *const env[], usec_t timeout, hook_output_t out,
              hook_callback_t done, void *userdata, Hook **ret);

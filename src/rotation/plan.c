@@ -117,82 +117,22 @@ static char *format_ago(usec_t then, usec_t now, char *buf, size_t size) {
 
 /* ---- targets ---------------------------------------------------------- */
 
-/* Could target_write() create files in @dir? Returns 0, or -errno with @why set. */
-static int check_dir(const char *dir, char *why, size_t size) {
-        struct stat st;
-        int r;
-
-        if (stat(dir, &st) < 0) {
-                r = -errno;
-                if (r == -ENOENT)
-                        snprintf(why, size, "directory %s does not exist", dir);
-                else
-                        snprintf(why, size, "cannot look at directory %s: %s", dir, strerror(-r));
-                return r;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-                snprintf(why, size, "%s is not a directory", dir);
-                return -ENOTDIR;
-        }
-        /* The atomic write creates a temp file in the directory and renames
-         * it over the target: the directory's permissions decide, for our
-         * effective ids and capabilities, not the file's. */
-        if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
-                r = -errno;
-                snprintf(why, size, "directory %s is not writable by keyrotd: %s", dir, strerror(-r));
-                return r;
-        }
-        return 0;
-}
-
 /*
- * Could target_write() replace this target, its directory being fine?
- * Only looked at: lstat and, for the formats that are merged, a parse of
- * the existing file (target_read_key_id() copies out the key id, never the
- * secret). Returns 0, or -errno with @why set.
+ * Could target_write() write @t? @check is target_check_directory() (can
+ * files be created in its directory) or target_check() (the whole write
+ * but the write, its directory being fine): the write's own resolution
+ * and rules, read only, so the plan gives a real run's reason. Returns
+ * 0, or -errno with @why set.
  */
-static int check_file(const InventoryTarget *t, char *why, size_t size) {
-        char id[STORE_ACCESS_KEY_ID_MAX + 1];
-        struct stat st;
+static int check_target(int (*check)(const TargetSpec *, char **), const InventoryTarget *t, char *why,
+                        size_t size) {
+        TargetSpec spec = target_spec_from_inventory(t);
+        _cleanup_free_ char *err = NULL;
         int r;
 
-        if (lstat(t->path, &st) < 0) {
-                r = -errno;
-                if (r == -ENOENT)
-                        return 0; /* the run creates it */
-                snprintf(why, size, "cannot look at it: %s", strerror(-r));
-                return r;
-        }
-        if (S_ISLNK(st.st_mode)) {
-                snprintf(why, size, "is a symbolic link; a real run refuses to write through it");
-                return -ELOOP;
-        }
-        if (S_ISDIR(st.st_mode)) {
-                snprintf(why, size, "is a directory");
-                return -EISDIR;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                snprintf(why, size, "is not a regular file");
-                return -EINVAL;
-        }
-        if (st.st_nlink > 1) {
-                snprintf(why, size, "has %ju hard links; a real run refuses to replace it", (uintmax_t) st.st_nlink);
-                return -EMLINK;
-        }
-        if (t->type == TARGET_JSON_FILE)
-                return 0; /* rewritten whole, never merged */
-
-        TargetSpec spec = target_spec_from_inventory(t);
-        r = target_read_key_id(&spec, id, sizeof id);
-        if (r >= 0 || r == -ENOENT || r == -ERANGE)
-                return 0; /* readable; which key it holds does not matter here */
-        if (r == -EBADMSG)
-                snprintf(why, size, "cannot be parsed as a %s; a real run refuses to replace it",
-                         target_type_to_string(t->type));
-        else if (r == -E2BIG)
-                snprintf(why, size, "is larger than %u bytes; a real run refuses to replace it", TARGET_FILE_MAX);
-        else
-                snprintf(why, size, "cannot be read: %s", strerror(-r));
+        r = check(&spec, &err);
+        if (r < 0)
+                snprintf(why, size, "%s", err ?: strerror(-r));
         return r;
 }
 
@@ -228,19 +168,20 @@ static int check_targets(PlanUser *u) {
                         r = -ENOMEM;
                         break;
                 }
-                for (j = 0; j < i && !streq(dirs[j], dirs[i]); j++)
+                /* Whom the directory must belong to depends on the owner. */
+                for (j = 0; j < i && !(streq(dirs[j], dirs[i]) && u->iu->targets[j].uid == t->uid); j++)
                         ;
                 if (j < i)
                         dir_r[i] = dir_r[j];
                 else {
-                        dir_r[i] = check_dir(dirs[i], why, sizeof why);
+                        dir_r[i] = check_target(target_check_directory, t, why, sizeof why);
                         if (dir_r[i] < 0)
-                                text_add(u->problems, sizeof u->problems, "targets: %s", why);
+                                text_add(u->problems, sizeof u->problems, "target %s", why);
                 }
                 if (dir_r[i] < 0)
                         continue;
-                if (check_file(t, why, sizeof why) < 0)
-                        text_add(u->problems, sizeof u->problems, "target %s: %s", t->path, why);
+                if (check_target(target_check, t, why, sizeof why) < 0)
+                        text_add(u->problems, sizeof u->problems, "target %s", why);
         }
         free_dirs(dirs, n);
         return r;

@@ -744,17 +744,65 @@ static int unseal(const Store *s, const uint8_t *raw, size_t len, StoreUser ***r
         return 0;
 }
 
+/*
+ * Who may own the store and its key besides root: keyrotd's user, the
+ * effective uid. Root runs keyrotd --once and keyrotctl beside the
+ * service; for root, keyrotd's user is the owner of the store's directory
+ * (StateDirectory= gives it to the service's User=), the user root hands
+ * a store it writes there to (inherit_owner()). Whoever owns that
+ * directory can replace the store anyway.
+ */
+static uid_t service_uid(const char *store_path) {
+        uid_t uid;
+        gid_t gid;
+
+        if (geteuid() != 0)
+                return geteuid();
+        inherit_owner(store_path, &uid, &gid);
+        return uid == (uid_t) -1 ? 0 : uid;
+}
+
+/*
+ * Open @path for reading if it is fit to hold a secret
+ * (check_private_file(): no group or other bit, owned by root or
+ * @service, whoever runs keyrotd), judged by the descriptor that is then
+ * read. Returns the descriptor or -errno.
+ */
+static int open_private(const char *path, uid_t service, bool nofollow, char **ret_error) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        /* O_NONBLOCK: a FIFO at the path must not hang us; reading it
+         * refuses anything but a regular file. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+        if (fd < 0) {
+                r = -errno;
+                if (r == -ELOOP && nofollow)
+                        set_error(ret_error, "%s is a symbolic link, refusing to follow it", path);
+                else
+                        set_error(ret_error, "Cannot open %s: %s", path, strerror(-r));
+                return r;
+        }
+        r = check_private_file(fd, path, service, ret_error);
+        if (r < 0)
+                return r;
+        return TAKE_FD(fd);
+}
+
 static int load(const Store *s, StoreUser ***ret_users, size_t *ret_n, uint64_t *ret_generation,
                 char **ret_error) {
         _cleanup_free_ uint8_t *raw = NULL;
+        _cleanup_close_ int fd = -1;
         size_t len;
         int r;
 
         /* The store is refused, like the key, if anyone else could read
          * or replace it; a symlink is refused because a commit would
          * replace the link, silently forking the store. */
-        r = read_file_bounded(AT_FDCWD, s->path, STORE_FILE_MAX, READ_FILE_PRIVATE | READ_FILE_NOFOLLOW, &raw,
-                              &len, ret_error);
+        fd = open_private(s->path, service_uid(s->path), true, ret_error);
+        r = fd < 0 ? fd : read_file_bounded(fd, "", STORE_FILE_MAX, 0, &raw, &len, NULL);
+        if (r < 0 && fd >= 0)
+                set_error(ret_error, "Cannot read %s: %s", s->path, strerror(-r));
         if (r == -ENOENT) {
                 _cleanup_free_ char *copy = strdup(s->path);
                 struct stat st;
@@ -781,11 +829,15 @@ static int load(const Store *s, StoreUser ***ret_users, size_t *ret_n, uint64_t 
         return unseal(s, raw, len, ret_users, ret_n, ret_generation, ret_error);
 }
 
-static int load_key(const char *key_path, Secret **ret, char **ret_error) {
+static int load_key(const char *key_path, uid_t service, Secret **ret, char **ret_error) {
         _cleanup_secret_ Secret *key = NULL;
+        _cleanup_close_ int fd = -1;
         int r;
 
-        r = read_file_secure(AT_FDCWD, key_path, STORE_KEY_SIZE, READ_FILE_PRIVATE, &key, ret_error);
+        fd = open_private(key_path, service, false, ret_error);
+        r = fd < 0 ? fd : read_file_secure(fd, "", STORE_KEY_SIZE, 0, &key, NULL);
+        if (r < 0 && r != -E2BIG && fd >= 0)
+                set_error(ret_error, "Cannot read %s: %s", key_path, strerror(-r));
         if (r == -E2BIG || (r == 0 && key->len != STORE_KEY_SIZE)) {
                 set_error(ret_error, "Key file %s must hold exactly %u bytes (create one with keyrotctl init-store)",
                           key_path, STORE_KEY_SIZE);
@@ -851,7 +903,7 @@ int store_open(const char *path, const char *key_path, Store **ret, char **ret_e
         s->key_path = strdup(key_path);
         if (!s->path || !s->key_path)
                 return -ENOMEM;
-        r = load_key(key_path, &s->key, ret_error);
+        r = load_key(key_path, service_uid(path), &s->key, ret_error);
         if (r < 0)
                 return r;
         r = compute_keycheck(s->key, s->keycheck);

@@ -35,7 +35,8 @@
  *   -EKEYREJECTED     sealed with a different master key (the key check
  *                     differs: wrong key file, or those 8 bytes altered)
  *   -EPERM            store or key file group/world accessible or owned by
- *                     someone other than root or our euid
+ *                     someone other than root or keyrotd's user: our euid
+ *                     or, for root, the owner of the store's directory
  *   -EINVAL           key file is not exactly 32 bytes / not a regular file
  *   -ENOENT           key file, or the store's directory, does not exist
  * A missing store file (in an existing directory) is an empty store.

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "aws/names.h"
+#include "basic/chase.h"
 #include "basic/fileio.h"
 #include "basic/ini.h"
 #include "basic/json-secret.h"
@@ -61,79 +62,134 @@ static int append_str(Secret **s, const char *p) {
 }
 
 /*
- * The parent directory of the target, opened once: every later step
- * (stat, read, atomic write) is relative to this descriptor, so the
- * target cannot be swapped for another directory's file midway.
+ * The parent directory of the target, resolved once (basic/chase.h: no
+ * symlink anywhere, every directory on the way owned by someone trusted
+ * and closed to everybody else): every later step (stat, read, atomic
+ * write) is relative to this descriptor, so the target cannot be swapped
+ * for another directory's file midway. An existing file that is merged
+ * is judged through the descriptor it is then read from.
  */
 typedef struct TargetFile {
         int dfd;
+        int fd;           /* the existing file, open for reading; -1 if not read */
         const char *base; /* final component, inside the spec's path */
-        bool exists;
-        struct stat st;
 } TargetFile;
+
+#define TARGET_FILE_NULL ((TargetFile){ .dfd = -1, .fd = -1 })
 
 static void target_file_done(TargetFile *f) {
         if (f->dfd >= 0)
                 close(f->dfd);
-        f->dfd = -1;
+        if (f->fd >= 0)
+                close(f->fd);
+        *f = TARGET_FILE_NULL;
 }
 
-static int target_file_open(const TargetSpec *t, TargetFile *ret, char **ret_error) {
-        _cleanup_free_ char *dir = NULL;
-        const char *path = t->path, *base;
-        TargetFile f = { .dfd = -1 };
+static int judge_existing(const TargetSpec *t, const struct stat *st, char **ret_error) {
+        uid_t service = geteuid();
+
+        /* The application's files are written where they are, never
+         * through a link: a link could point anywhere, e.g. at a file the
+         * application's user must not own. */
+        if (S_ISLNK(st->st_mode)) {
+                set_error(ret_error, "%s: is a symbolic link, refusing to write through it", t->path);
+                return -ELOOP;
+        }
+        if (S_ISDIR(st->st_mode)) {
+                set_error(ret_error, "%s: is a directory", t->path);
+                return -EISDIR;
+        }
+        if (!S_ISREG(st->st_mode)) {
+                set_error(ret_error, "%s: is not a regular file", t->path);
+                return -EINVAL;
+        }
+        /* The rename replaces only this name: another hard link would go
+         * on serving the old key, and the file we would read and merge
+         * might be somebody else's (a link planted by the directory's
+         * owner). Neither is a setup to carry on with silently. */
+        if (st->st_nlink > 1) {
+                set_error(ret_error, "%s: has %ju hard links, refusing to replace it", t->path,
+                          (uintmax_t) st->st_nlink);
+                return -EMLINK;
+        }
+        /* A file somebody else made (say, first, in a directory others
+         * may write to) is theirs: merging our key into it would hand it
+         * to them, and its other content is not the application's. */
+        if (st->st_uid != 0 && st->st_uid != service && st->st_uid != t->uid) {
+                if (t->uid != (uid_t) -1)
+                        set_error(ret_error,
+                                  "%s: the existing file is owned by uid %u, not by the target's owner (uid %u), root "
+                                  "or keyrotd's user (uid %u); refusing to replace it",
+                                  t->path, (unsigned) st->st_uid, (unsigned) t->uid, (unsigned) service);
+                else
+                        set_error(ret_error,
+                                  "%s: the existing file is owned by uid %u, not by root or keyrotd's user (uid %u); "
+                                  "refusing to replace it (set the target's owner if it is the application's)",
+                                  t->path, (unsigned) st->st_uid, (unsigned) service);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/*
+ * Resolve the target's directory and look at the file there. With @read,
+ * an existing file is opened for reading, and judged (judge_existing())
+ * by that descriptor; otherwise by its name.
+ */
+static int target_file_open(const TargetSpec *t, bool read, TargetFile *ret, char **ret_error) {
+        _cleanup_free_ char *why = NULL;
+        const ChaseTrust trust = chase_trust(t->uid);
+        TargetFile f = TARGET_FILE_NULL;
+        struct stat st;
         int r;
 
-        r = path_split(path, &dir, &base);
-        if (r == -EINVAL || r == -ENAMETOOLONG)
-                set_error(ret_error, "%s: not a file name", path);
-        if (r < 0)
-                return r;
-
-        f.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f.dfd < 0) {
-                r = -errno;
-                /* Never created here: a missing directory usually means a
-                 * typo in the inventory or an application not installed. */
-                if (r == -ENOENT)
-                        set_error(ret_error, "%s: parent directory %s does not exist", path, dir);
-                else if (r == -ENOTDIR)
-                        set_error(ret_error, "%s: %s is not a directory", path, dir);
-                else
-                        set_error(ret_error, "%s: cannot open parent directory %s: %s", path, dir, strerror(-r));
+        r = chase_target_directory(t->path, &trust, &f.dfd, &why);
+        if (r < 0) {
+                set_error(ret_error, "%s: %s", t->path, why ?: strerror(-r));
                 return r;
         }
+        f.base = strrchr(t->path, '/') + 1; /* chase_target_directory() accepted an absolute path to a file */
 
-        if (fstatat(f.dfd, base, &f.st, AT_SYMLINK_NOFOLLOW) >= 0) {
-                f.exists = true;
-                /* The application's files are written where they are,
-                 * never through a link: a link could point anywhere,
-                 * e.g. at a file the application's user must not own. */
-                if (S_ISLNK(f.st.st_mode)) {
-                        set_error(ret_error, "%s: is a symbolic link, refusing to write through it", path);
-                        r = -ELOOP;
-                } else if (S_ISDIR(f.st.st_mode)) {
-                        set_error(ret_error, "%s: is a directory", path);
-                        r = -EISDIR;
-                } else if (!S_ISREG(f.st.st_mode)) {
-                        set_error(ret_error, "%s: is not a regular file", path);
-                        r = -EINVAL;
-                } else
-                        r = 0;
-                if (r < 0) {
-                        target_file_done(&f);
-                        return r;
+        if (fstatat(f.dfd, f.base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                r = -errno;
+                if (r == -ENOENT) {
+                        *ret = f;
+                        return 0;
                 }
-        } else if (errno != ENOENT) {
-                r = -errno;
-                set_error(ret_error, "%s: cannot stat: %s", path, strerror(-r));
-                target_file_done(&f);
-                return r;
+                set_error(ret_error, "%s: cannot stat: %s", t->path, strerror(-r));
+                goto fail;
         }
-
-        f.base = base;
+        if (read && S_ISREG(st.st_mode)) {
+                /* O_NONBLOCK: should a FIFO take the file's place now, the
+                 * open must not hang; fstat below refuses it. */
+                f.fd = openat(f.dfd, f.base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (f.fd < 0) {
+                        r = -errno;
+                        if (r == -ENOENT) { /* removed since we looked: start afresh */
+                                *ret = f;
+                                return 0;
+                        }
+                        if (r == -ELOOP)
+                                set_error(ret_error, "%s: is a symbolic link, refusing to write through it", t->path);
+                        else
+                                set_error(ret_error, "%s: cannot open existing file: %s", t->path, strerror(-r));
+                        goto fail;
+                }
+                if (fstat(f.fd, &st) < 0) {
+                        r = -errno;
+                        set_error(ret_error, "%s: cannot stat: %s", t->path, strerror(-r));
+                        goto fail;
+                }
+        }
+        r = judge_existing(t, &st, ret_error);
+        if (r < 0)
+                goto fail;
         *ret = f;
         return 0;
+
+fail:
+        target_file_done(&f);
+        return r;
 }
 
 /* Read the existing file into secure memory; *ret = NULL if there is none. */
@@ -142,19 +198,13 @@ static int target_file_read(const TargetSpec *t, const TargetFile *f, Secret **r
         Secret *s = NULL;
         int r;
 
-        if (!f->exists) {
+        if (f->fd < 0) {
                 *ret = NULL;
                 return 0;
         }
-        r = read_file_secure(f->dfd, f->base, TARGET_FILE_MAX, READ_FILE_NOFOLLOW, &s, &err);
-        if (r == -ENOENT) { /* removed since we looked: start afresh */
-                *ret = NULL;
-                return 0;
-        }
+        r = read_file_secure(f->fd, "", TARGET_FILE_MAX, 0, &s, &err);
         if (r < 0) {
-                if (r == -ELOOP)
-                        set_error(ret_error, "%s: is a symbolic link, refusing to write through it", t->path);
-                else if (r == -E2BIG)
+                if (r == -E2BIG)
                         set_error(ret_error, "%s: existing file is too large (more than %u bytes)", t->path,
                                   TARGET_FILE_MAX);
                 else
@@ -702,48 +752,50 @@ int target_render(const TargetSpec *t, const char *access_key_id, const Secret *
         return build_content(t, NULL, access_key_id, secret, ret, ret_error);
 }
 
-int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error) {
-        _cleanup_secret_ Secret *old = NULL, *content = NULL;
-        TargetFile f = { .dfd = -1 };
-        WriteOptions o = WRITE_OPTIONS_INIT;
+/*
+ * Everything target_write() does short of writing: the checks, the
+ * resolution, the existing file read and judged, the new content built.
+ * On success *f is open (the caller closes it) and *ret_content set.
+ */
+static int target_prepare(const TargetSpec *t, const char *access_key_id, const Secret *secret, TargetFile *f,
+                          Secret **ret_content, char **ret_error) {
+        _cleanup_secret_ Secret *old = NULL;
         int r;
 
         r = check_input(t, access_key_id, secret, ret_error);
         if (r < 0)
                 return r;
+        /* A json-file is a new document every time: nothing of the old one is kept. */
+        r = target_file_open(t, t->type != TARGET_JSON_FILE, f, ret_error);
+        if (r < 0)
+                return r;
+        r = target_file_read(t, f, &old, ret_error);
+        if (r >= 0)
+                r = build_content(t, old, access_key_id, secret, ret_content, ret_error);
+        if (r < 0)
+                target_file_done(f);
+        return r;
+}
 
-        r = target_file_open(t, &f, ret_error);
+int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error) {
+        _cleanup_secret_ Secret *content = NULL;
+        TargetFile f = TARGET_FILE_NULL;
+        WriteOptions o = WRITE_OPTIONS_INIT;
+        int r;
+
+        r = target_prepare(t, access_key_id, secret, &f, &content, ret_error);
         if (r < 0)
                 return r;
 
-        /* The rename replaces only this name: another hard link would go
-         * on serving the old key, and the file we would read and merge
-         * might be somebody else's (a link planted by the directory's
-         * owner). Neither is a setup to carry on with silently. */
-        if (f.exists && f.st.st_nlink > 1) {
-                set_error(ret_error, "%s: has %ju hard links, refusing to replace it", t->path,
-                          (uintmax_t) f.st.st_nlink);
-                r = -EMLINK;
-                goto finish;
-        }
-
-        /* A json-file is a new document every time: nothing of the old one is kept. */
-        if (t->type != TARGET_JSON_FILE)
-                r = target_file_read(t, &f, &old, ret_error);
-        if (r >= 0)
-                r = build_content(t, old, access_key_id, secret, &content, ret_error);
-        if (r < 0)
-                goto finish;
-
         /*
-         * The file belongs to the application's user: when the inventory
-         * names no owner, the existing file keeps its owner and group
-         * (write_file_atomic would otherwise hand it to root, locking the
-         * application out). Owner, group and mode are applied to the new
-         * file before the first byte of the secret is written.
+         * Owner, group and mode are the inventory's (unset: keyrotd's own
+         * user and group), never the existing file's: whoever made that
+         * file would otherwise choose who reads the new secret. They are
+         * applied to a new file before the first byte of the secret is
+         * written, and the new file is renamed over the old name.
          */
-        o.uid = t->uid != (uid_t) -1 ? t->uid : f.exists ? f.st.st_uid : (uid_t) -1;
-        o.gid = t->gid != (gid_t) -1 ? t->gid : f.exists ? f.st.st_gid : (gid_t) -1;
+        o.uid = t->uid;
+        o.gid = t->gid;
         o.mode = t->mode == 0 ? 0600 : t->mode;
         o.refuse_symlink = true;
         o.no_replace = false;
@@ -757,22 +809,72 @@ int target_write(const TargetSpec *t, const char *access_key_id, const Secret *s
         else if (r < 0)
                 set_error(ret_error, "%s: cannot write: %s", t->path, strerror(-r));
 
-finish:
         target_file_done(&f);
         return r;
 }
 
+int target_check_directory(const TargetSpec *t, char **ret_error) {
+        _cleanup_free_ char *why = NULL, *dir = NULL;
+        _cleanup_close_ int dfd = -1;
+        ChaseTrust trust;
+        int r;
+
+        if (check_spec(t) < 0) {
+                set_error(ret_error, "invalid target specification");
+                return -EINVAL;
+        }
+        trust = chase_trust(t->uid);
+        r = chase_target_directory(t->path, &trust, &dfd, &why);
+        if (r < 0) {
+                set_error(ret_error, "%s: %s", t->path, why ?: strerror(-r));
+                return r;
+        }
+        /* The atomic write creates a temporary file in the directory and
+         * renames it over the target: the directory's permissions decide,
+         * for our effective ids and capabilities, not the file's. */
+        if (faccessat(dfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+                r = -errno;
+                dir = path_parent(t->path);
+                set_error(ret_error, "%s: directory %s is not writable by keyrotd: %s", t->path, dir ?: "",
+                          strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+int target_check(const TargetSpec *t, char **ret_error) {
+        /* Stand-ins of the shape IAM hands out: what matters is whether
+         * the file would take a key, not which. */
+        static const char dry_id[] = "AKIAKEYROTDDRYRUN000";
+        static const char dry_secret[] = "keyrotd/dry+run/0000000000000000000000000";
+        _cleanup_secret_ Secret *secret = NULL, *content = NULL;
+        TargetFile f = TARGET_FILE_NULL;
+        int r;
+
+        r = target_check_directory(t, ret_error);
+        if (r < 0)
+                return r;
+        secret = secret_dup(dry_secret, strlen(dry_secret));
+        if (!secret)
+                return -ENOMEM;
+        r = target_prepare(t, dry_id, secret, &f, &content, ret_error);
+        if (r < 0)
+                return r;
+        target_file_done(&f);
+        return 0;
+}
+
 int target_read_key_id(const TargetSpec *t, char *ret_id, size_t size) {
         _cleanup_secret_ Secret *text = NULL, *value = NULL;
-        TargetFile f = { .dfd = -1 };
+        TargetFile f = TARGET_FILE_NULL;
         int r;
 
         if (check_spec(t) < 0 || !ret_id || size == 0)
                 return -EINVAL;
-        r = target_file_open(t, &f, NULL);
+        r = target_file_open(t, true, &f, NULL);
         if (r < 0)
                 return r;
-        if (!f.exists) {
+        if (f.fd < 0) {
                 target_file_done(&f);
                 return -ENOENT;
         }

@@ -23,8 +23,17 @@
  * byte of new content is assembled in secure memory (secret.h) and
  * written with write_file_atomic() (fileio.h): owner, group and mode are
  * set before the secret is written, the replacement is atomic and
- * durable, the final path component is never followed, and a missing
- * parent directory is an error.
+ * durable, and a missing parent directory is an error.
+ *
+ * Nobody untrusted chooses where a secret goes (docs/DESIGN.md §6): the
+ * directory is resolved with chase_target_directory() (basic/chase.h: no
+ * symlink in any component, every directory on the way owned by root,
+ * keyrotd's user or the target's owner and closed to everybody else, the
+ * file's own directory neither sticky nor shared); the file is always a
+ * new one renamed into place; its owner and group are the spec's, never
+ * an existing file's; and an existing file that is a symlink, has other
+ * hard links, or belongs to anybody but the owner, root or keyrotd's user
+ * is refused before anything is written.
  */
 #pragma once
 
@@ -43,8 +52,8 @@ typedef struct TargetSpec {
         TargetType type;
         const char *path;    /* the file; its parent directory must exist */
         const char *profile; /* credentials-file: section name; NULL = "default". Ignored otherwise */
-        uid_t uid;           /* (uid_t) -1: keep the existing file's owner, or our euid for a new file */
-        gid_t gid;           /* (gid_t) -1: likewise for the group (our egid for a new file) */
+        uid_t uid;           /* owner of the file, trusted on its path; (uid_t) -1: our euid */
+        gid_t gid;           /* group of the file; (gid_t) -1: our egid */
         mode_t mode;         /* permission bits, at most 0777; 0 = 0600 */
 } TargetSpec;
 
@@ -78,13 +87,36 @@ static inline TargetSpec target_spec_from_inventory(const InventoryTarget *t) {
  * cannot be parsed is refused (-EBADMSG) and left as it is.
  *
  * Returns 0, or a negative errno with the target file unchanged:
- * -ENOENT (parent directory missing), -ENOTDIR, -ELOOP (the path is a
- * symlink), -EISDIR, -EMLINK (the file has other hard links, which would
- * keep the old key), -EINVAL (bad spec, key id, secret or mode), -EBADMSG
+ * -ENOENT (a directory on the path missing), -ENOTDIR, -ELOOP (a symlink
+ * in the path, the file included), -EPERM (a directory on the path or the
+ * existing file owned or writable by somebody untrusted, see above),
+ * -EISDIR, -EMLINK (the file has other hard links, which would keep the
+ * old key), -EINVAL (bad spec, key id, secret or mode), -EBADMSG
  * (existing file malformed), -E2BIG (existing file too large), -ENOMEM,
  * or an I/O error from reading or writing.
  */
 int target_write(const TargetSpec *t, const char *access_key_id, const Secret *secret, char **ret_error);
+
+/**
+ * target_check_directory() - could target_write() create a file in the
+ * directory of @t? Read only: the directory resolved as target_write()
+ * resolves it, and access(2) for our effective ids.
+ * @ret_error: as for target_write().
+ *
+ * Returns 0, or the negative errno target_write() would fail with (or
+ * -EACCES/-EROFS from the access check).
+ */
+int target_check_directory(const TargetSpec *t, char **ret_error);
+
+/**
+ * target_check() - would target_write() succeed for @t now? Read only.
+ *
+ * target_check_directory(), then every step of target_write() but the
+ * write itself: the existing file judged and, for the formats that are
+ * merged, read and merged (with a stand-in key, in secure memory, then
+ * dropped). For the dry run: a refusal says what the write would say.
+ */
+int target_check(const TargetSpec *t, char **ret_error);
 
 /**
  * target_render() - what target_write() would write to a new file of @t.
@@ -103,11 +135,11 @@ int target_render(const TargetSpec *t, const char *access_key_id, const Secret *
  * @ret_id, @size: buffer for the NUL-terminated key id.
  *
  * For recovery (did the distribution step reach this file?) and tests.
- * Reads the file as target_write() would (never through a symlink) and
- * returns the key id only; the secret is never copied out.
+ * Resolves and reads the file as target_write() would, with the same
+ * refusals, and returns the key id only; the secret is never copied out.
  *
  * Returns 0; -ENOENT if the file, the profile or the key id is missing;
  * -ERANGE if @size is too small; -EBADMSG if the file cannot be parsed;
- * -ELOOP, -EINVAL, -E2BIG or an I/O error otherwise.
+ * -ELOOP, -EPERM, -EMLINK, -EINVAL, -E2BIG or an I/O error otherwise.
  */
 int target_read_key_id(const TargetSpec *t, char *ret_id, size_t size);

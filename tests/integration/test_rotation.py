@@ -497,6 +497,10 @@ class TestRootBesideTheService(RotationCase):
         os.chmod(self.rig.tmp, 0o755)
         for path in (self.state, self.key_file, self.appdir):
             os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        # The service's user owns the files it writes; root, which trusts
+        # a directory of another user only for that user's targets, is
+        # told so.
+        self.write_inventory(**{USER: {'targets': [dict(t, owner='nobody') for t in self.targets_for(USER)]}})
         self.adopt()  # as root
         for name in ('store.sealed', 'lock'):
             st = os.stat(os.path.join(self.state, name))

@@ -58,7 +58,7 @@ static int load_inventory(Env *env, const char *extra_user_settings, const char 
 
         r = asprintf_safe(&text,
                  "version: 1\n"
-                 "aws: { region: us-east-1, endpoint_url: 'http://fake.invalid' }\n"
+                 "aws: { region: us-east-1, endpoint_url: 'https://fake.invalid' }\n"
                  "defaults:\n"
                  "  max_age: 90d\n"
                  "  grace: %s\n"

@@ -422,14 +422,16 @@ static void test_read(void) {
                 free(err);
                 err = NULL;
                 r = read_file_secure(AT_FDCWD, pathf("theirs"), 10, READ_FILE_PRIVATE, &t, &err);
-                ok(r == 0 && t, "root reads a private file the service user owns");
+                ok(r == -EPERM && !t && err && strstr(err, "65534"), "root refuses a private file of another user");
                 t = secret_free(t);
-                /* Anyone else must own it themselves: check an open fd as uid 1234. */
                 int fd = open(pathf("theirs"), O_RDONLY | O_CLOEXEC);
+                ok(fd >= 0 && check_private_file(fd, pathf("theirs"), 65534, NULL) == 0,
+                   "... and accepts it from the service user it names");
+                /* Anyone else must own it themselves: check an open fd as uid 1234. */
                 ok(fd >= 0 && seteuid(1234) == 0, "setup: euid 1234 with the file open");
                 free(err);
                 err = NULL;
-                r = check_private_file(fd, pathf("theirs"), &err);
+                r = check_private_file(fd, pathf("theirs"), geteuid(), &err);
                 ok(seteuid(0) == 0, "setup: back to root");
                 ok(r == -EPERM && err && strstr(err, "65534"), "wrong owner refused for a non-root reader: %s",
                    err ? err : "(null)");
@@ -452,7 +454,7 @@ static void test_read(void) {
         ok(r == 0 && blen == 10 && memcmp(b, "0123456789", 10) == 0 && b[10] == 0, "read_file_bounded reads");
 
         int fd = open(pathf("r"), O_RDONLY | O_CLOEXEC);
-        ok(check_private_file(fd, "r", NULL) == 0, "check_private_file accepts 0600 owned by us");
+        ok(check_private_file(fd, "r", geteuid(), NULL) == 0, "check_private_file accepts 0600 owned by us");
         close(fd);
 }
 

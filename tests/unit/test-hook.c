@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "basic/util.h"
@@ -64,7 +65,7 @@ static bool no_zombies(void) {
 }
 
 static void test_needs_sigchld_blocked(void) {
-        char *argv[] = { (char *) "true", NULL };
+        char *argv[] = { (char *) "/bin/true", NULL };
         sd_event *e = NULL;
         int r;
 
@@ -76,8 +77,8 @@ static void test_needs_sigchld_blocked(void) {
 }
 
 static void test_exit_status(void) {
-        char *t[] = { (char *) "true", NULL };
-        char *three[] = { (char *) "sh", (char *) "-c", (char *) "exit 3", NULL };
+        char *t[] = { (char *) "/bin/true", NULL };
+        char *three[] = { (char *) "/bin/sh", (char *) "-c", (char *) "exit 3", NULL };
         char *sig[] = { (char *) "/bin/sh", (char *) "-c", (char *) "kill -USR1 $$", NULL };
         HookResult res;
         int r;
@@ -101,9 +102,9 @@ static void test_exit_status(void) {
 }
 
 static void test_timeout(void) {
-        char *sleeper[] = { (char *) "sleep", (char *) "30", NULL };
-        char *stubborn[] = { (char *) "sh", (char *) "-c", (char *) "trap '' TERM; sleep 30; exit 0", NULL };
-        char *leaver[] = { (char *) "sh", (char *) "-c", (char *) "sleep 30 & echo started", NULL };
+        char *sleeper[] = { (char *) "/bin/sleep", (char *) "30", NULL };
+        char *stubborn[] = { (char *) "/bin/sh", (char *) "-c", (char *) "trap '' TERM; sleep 30; exit 0", NULL };
+        char *leaver[] = { (char *) "/bin/sh", (char *) "-c", (char *) "sleep 30 & echo started", NULL };
         HookResult res;
         int r;
 
@@ -127,11 +128,11 @@ static void test_timeout(void) {
 }
 
 static void test_output(void) {
-        char *argv[] = { (char *) "sh", (char *) "-c",
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c",
                          (char *) "echo out1; echo err1 >&2; echo out2; printf 'a\\033[31mb\\r\\n'; printf tail", NULL };
-        char *longline[] = { (char *) "sh", (char *) "-c", (char *) "head -c 10000 /dev/zero | tr '\\0' a; echo; echo next",
+        char *longline[] = { (char *) "/bin/sh", (char *) "-c", (char *) "head -c 10000 /dev/zero | tr '\\0' a; echo; echo next",
                              NULL };
-        char *flood[] = { (char *) "sh", (char *) "-c", (char *) "yes | head -c 200000", NULL };
+        char *flood[] = { (char *) "/bin/sh", (char *) "-c", (char *) "yes | head -c 200000", NULL };
         const char *want_out[] = { "out1", "out2", "a?[31mb", "tail" };
         size_t n_out = 0, n_err = 0;
         bool good = true;
@@ -190,29 +191,73 @@ static void test_environment(void) {
 }
 
 static void test_spawn_errors(void) {
-        char *missing[] = { (char *) "keyrotd-no-such-program", NULL };
+        char *bare[] = { (char *) "sh", (char *) "-c", (char *) "true", NULL };
         char *missing_abs[] = { (char *) "/nonexistent/program", NULL };
         char *relative[] = { (char *) "./program", NULL };
         char *not_exec[] = { (char *) "/etc/passwd", NULL };
-        char *only_bin[] = { (char *) "PATH=/nonexistent", NULL };
-        char *sh[] = { (char *) "sh", (char *) "-c", (char *) "true", NULL };
+        char *with_path[] = { (char *) "PATH=/usr/bin:/bin", NULL };
         HookResult res;
         int r;
 
-        res = run(missing, NULL, USEC_PER_SEC, &r);
-        ok(r == -ENOENT && res.error == -ENOENT && res.exit_status == -1, "missing program: -ENOENT (%d)", r);
+        res = run(bare, NULL, USEC_PER_SEC, &r);
+        ok(r == -EINVAL && res.error == -EINVAL && res.exit_status == -1, "a bare name is refused (%d)", r);
+        res = run(bare, with_path, USEC_PER_SEC, &r);
+        ok(r == -EINVAL, "whatever the hook's PATH says (%d)", r);
         res = run(missing_abs, NULL, USEC_PER_SEC, &r);
         ok(r == -ENOENT && res.error == -ENOENT, "missing absolute path: -ENOENT (%d)", r);
         res = run(relative, NULL, USEC_PER_SEC, &r);
-        ok(r == -EINVAL, "relative path with a slash refused (%d)", r);
+        ok(r == -EINVAL, "relative path refused (%d)", r);
         res = run(not_exec, NULL, USEC_PER_SEC, &r);
         ok(r == -EACCES && res.error == -EACCES, "not executable: -EACCES (%d)", r);
-        res = run(sh, only_bin, USEC_PER_SEC, &r);
-        ok(r == -ENOENT, "looked up in the hook's PATH, not ours (%d)", r);
+}
+
+/* The program is judged again at every start: what the inventory
+ * accepted may have changed since. */
+static void test_untrusted_program(void) {
+        char dir[] = "/tmp/test-hook-XXXXXX", prog[64], sub[64], cmd[128];
+        char *argv[] = { prog, NULL };
+        HookResult res;
+        int fd, r;
+
+        if (!mkdtemp(dir)) {
+                ok(0, "mkdtemp");
+                return;
+        }
+        snprintf(prog, sizeof prog, "%s/hook", dir);
+        fd = open(prog, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        ok(fd >= 0 && write(fd, "#!/bin/sh\nexit 0\n", 18) == 18 && close(fd) == 0, "a hook, 0755");
+        res = run(argv, NULL, 10 * USEC_PER_SEC, &r);
+        ok(r == 0 && hook_result_ok(&res), "runs (%d)", r);
+
+        ok(chmod(prog, 0777) == 0, "now mode 0777");
+        res = run(argv, NULL, 10 * USEC_PER_SEC, &r);
+        ok(r == -EPERM && res.error == -EPERM && res.exit_status == -1, "refused at start (%d)", r);
+        ok(chmod(prog, 0755) == 0 && chmod(dir, 0775) == 0, "back to 0755, its directory g+w");
+        res = run(argv, NULL, 10 * USEC_PER_SEC, &r);
+        ok(r == -EPERM, "refused for its directory (%d)", r);
+        ok(chmod(dir, 0700) == 0, "directory closed again");
+
+        snprintf(sub, sizeof sub, "%s/link", dir);
+        ok(symlink(prog, sub) == 0, "a link to it");
+        argv[0] = sub;
+        res = run(argv, NULL, 10 * USEC_PER_SEC, &r);
+        ok(r == 0 && hook_result_ok(&res), "a link to a trusted program runs (%d)", r);
+        argv[0] = prog;
+
+        if (geteuid() == 0) {
+                ok(chown(prog, 65534, 65534) == 0, "the hook given to uid 65534");
+                res = run(argv, NULL, 10 * USEC_PER_SEC, &r);
+                ok(r == -EPERM, "a hook another user owns is refused (%d)", r);
+        } else
+                ok(1, "# SKIP chown needs root");
+
+        snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+        if (system(cmd) != 0)
+                diag("could not remove %s", dir);
 }
 
 static void test_no_fd_leak(void) {
-        char *argv[] = { (char *) "ls", (char *) "-l", (char *) "/proc/self/fd", NULL };
+        char *argv[] = { (char *) "/bin/ls", (char *) "-l", (char *) "/proc/self/fd", NULL };
         char *env[] = { (char *) "LC_ALL=C", NULL };
         unsigned seen = 0, others = 0;
         bool stdin_null = false;
@@ -291,8 +336,8 @@ static int stop_loop(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void test_many_on_one_loop(void) {
-        char *argv[] = { (char *) "sh", (char *) "-c", (char *) "sleep 0.$((N % 3)); echo line-$N; exit $N", NULL };
-        char *sleeper[] = { (char *) "sleep", (char *) "30", NULL };
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "sleep 0.$((N % 3)); echo line-$N; exit $N", NULL };
+        char *sleeper[] = { (char *) "/bin/sleep", (char *) "30", NULL };
         char envs[32][16];
         bool good = true, called = false;
         sd_event *e = NULL;
@@ -350,6 +395,7 @@ int main(void) {
         test_output();
         test_environment();
         test_spawn_errors();
+        test_untrusted_program();
         test_no_fd_leak();
         test_many_on_one_loop();
         capture_reset();

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -296,14 +298,18 @@ static void test_example(void) {
         if (ok(b->n_targets == 2, "backup-bot: two targets")) {
                 const InventoryTarget *t = &b->targets[0], *u = &b->targets[1];
 
+                const struct passwd *pw = getpwnam("backup");
+                const struct group *gr = getgrnam("backup");
+
                 ok(t->type == TARGET_CREDENTIALS_FILE && streq(t->path, "/home/backup/.aws/credentials") &&
-                   streq_ptr(t->profile, "default") && t->uid == 0 && t->gid == 0 && t->mode == 0600,
-                   "backup-bot: credentials-file target");
+                   streq_ptr(t->profile, "default") && pw && t->uid == pw->pw_uid && gr && t->gid == gr->gr_gid &&
+                   t->mode == 0600,
+                   "backup-bot: credentials-file target, owner and group by name");
                 ok(u->type == TARGET_ENV_FILE && streq(u->path, "/etc/backup/aws.env") && !u->profile &&
                    u->uid == UID_INVALID && u->gid == GID_INVALID && u->mode == 0600,
                    "backup-bot: env-file target with defaults");
         }
-        ok(b->on_rotate && streq(b->on_rotate[0], "systemctl") && streq(b->on_rotate[1], "try-reload-or-restart") &&
+        ok(b->on_rotate && streq(b->on_rotate[0], "/usr/bin/systemctl") && streq(b->on_rotate[1], "try-reload-or-restart") &&
            streq(b->on_rotate[2], "backup.service") && !b->on_rotate[3],
            "backup-bot: on_rotate argv");
         ok(b->on_failure && streq(b->on_failure[0], "/usr/local/bin/page-oncall") &&
@@ -322,8 +328,9 @@ static void test_example(void) {
                 ok(r->targets[0].type == TARGET_JSON_FILE && r->targets[0].uid == 0 && r->targets[0].gid == 0 &&
                    r->targets[0].mode == 0640 && !r->targets[0].profile,
                    "reports-uploader: json-file target, owner and group by id and name, explicit 0640");
-                ok(r->targets[1].type == TARGET_CREDENTIALS_FILE && streq_ptr(r->targets[1].profile, "reports"),
-                   "reports-uploader: second profile in the shared credentials file");
+                ok(r->targets[1].type == TARGET_CREDENTIALS_FILE && streq_ptr(r->targets[1].profile, "reports") &&
+                   r->targets[1].uid == b->targets[0].uid && r->targets[1].gid == b->targets[0].gid,
+                   "reports-uploader: second profile in the shared credentials file, same owner");
         }
         ok(r->on_rotate && streq(r->on_rotate[0], "/usr/bin/systemctl") && !r->on_failure,
            "reports-uploader: on_rotate set, on_failure absent");
@@ -442,7 +449,7 @@ static void test_values(void) {
                       "    targets:\n      - {type: json-file, path: /x/y, mode: 600, owner: 1000, group: 4294967294}\n"
                       "      - {type: env-file, path: /x/z, mode: \"0\"}\n"
                       "      - {type: credentials-file, path: /x/y2, profile: p.1-x}\n"
-                      "    on_rotate: [cmd, '', --flag]\n",
+                      "    on_rotate: [/bin/true, '', --flag]\n",
                       &inv, "edge values");
         if (!u)
                 return;
@@ -457,15 +464,34 @@ static void test_values(void) {
         expect_ok(HEAD "users:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
                   "    verify: {bucket: abc}\n", &inv, "64-character user name");
         inventory_free(TAKE_PTR(inv));
-        expect_ok(HEAD "aws: {endpoint_url: 'http://127.0.0.1:5000'}\n", &inv, "http endpoint for emulators");
-        inventory_free(TAKE_PTR(inv));
+        {
+                static const char *const loopback[] = {
+                        "http://127.0.0.1:5000", "http://127.1.2.3",     "http://localhost:5000/",
+                        "http://LOCALHOST",      "http://[::1]:5000",    "https://10.1.2.3:5000",
+                        "https://iam.example.internal",
+                };
+
+                for (size_t i = 0; i < ELEMENTSOF(loopback); i++) {
+                        char text[256];
+
+                        snprintf(text, sizeof text, HEAD "aws: {endpoint_url: '%s'}\n", loopback[i]);
+                        expect_ok(text, &inv, loopback[i]);
+                        inventory_free(TAKE_PTR(inv));
+                }
+        }
         expect_ok("# comment\r\nversion: 1\r\n", &inv, "CRLF line ends");
         inventory_free(TAKE_PTR(inv));
         expect_ok("\xef\xbb\xbfversion: 1\n", &inv, "UTF-8 BOM");
         inventory_free(TAKE_PTR(inv));
-        expect_ok("version: 1 # caf\xc3\xa9 \xe2\x9c\x93\nusers:\n" USER_A "    on_rotate: [x, \"caf\xc3\xa9\"]\n", &inv,
+        expect_ok("version: 1 # caf\xc3\xa9 \xe2\x9c\x93\nusers:\n" USER_A "    on_rotate: [/bin/true, \"caf\xc3\xa9\"]\n", &inv,
                   "non-ASCII UTF-8 in comments and arguments");
 }
+
+static const char *const plain_http[] = {
+        "http://10.1.2.3:5000", "http://iam.example.internal", "http://127.0.0.1.nip.io:5000",
+        "http://[::2]:5000",    "http://128.0.0.1",            "http://localhost.example.com",
+        "http://0x7f000001/",
+};
 
 static void test_errors(void) {
         /* The classes of docs/DESIGN.md §3, with exact positions. */
@@ -638,8 +664,39 @@ static void test_errors(void) {
                      "t.yaml:5:16: on_rotate must be a list of arguments (argv, run without a shell), not a single value");
         expect_error(HEAD "users:\n" USER_A "    on_failure: []\n", "t.yaml:5:17: on_failure is an empty command");
         expect_error(HEAD "users:\n" USER_A "    on_rotate: [bin/notify, x]\n",
-                     "t.yaml:5:17: command 'bin/notify' of on_rotate is a relative path (use an absolute path or a bare "
-                     "command name)");
+                     "t.yaml:5:17: command 'bin/notify' of on_rotate is not an absolute path (use the program's "
+                     "absolute path)");
+        expect_error(HEAD "users:\n" USER_A "    on_rotate: [systemctl, restart, x]\n",
+                     "t.yaml:5:17: command 'systemctl' of on_rotate is not an absolute path (use the program's "
+                     "absolute path)");
+        expect_error(HEAD "users:\n" USER_A "    on_failure: [/usr/../bin/true]\n",
+                     "t.yaml:5:18: command '/usr/../bin/true' of on_failure contains a '.' or '..' component (use the "
+                     "program's absolute path)");
+        expect_error(HEAD "users:\n" USER_A "    targets:\n      - {type: env-file, path: /x/y, mode: \"0644\"}\n",
+                     "t.yaml:6:44: mode 0644 is wider than 0640; a credential file is never writable by its group nor "
+                     "readable or writable by others");
+        expect_error(HEAD "users:\n" USER_A "    targets:\n      - {type: env-file, path: /x/y, mode: \"0660\"}\n",
+                     "t.yaml:6:44: mode 0660 is wider than 0640; a credential file is never writable by its group nor "
+                     "readable or writable by others");
+        expect_error(HEAD "users:\n" USER_A "    targets:\n      - {type: env-file, path: /x/y, mode: \"0666\"}\n",
+                     "t.yaml:6:44: mode 0666 is wider than 0640; a credential file is never writable by its group nor "
+                     "readable or writable by others");
+        expect_error(HEAD "users:\n" USER_A "    targets:\n"
+                          "      - {type: credentials-file, path: /x/c, profile: a, owner: \"1000\"}\n"
+                          "      - {type: credentials-file, path: /x/c, profile: b}\n",
+                     "t.yaml:7:40: '/x/c' is also written by the target at 6:40, with another owner, group or mode; "
+                     "targets of one file must agree on them");
+        for (size_t i = 0; i < ELEMENTSOF(plain_http); i++) {
+                char text[256], want[512];
+
+                snprintf(text, sizeof text, HEAD "aws: {endpoint_url: '%s'}\n", plain_http[i]);
+                snprintf(want, sizeof want,
+                         "t.yaml:2:21: endpoint_url '%s' uses http:// to a host that is not a loopback address, which "
+                         "would send signed requests and new secrets in clear text (use https://, or http:// only to "
+                         "127.0.0.1, ::1 or localhost)",
+                         plain_http[i]);
+                expect_error(text, want);
+        }
         expect_error(HEAD "users:\n" USER_A "    on_rotate: ['', x]\n", "t.yaml:5:17: the command of on_rotate is empty");
         expect_error(HEAD "users:\n" USER_A "    on_rotate: [x, [y]]\n",
                      "t.yaml:5:20: arguments of on_rotate must be strings, not a list");
@@ -859,6 +916,41 @@ static void test_files(void) {
                 skip("mkfifo failed");
 }
 
+/* Hooks run with keyrotd's privileges: their programs are judged at load. */
+static void test_hooks(void) {
+        _cleanup_inventory_ Inventory *inv = NULL;
+        char text[PATH_MAX + 256], want[2 * PATH_MAX + 256];
+
+#define HOOK_INVENTORY(prog) (snprintf(text, sizeof text, HEAD "users:\n" USER_A "    on_rotate: [%s, x]\n", (prog)), text)
+
+        ok(mkdir(pathf("hooks"), 0755) == 0 && put(pathf("hooks/notify"), "#!/bin/sh\n", 10, 0755) == 0,
+           "a hook, 0755, in a directory of ours");
+        expect_ok(HOOK_INVENTORY(pathf("hooks/notify")), &inv, "a hook of ours");
+        inventory_free(TAKE_PTR(inv));
+        expect_ok(HOOK_INVENTORY(pathf("hooks/not-yet")), &inv, "a hook not installed yet (judged before it runs)");
+        inventory_free(TAKE_PTR(inv));
+
+        ok(chmod(pathf("hooks/notify"), 0777) == 0, "chmod 0777");
+        snprintf(want, sizeof want, "t.yaml:5:17: command '%s' of on_rotate is refused: %s is writable by group and others",
+                 pathf("hooks/notify"), pathf("hooks/notify"));
+        expect_error(HOOK_INVENTORY(pathf("hooks/notify")), want);
+        ok(chmod(pathf("hooks/notify"), 0755) == 0 && chmod(pathf("hooks"), 0775) == 0, "the directory g+w instead");
+        snprintf(want, sizeof want, "t.yaml:5:17: command '%s' of on_rotate is refused: %s is writable by group",
+                 pathf("hooks/notify"), pathf("hooks"));
+        expect_error(HOOK_INVENTORY(pathf("hooks/notify")), want);
+        ok(chmod(pathf("hooks"), 0755) == 0, "closed again");
+
+        if (geteuid() == 0) {
+                ok(chown(pathf("hooks/notify"), 65534, 65534) == 0, "the hook given to uid 65534");
+                snprintf(want, sizeof want,
+                         "t.yaml:5:17: command '%s' of on_rotate is refused: %s is owned by uid 65534, not by root",
+                         pathf("hooks/notify"), pathf("hooks/notify"));
+                expect_error(HOOK_INVENTORY(pathf("hooks/notify")), want);
+        } else
+                skip("chown needs root");
+#undef HOOK_INVENTORY
+}
+
 static void test_store_key_path(void) {
         _cleanup_inventory_ Inventory *inv = NULL;
         char *p = NULL;
@@ -927,6 +1019,7 @@ int main(void) {
         test_many_errors();
         test_bytes();
         test_files();
+        test_hooks();
         test_store_key_path();
 
         cleanup_tmpdir();

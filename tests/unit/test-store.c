@@ -497,13 +497,20 @@ static void test_files(void) {
            "key path is a FIFO → -EINVAL, without blocking");
 
         if (geteuid() == 0) {
+                /* Root accepts what keyrotd's user owns, that is the owner
+                 * of the store's directory; nobody else's. */
                 ok(write_raw(pathf("key-nobody"), "0123456789abcdef0123456789abcdef", 32, 0600) == 0 &&
                            chown(pathf("key-nobody"), 65534, 65534) == 0,
                    "setup: key owned by nobody");
                 free(err);
                 err = NULL;
                 r = open_err(pathf("none.sealed"), pathf("key-nobody"), &err);
-                ok(r != -EPERM, "root accepts a private key file the service user owns (rc %d)", r);
+                ok(r == -EPERM && err && strstr(err, "owned by uid 65534"),
+                   "root refuses a key another user owns (%d: %s)", r, err ?: "");
+                ok(mkdir(pathf("svc"), 0700) == 0 && chown(pathf("svc"), 65534, 65534) == 0,
+                   "setup: a state directory of nobody's");
+                r = open_rc(pathf("svc/none.sealed"), pathf("key-nobody"));
+                ok(r == 0, "root accepts the key of the state directory's owner (rc %d)", r);
         } else
                 skip("not root: cannot test a foreign key owner");
 
@@ -516,6 +523,20 @@ static void test_files(void) {
         err = NULL;
         r = open_err(pathf("wide.sealed"), key_path, &err);
         ok(r == -EPERM && err && strstr(err, "0644"), "group/world readable store refused: %s", err ? err : "(null)");
+        if (geteuid() == 0) {
+                ok(write_raw(pathf("theirs.sealed"), raw, len, 0600) == 0 &&
+                           chown(pathf("theirs.sealed"), 65534, 65534) == 0,
+                   "setup: a store owned by nobody");
+                free(err);
+                err = NULL;
+                r = open_err(pathf("theirs.sealed"), key_path, &err);
+                ok(r == -EPERM && err && strstr(err, "owned by uid 65534"),
+                   "root refuses a store another user owns (%d: %s)", r, err ?: "");
+                ok(rename(pathf("theirs.sealed"), pathf("svc/theirs.sealed")) == 0 &&
+                           open_rc(pathf("svc/theirs.sealed"), key_path) == 0,
+                   "and accepts it in that user's state directory");
+        } else
+                skip("not root: cannot test a foreign store owner");
         ok(symlink(store_file, pathf("link.sealed")) == 0 && open_rc(pathf("link.sealed"), key_path) == -ELOOP,
            "symlinked store refused (-ELOOP)");
         ok(open_rc(pathf("nodir/x.sealed"), key_path) == -ENOENT, "store in a missing directory → -ENOENT");

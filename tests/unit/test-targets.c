@@ -205,14 +205,107 @@ static void test_mode_and_owner(void) {
            "owner, group and mode applied (uid %u gid %u mode %04o)", (unsigned) st.st_uid, (unsigned) st.st_gid,
            (unsigned) (st.st_mode & 07777));
 
-        /* No owner configured: the application's user keeps its file. */
-        t.uid = (uid_t) -1;
+        /* Written again: the inventory's owner, not the file's, decides. */
         t.gid = (gid_t) -1;
         t.mode = 0;
         r = target_write(&t, "AKIAAGAIN", sec, NULL);
-        ok(r == 0 && lstat(p, &st) == 0 && st.st_uid == pw->pw_uid && st.st_gid == gid &&
+        ok(r == 0 && lstat(p, &st) == 0 && st.st_uid == pw->pw_uid && st.st_gid == getegid() &&
                    (st.st_mode & 07777) == 0600,
-           "uid/gid -1 keep the existing owner and group, mode defaults to 0600");
+           "unset group: ours; unset mode: 0600 (%d)", r);
+
+        /* No owner configured: the file is keyrotd's user's, and one that
+         * somebody else owns is not written into. */
+        {
+                _cleanup_free_ char *err = NULL;
+
+                t.uid = (uid_t) -1;
+                r = target_write(&t, "AKIATHEIRS", sec, &err);
+                ok(r == -EPERM && err && strstr(err, "owned by uid") && strstr(err, p),
+                   "a file another user owns is refused when no owner is configured (%d: %s)", r, err ?: "");
+                file_is(p, "AWS_ACCESS_KEY_ID=AKIAAGAIN\nAWS_SECRET_ACCESS_KEY=s3cr3t\n", "and left as it was");
+        }
+        ok(unlink(p) == 0, "file removed");
+        r = target_write(&t, "AKIAMINE", sec, NULL);
+        ok(r == 0 && lstat(p, &st) == 0 && st.st_uid == geteuid() && st.st_gid == getegid(),
+           "no owner configured: a new file is ours (%d)", r);
+        ok(lchown(p, pw->pw_uid, (gid_t) -1) == 0, "another user takes it over");
+        r = target_write(&t, "AKIAMINE", sec, NULL);
+        ok(r == -EPERM, "and it is refused (%d)", r);
+        t.uid = pw->pw_uid;
+        r = target_write(&t, "AKIAMINE", sec, NULL);
+        ok(r == 0, "unless that user is the target's owner (%d)", r);
+}
+
+/* The trust rules of chase.h, seen through target_write(): the victim
+ * stays as it was, and the refusal names the component. */
+static void test_trust(void) {
+        static const char victim_text[] = "[prod-admin]\naws_access_key_id = AKIAROOT\naws_secret_access_key = r\n";
+        _cleanup_secret_ Secret *sec = secret_of("s3cr3t");
+        struct {
+                const char *setup_dir, *target, *want;
+                int r;
+        } cases[] = {
+                { "home-link", "home-link/.aws/credentials", "/home-link/.aws is a symbolic link", -ELOOP },
+                { "deep-link", "deep-link/a/b/credentials", "/deep-link/a is a symbolic link", -ELOOP },
+                { "group-w", "group-w/app/credentials", "/group-w is writable by group", -EPERM },
+                { "sticky", "sticky/credentials", "sticky directory; a target directly inside it is refused", -EPERM },
+        };
+
+        ok(mkdir(path_of("tvictim"), 0700) == 0, "a private directory");
+        put_file(path_of("tvictim/credentials"), victim_text);
+
+        ok(mkdir(path_of("home-link"), 0755) == 0 && symlink(path_of("tvictim"), path_of("home-link/.aws")) == 0,
+           "home-link/.aws -> victim");
+        ok(mkdir(path_of("deep-link"), 0755) == 0 && symlink(path_of("tvictim"), path_of("deep-link/a")) == 0 &&
+                   mkdir(path_of("tvictim/b"), 0700) == 0,
+           "deep-link/a -> victim, with victim/b");
+        ok(mkdir(path_of("group-w"), 0700) == 0 && chmod(path_of("group-w"), 0770) == 0 &&
+                   mkdir(path_of("group-w/app"), 0700) == 0,
+           "group-w is writable by group");
+        ok(mkdir(path_of("sticky"), 0700) == 0 && chmod(path_of("sticky"), 01777) == 0, "sticky is like /tmp");
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL, *check_err = NULL;
+                TargetSpec t = spec(TARGET_CREDENTIALS_FILE, path_of(cases[i].target));
+                char id[64];
+                int r, c;
+
+                r = target_write(&t, "AKIAEVIL", sec, &err);
+                ok(r == cases[i].r && err && strstr(err, cases[i].want), "%s refused (%d: %s)", cases[i].target, r,
+                   err ?: "");
+                c = target_check(&t, &check_err);
+                ok(c == r && streq_ptr(err, check_err), "target_check() says the same (%d: %s)", c,
+                   check_err ?: "");
+                ok(target_read_key_id(&t, id, sizeof id) == r, "target_read_key_id() refuses it too");
+        }
+        file_is(path_of("tvictim/credentials"), victim_text, "the victim file is untouched");
+        ok(access(path_of("tvictim/b/credentials"), F_OK) < 0 && access(path_of("sticky/credentials"), F_OK) < 0 &&
+                   access(path_of("group-w/app/credentials"), F_OK) < 0,
+           "nothing written anywhere");
+}
+
+static void test_check(void) {
+        _cleanup_free_ char *err = NULL;
+        const char *p = path_of("checked");
+        TargetSpec t = spec(TARGET_CREDENTIALS_FILE, p);
+        int r;
+
+        r = target_check(&t, &err);
+        ok(r == 0 && access(p, F_OK) < 0, "target_check() of a new file: fine, nothing written (%d %s)", r,
+           err ?: "");
+        put_file(p, "[default]\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\n[default]\n");
+        r = target_check(&t, &err);
+        ok(r == -EBADMSG && err && strstr(err, "not a valid AWS credentials file"),
+           "target_check() of a malformed file: the write's refusal (%d %s)", r, err ?: "");
+        put_file(p, "[default]\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\n");
+        r = target_check(&t, &err);
+        ok(r == 0, "a good file: fine (%d)", r);
+        file_is(p, "[default]\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\n", "and unchanged");
+        r = target_check_directory(&t, NULL);
+        ok(r == 0, "its directory: fine (%d)", r);
+        t.path = path_of("no-such-dir/x");
+        r = target_check_directory(&t, &err);
+        ok(r == -ENOENT && err && strstr(err, "no-such-dir does not exist"), "a missing directory (%s)", err ?: "");
 }
 
 static void test_symlink(void) {
@@ -265,8 +358,7 @@ static void test_missing_parent(void) {
         int r;
 
         r = target_write(&t, "AKIAX", sec, &err);
-        ok(r == -ENOENT && err && strstr(err, p) && strstr(err, "parent directory") &&
-                   strstr(err, "does not exist"),
+        ok(r == -ENOENT && err && strstr(err, p) && strstr(err, "no-such-dir does not exist"),
            "missing parent directory: -ENOENT (%s)", err ?: "");
         ok(stat(path_of("no-such-dir"), &st) < 0 && errno == ENOENT, "parent directory not created");
 
@@ -553,6 +645,8 @@ int main(void) {
         test_credentials_merge();
         test_new_file();
         test_mode_and_owner();
+        test_trust();
+        test_check();
         test_symlink();
         test_missing_parent();
         test_env_file();
