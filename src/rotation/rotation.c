@@ -549,6 +549,21 @@ static void write_targets_with(Rotation *r, const StoreKey *key, char *err, size
                 *ret = -ENOKEY;
                 return;
         }
+        /* Every target judged before the first is written: a target that
+         * would be refused (a symlink on its path, an untrusted owner)
+         * then leaves all of them untouched, rather than the ones before
+         * it written and restored. */
+        for (size_t i = 0; i < r->iu->n_targets; i++) {
+                TargetSpec spec = target_spec_from_inventory(&r->iu->targets[i]);
+                _cleanup_free_ char *e = NULL;
+                int k = target_check(&spec, &e);
+
+                if (k < 0) {
+                        snprintf(err, err_size, "%s", e ?: strerror(-k));
+                        *ret = k;
+                        return;
+                }
+        }
         for (size_t i = 0; i < r->iu->n_targets; i++) {
                 const InventoryTarget *t = &r->iu->targets[i];
                 TargetSpec spec = target_spec_from_inventory(t);
