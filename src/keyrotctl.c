@@ -648,11 +648,18 @@ static int on_rotate_event(json_object *line, void *userdata) {
                 goto out;
         }
         if (streq(outcome, "completed")) {
+                const char *action = json_str(line, "action") ?: "rotated";
+
                 p->completed++;
                 sanitize_text(json_str(line, "old_key_id") ?: "", a, sizeof(a));
                 sanitize_text(json_str(line, "new_key_id") ?: "", b, sizeof(b));
                 if (!arg.json)
-                        printf("%s: completed (%s -> %s)\n", user, *a ? a : "none", *b ? b : "none");
+                        printf("%s: %s (%s -> %s)%s\n", user,
+                               streq(action, "rotated")       ? "completed"
+                               : streq(action, "rolled-back") ? "rolled back"
+                                                              : "finished an earlier rotation",
+                               *a ? a : "none", *b ? b : "none",
+                               json_true(line, "draining") ? "; the old key stays Active while consumers use it" : "");
         } else if (streq(outcome, "not-due")) {
                 p->not_due++;
                 if (!arg.json)

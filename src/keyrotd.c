@@ -124,8 +124,15 @@ static void once_done(const RotationReport *rep, void *userdata) {
         sanitize_text(rep->new_key_id, new, sizeof new);
         switch (rep->outcome) {
         case ROTATION_COMPLETED:
-                printf("%s: rotated %s -> %s%s\n", user, old, new,
-                       rep->in_grace ? " (old key Inactive until its grace ends)" : "");
+                /* Never "rotated" for a run that only finished an earlier one. */
+                printf("%s: %s %s -> %s%s\n", user,
+                       streq(rep->action, "rotated")       ? "rotated"
+                       : streq(rep->action, "rolled-back") ? "rolled back: retiring"
+                                                           : "finished an earlier rotation",
+                       old, new,
+                       rep->draining   ? " (the old key stays Active while consumers use it; the next run goes on)"
+                       : rep->in_grace ? " (old key Inactive until its grace ends)"
+                                       : "");
                 break;
         case ROTATION_NOT_DUE:
                 printf("%s: not due%s\n", user, rep->in_grace ? " (previous key Inactive, in grace)" : "");

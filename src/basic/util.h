@@ -21,6 +21,7 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Hand ownership of a pointer to the caller and forget it here. */
 #define TAKE_PTR(p)                          \

@@ -183,8 +183,9 @@ static usec_t compute_due(Manager *m, const Sched *s) {
         decide_from_store(iu, su, now_usec(CLOCK_REALTIME), &d);
         if (d.recovering)
                 return 0; /* interrupted: recover now */
-        if (d.action == DECISION_WAIT || d.action == DECISION_DELETE_OLD || d.action == DECISION_COMPLETE)
-                due = d.when; /* the end of grace */
+        if (d.action == DECISION_WAIT || d.action == DECISION_DELETE_OLD || d.action == DECISION_COMPLETE ||
+            d.action == DECISION_DRAIN)
+                due = d.when; /* the end of grace, or when a parked drain looks again */
         else
                 /* Due or not, and failing users too: a failure is retried,
                  * and audited, on the backoff schedule below. */
@@ -461,6 +462,9 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
                 json_object_object_add(ev, "user", json_object_new_string(rep->user));
                 json_object_object_add(ev, "outcome",
                                        json_object_new_string(rotation_outcome_to_string(rep->outcome)));
+                json_object_object_add(ev, "action", json_object_new_string(rep->action));
+                if (rep->draining)
+                        json_object_object_add(ev, "draining", json_object_new_boolean(true));
                 json_object_object_add(ev, "old_key_id", json_object_new_string(rep->old_key_id));
                 json_object_object_add(ev, "new_key_id", json_object_new_string(rep->new_key_id));
                 if (rep->error)

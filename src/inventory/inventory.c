@@ -60,8 +60,14 @@ static const char *const verify_check_table[_VERIFY_CHECK_MAX] = {
         [VERIFY_CHECK_PUT] = "put",
 };
 
+static const char *const drain_timeout_table[_DRAIN_TIMEOUT_MAX] = {
+        [DRAIN_TIMEOUT_KEEP] = "keep",
+        [DRAIN_TIMEOUT_DEACTIVATE] = "deactivate",
+};
+
 DEFINE_STRING_TABLE_LOOKUP(target_type, TargetType)
 DEFINE_STRING_TABLE_LOOKUP(verify_check, VerifyCheck)
+DEFINE_STRING_TABLE_LOOKUP(drain_timeout, DrainTimeout)
 
 /* ---- problems ---- */
 
@@ -818,23 +824,53 @@ static void parse_bool(Ctx *c, const Field *f, const Node *n, void *dst) {
                 problem_at(c, n->line, n->column, "%s must be true or false, not '%s'", f->key, Q(n));
 }
 
-/* drain: true (INVENTORY_DRAIN_DEFAULT), false, or how long to wait. */
-static void parse_drain(Ctx *c, const Field *f, const Node *n, void *dst) {
+static void parse_drain_timeout(Ctx *c, const Field *f, const Node *n, void *dst) {
         const char *v = scalar_string(c, f->key, n);
-        usec_t u;
-        int r;
+        DrainTimeout t;
 
         if (!v)
                 return;
-        if (n->plain && (streq(v, "true") || streq(v, "True") || streq(v, "TRUE")))
-                *(usec_t *) dst = INVENTORY_DRAIN_DEFAULT;
-        else if (n->plain && (streq(v, "false") || streq(v, "False") || streq(v, "FALSE")))
-                *(usec_t *) dst = 0;
-        else if ((r = parse_duration(v, &u)) >= 0 && u > 0 && u <= DURATION_FIELD_MAX)
-                *(usec_t *) dst = u;
+        t = drain_timeout_from_string(v);
+        if (t < 0)
+                problem_at(c, n->line, n->column, "%s must be keep or deactivate, not '%s'", f->key, Q(n));
         else
-                problem_at(c, n->line, n->column, "%s must be true, false or a duration (e.g. 30m), not '%s'", f->key,
-                           Q(n));
+                *(DrainTimeout *) dst = t;
+}
+
+static void walk_mapping(Ctx *c, const Table *t, const char *where, const Node *n, void *base);
+static const Table drain_table;
+
+/*
+ * drain: true (the defaults), false (off), a duration (how long to wait, as
+ * drain.wait: an older form kept working), or a mapping of wait, settle
+ * and on_timeout. @dst is an InventoryDrain, already holding what the user
+ * inherits, so a mapping changes only what it names.
+ */
+static void parse_drain(Ctx *c, const Field *f, const Node *n, void *dst) {
+        InventoryDrain *d = dst;
+        const char *v;
+        usec_t u;
+
+        if (n->kind == NODE_MAPPING) {
+                d->enabled = true;
+                walk_mapping(c, &drain_table, "drain", n, d);
+                return;
+        }
+        v = scalar_string(c, f->key, n);
+        if (!v)
+                return;
+        if (n->plain && (streq(v, "true") || streq(v, "True") || streq(v, "TRUE")))
+                d->enabled = true;
+        else if (n->plain && (streq(v, "false") || streq(v, "False") || streq(v, "FALSE")))
+                d->enabled = false;
+        else if (parse_duration(v, &u) >= 0 && u > 0 && u <= DURATION_FIELD_MAX) {
+                d->enabled = true;
+                d->wait = u;
+        } else
+                problem_at(c, n->line, n->column,
+                           "%s must be true, false, a duration (e.g. 30m) or a mapping of wait, settle and "
+                           "on_timeout, not '%s'",
+                           f->key, Q(n));
 }
 
 static void parse_mapping(Ctx *c, const Field *f, const Node *n, void *dst) {
@@ -1279,10 +1315,18 @@ static const Field defaults_fields[] = {
         DURATION("audit_every", InventoryDefaults, audit_every, 1),
         DURATION("hook_timeout", InventoryDefaults, hook_timeout, 1),
         FIELD("drain", parse_drain, InventoryDefaults, drain),
+        DURATION("credentials_ttl", InventoryDefaults, credentials_ttl, 1),
         { .key = "verify", .parse = parse_mapping, .offset = offsetof(InventoryDefaults, verify),
           .table = &defaults_verify_table },
 };
 static const Table defaults_table = TABLE("defaults", defaults_fields);
+
+static const Field drain_fields[] = {
+        DURATION("wait", InventoryDrain, wait, 1),
+        DURATION("settle", InventoryDrain, settle, 0),
+        FIELD("on_timeout", parse_drain_timeout, InventoryDrain, on_timeout),
+};
+static const Table drain_table = TABLE("drain", drain_fields);
 
 static const Field store_fields[] = {
         FIELD("path", parse_path, InventoryStore, path),
@@ -1312,6 +1356,7 @@ static const Field target_fields[] = {
 static const Table target_table = TABLE("a target", target_fields);
 
 static void parse_targets(Ctx *c, const Field *f, const Node *n, void *dst);
+static void parse_readers(Ctx *c, const Field *f, const Node *n, void *dst);
 
 static const Field user_fields[] = {
         { .key = "name", .parse = parse_user_name, .offset = offsetof(InventoryUser, name), .required = true },
@@ -1319,6 +1364,8 @@ static const Field user_fields[] = {
         DURATION("grace", InventoryUser, grace, 0),
         DURATION("hook_timeout", InventoryUser, hook_timeout, 1),
         FIELD("drain", parse_drain, InventoryUser, drain),
+        DURATION("credentials_ttl", InventoryUser, credentials_ttl, 1),
+        { .key = "readers", .parse = parse_readers, .offset = 0 },
         { .key = "verify", .parse = parse_mapping, .offset = offsetof(InventoryUser, verify),
           .table = &user_verify_table },
         FIELD("buckets", parse_buckets, InventoryUser, buckets),
@@ -1361,6 +1408,68 @@ static void user_done(InventoryUser *u) {
         strv_free(u->on_rotate);
         strv_free(u->on_failure);
         strv_free(u->buckets);
+        free(u->readers);
+}
+
+#define READERS_MAX 100
+
+/* readers: [NAME, "@GROUP", ...]: Unix users, or groups written with "@",
+ * resolved now. @dst is the InventoryUser. */
+static void parse_readers(Ctx *c, const Field *f, const Node *n, void *dst) {
+        InventoryUser *u = dst;
+        _cleanup_free_ InventoryReader *l = NULL;
+        size_t k = 0;
+        bool ok = true;
+
+        if (node_is_null(n))
+                return;
+        if (n->kind != NODE_SEQUENCE) {
+                problem_at(c, n->line, n->column, "%s must be a list of user names and @group names, not %s", f->key,
+                           node_kind_name(n));
+                return;
+        }
+        if (n->n_items > READERS_MAX) {
+                problem_at(c, n->line, n->column, "%s has more than %u entries", f->key, READERS_MAX);
+                return;
+        }
+        l = calloc(n->n_items ?: 1, sizeof *l);
+        if (!l) {
+                c->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < n->n_items; i++) {
+                const Node *item = n->items[i];
+                const char *v = item->kind == NODE_SCALAR ? scalar_string(c, f->key, item) : NULL;
+                bool group = v && v[0] == '@';
+                const char *name = group ? v + 1 : v;
+                uint32_t id;
+                int r;
+
+                if (!name || !account_name_valid(name) || strspn(name, "0123456789") == strlen(name)) {
+                        problem_at(c, item->line, item->column,
+                                   "invalid reader '%s' in %s (a user name, or @ and a group name)",
+                                   v ? Q(item) : "", f->key);
+                        ok = false;
+                        continue;
+                }
+                r = lookup_account(name, group, &id);
+                if (r == -ENOMEM) {
+                        c->oom = true;
+                        return;
+                }
+                if (r < 0) {
+                        problem_at(c, item->line, item->column, "%s %s '%s' in %s", r == -ESRCH ? "unknown" : "cannot look up",
+                                   group ? "group" : "user", name, f->key);
+                        ok = false;
+                        continue;
+                }
+                l[k++] = (InventoryReader) { .group = group, .id = id };
+        }
+        if (!ok)
+                return;
+        free(u->readers);
+        u->readers = TAKE_PTR(l);
+        u->n_readers = k;
 }
 
 /* @dst is the InventoryUser: targets and n_targets go together. */
@@ -1460,6 +1569,7 @@ static void parse_users_now(Ctx *c, Inventory *inv, const Node *n) {
                         .grace = d->grace,
                         .hook_timeout = d->hook_timeout,
                         .drain = d->drain,
+                        .credentials_ttl = d->credentials_ttl,
                 };
 
                 if (!verify_copy(c, &u.verify, &d->verify))
@@ -1623,7 +1733,13 @@ static int inventory_new(const char *name, Inventory **ret) {
                 .max_age = INVENTORY_DEFAULT_MAX_AGE,
                 .grace = INVENTORY_DEFAULT_GRACE,
                 .hook_timeout = INVENTORY_DEFAULT_HOOK_TIMEOUT,
-                .drain = 0,
+                .drain = {
+                        .enabled = true,
+                        .wait = INVENTORY_DEFAULT_DRAIN_WAIT,
+                        .settle = INVENTORY_DEFAULT_DRAIN_SETTLE,
+                        .on_timeout = DRAIN_TIMEOUT_KEEP,
+                },
+                .credentials_ttl = INVENTORY_DEFAULT_CREDENTIALS_TTL,
                 .verify = {
                         .timeout = INVENTORY_DEFAULT_VERIFY_TIMEOUT,
                         .consecutive = INVENTORY_DEFAULT_VERIFY_CONSECUTIVE,

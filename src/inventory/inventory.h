@@ -106,8 +106,33 @@ typedef struct InventoryVerify {
         char *check_key;      /* object key for get/put; NULL for list/head */
 } InventoryVerify;
 
-/* drain: true — how long to wait for consumers to move to a new key. */
-#define INVENTORY_DRAIN_DEFAULT (15 * USEC_PER_MINUTE)
+/* drain: the old key is deactivated once consumers have left it. */
+#define INVENTORY_DEFAULT_DRAIN_WAIT USEC_PER_HOUR
+#define INVENTORY_DEFAULT_DRAIN_SETTLE (5 * USEC_PER_MINUTE)
+#define INVENTORY_DEFAULT_CREDENTIALS_TTL USEC_PER_HOUR
+
+typedef enum DrainTimeout {
+        DRAIN_TIMEOUT_KEEP,       /* keep the old key Active, warn, keep watching */
+        DRAIN_TIMEOUT_DEACTIVATE, /* deactivate it anyway */
+        _DRAIN_TIMEOUT_MAX,
+        _DRAIN_TIMEOUT_INVALID = -1,
+} DrainTimeout;
+
+const char *drain_timeout_to_string(DrainTimeout t);
+DrainTimeout drain_timeout_from_string(const char *s);
+
+typedef struct InventoryDrain {
+        bool enabled;      /* drain: false turns it off */
+        usec_t wait;       /* how long consumers get to leave the old key */
+        usec_t settle;     /* LastUsed is read no earlier than this after the distribution */
+        DrainTimeout on_timeout;
+} InventoryDrain;
+
+/* A reader of a user's key through the credentials socket. */
+typedef struct InventoryReader {
+        bool group;  /* a group (written "@NAME"), else a user */
+        uint32_t id; /* uid or gid, resolved when the inventory is loaded */
+} InventoryReader;
 
 typedef struct InventoryTarget {
         TargetType type;
@@ -124,7 +149,8 @@ typedef struct InventoryUser {
         usec_t max_age;      /* > 0 */
         usec_t grace;        /* 0 = delete the old key at once */
         usec_t hook_timeout; /* > 0 */
-        usec_t drain;        /* 0 = off; else wait up to this long for consumers to use the new key */
+        InventoryDrain drain;
+        usec_t credentials_ttl; /* `keyrotctl get` through the daemon: Expiration = now + this */
         InventoryVerify verify;
         /* Further buckets the user's policy may name besides verify.bucket
          * (keyrotctl audit flags any other); NULL-terminated, or NULL. */
@@ -133,6 +159,9 @@ typedef struct InventoryUser {
         size_t n_targets;
         char **on_rotate;  /* argv, NULL-terminated, argv[0] absolute; NULL = none */
         char **on_failure; /* likewise */
+        /* Who may read this user's key through the credentials socket. */
+        InventoryReader *readers;
+        size_t n_readers;
 } InventoryUser;
 
 typedef struct InventoryDefaults {
@@ -145,7 +174,8 @@ typedef struct InventoryDefaults {
         usec_t max_age;
         usec_t grace;
         usec_t hook_timeout;
-        usec_t drain;
+        InventoryDrain drain;
+        usec_t credentials_ttl;
         InventoryVerify verify; /* bucket and check_key NULL */
 } InventoryDefaults;
 

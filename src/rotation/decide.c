@@ -462,6 +462,31 @@ void decide(const DecisionInput *in, Decision *d) {
                         d->recovering = true;
                         break;
                 }
+                if (su->phase == STORE_PHASE_NOTIFIED && su->drain_next && previous &&
+                    (in->flags & ROTATION_FORCE)) {
+                        /* Rotate-now never deactivates a key that is in use. */
+                        set(d, DECISION_FAIL, previous->access_key_id, "Draining",
+                            "the previous rotation still drains: consumers still use its old key %s, which stays "
+                            "Active; a new rotation waits until they have left it",
+                            previous->access_key_id);
+                        break;
+                }
+                if (su->phase == STORE_PHASE_NOTIFIED && previous) {
+                        /* A parked drain is scheduled work, not an interrupted
+                         * rotation: it resumes when it said it would. */
+                        usec_t at = MAX((usec_t) su->drain_next, (usec_t) su->previous.handed_out_until);
+
+                        if (in->iu->drain.enabled)
+                                at = MAX(at, (usec_t) su->distributed_at + in->iu->drain.settle);
+                        d->recovering = su->drain_next == 0;
+                        d->when = MAX(at, in->now);
+                        set(d, DECISION_DRAIN, previous->access_key_id, NULL,
+                            "%s: %s", su->drain_next ? "the old key waits for its consumers to leave it"
+                                                     : "rotation interrupted in phase notified",
+                            in->iu->drain.enabled ? "drain, then " : "");
+                        add_old_key_fate(d, in->iu, previous->access_key_id);
+                        break;
+                }
                 set(d, su->phase == STORE_PHASE_NOTIFIED ? DECISION_DRAIN : DECISION_NOTIFY,
                     previous ? previous->access_key_id : NULL, NULL, "rotation interrupted in phase %s: %s", phase,
                     su->phase == STORE_PHASE_DISTRIBUTED && in->iu->on_rotate ? "run on_rotate, " : "");
@@ -472,6 +497,13 @@ void decide(const DecisionInput *in, Decision *d) {
                 if (!previous)
                         set(d, DECISION_COMPLETE, NULL, NULL,
                             "the old key is already gone from IAM: mark the rotation complete");
+                else if ((usec_t) su->grace_until > in->now && (in->flags & ROTATION_FORCE))
+                        /* Rotate now means now: the rollback window of the
+                         * previous rotation ends early, then the new one starts. */
+                        set(d, DECISION_DELETE_OLD, previous->access_key_id, NULL,
+                            "rotate now: delete the previous rotation's old key %s (its rollback window ends), "
+                            "then rotate",
+                            previous->access_key_id);
                 else if ((usec_t) su->grace_until > in->now) {
                         d->when = (usec_t) su->grace_until;
                         set(d, DECISION_WAIT, previous->access_key_id, "InGrace",

@@ -23,6 +23,7 @@
 #include "audit/audit.h"
 #include "aws/iam.h"
 #include "aws/s3.h"
+#include "basic/duration.h"
 #include "basic/log.h"
 #include "config.h"
 #include "rotation/hook.h"
@@ -35,9 +36,15 @@
 #define COMMIT_WINDOW (5 * USEC_PER_MSEC)
 /* CreateAccessKey calls one run makes while their outcomes stay unknown. */
 #define ROTATION_CREATE_ATTEMPTS 3U
-/* drain: GetAccessKeyLastUsed is polled this often (doubling), up to iu->drain. */
+/* drain: GetAccessKeyLastUsed is polled this often (doubling) within drain.wait. */
 #define DRAIN_POLL_MIN (5 * USEC_PER_SEC)
 #define DRAIN_POLL_MAX (60 * USEC_PER_SEC)
+/* A wait longer than this is not spent holding a rotation slot: the drain
+ * is parked in the store (drain_next) and picked up again by the schedule,
+ * or by the next --once. */
+#define DRAIN_INLINE_MAX (60 * USEC_PER_SEC)
+/* drain.on_timeout keep: how often the old key is looked at afterwards. */
+#define DRAIN_RECHECK (15 * USEC_PER_MINUTE)
 
 typedef enum Step {
         STEP_INSPECT,
@@ -107,8 +114,7 @@ struct Rotation {
         size_t stale_index;
         AwsCredentials *new_creds;
         Verification *verification;
-        usec_t drain_deadline, drain_poll;
-        int64_t distributed_at; /* realtime usec the targets got the new key; 0 = unknown */
+        usec_t drain_poll;
         OrphanUse orphan_use;   /* recovery of phase creating: what IAM says of the key in new_key_id */
         char error_code[128]; /* of this failure, for the audit's KEYROTD_ERROR */
         unsigned creates;     /* CreateAccessKey calls this run made */
@@ -117,6 +123,9 @@ struct Rotation {
         RotationOutcome outcome;
         bool recovering; /* undoing an interrupted rotation, then deciding afresh */
         bool rotated;    /* this run put a new key in service */
+        bool created;    /* this run created a key (a rotation, not only the end of one) */
+        bool rolled_back;
+        bool draining;   /* the old key stays Active while consumers use it: parked */
         bool in_grace;
         char error[512];
         char old_key_id[STORE_ACCESS_KEY_ID_MAX + 1];
@@ -362,6 +371,19 @@ static void rotation_free(Rotation *r) {
 
 static void engine_start_queued(RotationEngine *e);
 
+static const char *report_action(const Rotation *r) {
+        switch (r->outcome) {
+        case ROTATION_COMPLETED:
+                return r->rolled_back ? "rolled-back" : r->created && r->rotated ? "rotated" : "finished";
+        case ROTATION_NOT_DUE:
+                return r->in_grace ? "in-grace" : "not-due";
+        case ROTATION_PARKED:
+                return "parked";
+        default:
+                return "failed";
+        }
+}
+
 static void finish(Rotation *r) {
         RotationEngine *e = r->engine;
         RotationReport rep = {
@@ -371,6 +393,8 @@ static void finish(Rotation *r) {
                 .old_key_id = r->old_key_id,
                 .new_key_id = r->new_key_id,
                 .in_grace = r->in_grace,
+                .draining = r->draining,
+                .action = report_action(r),
         };
 
         /* Unlink first: the callback may submit this user again. */
@@ -647,6 +671,9 @@ static void conclude_commit_failure(Rotation *r, int error) {
         conclude_failure(r);
 }
 
+static void rollback_distributed(Rotation *r);
+static void key_in_service(Rotation *r);
+
 static void step_rollback_restore(Rotation *r) {
         StoreUser *su = r->su;
         StoreKey dropped = {};
@@ -660,14 +687,27 @@ static void step_rollback_restore(Rotation *r) {
                 conclude_failure(r);
                 return;
         }
-        /* The old key is current again; the rolled-back key waits in pending
-         * for its deletion, so a crash now still knows to delete it. */
+        /*
+         * The old key is current again, and every target holds it; the
+         * rolled-back key becomes the one to retire, by the steps a
+         * rotation retires its old key with: on_rotate (consumers move
+         * back), drain and the Expiration it was handed out with, then
+         * deactivation, and deletion after grace. A consumer that had
+         * already moved to it keeps working until then.
+         */
         store_key_move(&dropped, &su->current);
         store_key_move(&su->current, &su->previous);
-        store_key_clear(&su->pending);
-        store_key_move(&su->pending, &dropped);
-        r->step = STEP_ROLLBACK_DELETE_NEW;
-        commit_then(r, STORE_PHASE_ROLLING_BACK, step, conclude_commit_failure);
+        store_key_move(&su->previous, &dropped);
+        r->rolled_back = true;
+        key_in_service(r);
+        commit_then(r, STORE_PHASE_DISTRIBUTED, rollback_distributed, conclude_commit_failure);
+}
+
+static void rollback_distributed(Rotation *r) {
+        audit(r, AUDIT_ROLLBACK, "ok", NULL, NULL,
+              "the old key is back in every target; the rolled-back key is retired like an old key");
+        r->step = STEP_NOTIFY;
+        step(r);
 }
 
 static void rollback_completed(Rotation *r) {
@@ -972,6 +1012,7 @@ static void create_intent_failed(Rotation *r, int error);
 static void step_create(Rotation *r) {
         StoreUser *su = r->su;
 
+        r->created = true;
         new_rotation_id(su->rotation_id);
         snprintf(r->rotation_id, sizeof r->rotation_id, "%s", su->rotation_id);
         snprintf(su->trigger, sizeof su->trigger, "%s", rotation_trigger_to_string(r->trigger));
@@ -1118,6 +1159,24 @@ static void step_verify(Rotation *r) {
 
 static void distributed(Rotation *r);
 
+/* A new key is in service (every target holds it): from here the user
+ * counts as rotated, and its failures are behind it, at once rather than
+ * after a grace. The drain measures from now. */
+static void key_in_service(Rotation *r) {
+        StoreUser *su = r->su;
+
+        r->rotated = true;
+        su->distributed_at = (int64_t) now_realtime();
+        su->drain_next = 0;
+        su->drain_warnings = 0;
+        su->failures = 0;
+        su->next_attempt = 0;
+        su->last_rotation = su->distributed_at;
+        (void) store_set_text(&su->last_error, NULL); /* clearing cannot fail */
+        if (store_set_text(&su->last_result, r->rolled_back ? "rolled back" : "rotated") < 0)
+                log_oom();
+}
+
 static void step_distribute(Rotation *r) {
         StoreUser *su = r->su;
         char err[256];
@@ -1158,11 +1217,11 @@ static void step_distribute(Rotation *r) {
         store_key_clear(&su->previous);
         store_key_move(&su->previous, &su->current);
         store_key_move(&su->current, &su->pending);
+        key_in_service(r);
         commit_then(r, STORE_PHASE_DISTRIBUTED, distributed, NULL);
 }
 
 static void distributed(Rotation *r) {
-        r->distributed_at = r->su->phase_since;
         audit(r, AUDIT_TARGETS_WRITTEN, "ok", NULL, NULL, NULL);
         r->rotated = true;
         r->step = STEP_NOTIFY;
@@ -1206,7 +1265,7 @@ static void step_notify(Rotation *r) {
                 on_rotate_done(&ok, r);
                 return;
         }
-        k = hook_env(r, "rotated", &env);
+        k = hook_env(r, r->rolled_back ? "rolled-back" : "rotated", &env);
         if (k >= 0)
                 k = hook_run(r->engine->event, r->iu->on_rotate, env, r->iu->hook_timeout, hook_output, on_rotate_done,
                              r, &r->hook);
@@ -1217,70 +1276,116 @@ static void step_notify(Rotation *r) {
 }
 
 /*
- * drain: the targets hold the new key and on_rotate has run. Before the old
- * key stops working, wait (up to iu->drain) for GetAccessKeyLastUsed to show
- * the new key in use. Only a use in a later second than the distribution
- * counts: keyrotd's own checks used it just before. Not seen in time (IAM's
- * record lags, on AWS by minutes to hours): warn, saying whether the old
- * key is still in use, and go on; the old key stays Inactive for `grace`,
- * so rollback remains possible. The drain is advice, never a failure.
+ * drain: the targets hold the new key and on_rotate has run. The old key
+ * is deactivated only once consumers have left it: GetAccessKeyLastUsed
+ * shows no use of it in a later second than the distribution, read no
+ * earlier than drain.settle after it (IAM updates LastUsed late). Within
+ * drain.wait it is polled; after that, on_timeout keep leaves the old key
+ * Active, warns (PRIORITY 4, 2 from alert_after warnings on) and keeps
+ * looking every DRAIN_RECHECK; deactivate goes ahead. Independently, a key
+ * is never deactivated before the latest Expiration `keyrotctl get` handed
+ * out with it: an SDK holding it refreshes only then.
+ *
+ * A wait beyond DRAIN_INLINE_MAX parks the rotation in the store
+ * (drain_next) instead of holding a slot; decide() says when to resume.
  */
-static void drain_done(Rotation *r, const char *result, const char *code, const char *message) {
-        audit(r, AUDIT_DRAIN, result, code, NULL, message);
-        r->step = STEP_DEACTIVATE;
-        step(r);
+static void drain_parked(Rotation *r) {
+        r->draining = true;
+        succeed(r, ROTATION_COMPLETED);
 }
 
-static bool used_after_distribution(const Rotation *r, const AwsResult *res) {
-        return res->error >= 0 && res->last_used.last_used_date > 0 &&
-               (int64_t) res->last_used.last_used_date > r->distributed_at / (int64_t) USEC_PER_SEC;
+static void drain_wait_until(Rotation *r, usec_t when, Step then) {
+        usec_t now = now_realtime();
+
+        r->step = then;
+        if (when <= now) {
+                step(r);
+                return;
+        }
+        if (when - now <= DRAIN_INLINE_MAX && !r->engine->stopping) {
+                schedule(r, when - now);
+                return;
+        }
+        r->su->drain_next = (int64_t) when;
+        commit_then(r, STORE_PHASE_NOTIFIED, drain_parked, NULL);
 }
 
-static void on_drain_old_checked(AwsCall *call, AwsResult *res, void *userdata) {
-        Rotation *r = userdata;
-        char msg[160];
+static void drain_audit(Rotation *r, const char *result, const char *code, const char *fmt, ...) _printf_(4, 5);
+static void drain_audit(Rotation *r, const char *result, const char *code, const char *fmt, ...) {
+        char msg[320];
+        va_list ap;
 
-        r->call = NULL;
-        snprintf(msg, sizeof msg, "no use of the new key seen within %llus%s",
-                 (unsigned long long) (r->iu->drain / USEC_PER_SEC),
-                 used_after_distribution(r, res) ? "; consumers still use the old key" : "");
-        drain_done(r, "warning", used_after_distribution(r, res) ? "OldKeyInUse" : "NewKeyUnused", msg);
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        AuditRecord rec = {
+                .event = AUDIT_DRAIN,
+                .user = r->user,
+                .rotation_id = r->rotation_id,
+                .old_key_id = r->su->previous.access_key_id,
+                .new_key_id = r->su->current.access_key_id,
+                .trigger = rotation_trigger_to_string(r->trigger),
+                .result = result,
+                .error = code,
+                .message = msg,
+                .priority = streq(result, "warning") ? 4 : 0,
+                .critical = streq(result, "warning") && r->engine->inv->defaults.alert_after > 0 &&
+                            r->su->drain_warnings >= r->engine->inv->defaults.alert_after,
+        };
+        audit_emit(&rec);
 }
 
 static void on_drain_checked(AwsCall *call, AwsResult *res, void *userdata) {
         Rotation *r = userdata;
-        usec_t now = now_usec(CLOCK_MONOTONIC);
-        int k;
+        StoreUser *su = r->su;
+        const InventoryDrain *d = &r->iu->drain;
+        usec_t now = now_realtime();
+        time_t since = (time_t) (su->distributed_at / (int64_t) USEC_PER_SEC);
+        bool known = res->error >= 0;
+        /* A use in a later second than the distribution: one in the same
+         * second may have come just before it. */
+        bool used = !known || (res->last_used.last_used_date > 0 && res->last_used.last_used_date > since);
+        char wait[DURATION_STRING_MAX];
 
         r->call = NULL;
-        if (res->error < 0) {
-                drain_done(r, "warning", aws_result_error_code(res), "cannot tell whether consumers use the new key");
+        if (!used) {
+                drain_audit(r, "ok", NULL, "consumers have left the old key");
+                su->drain_next = 0;
+                r->step = STEP_DEACTIVATE;
+                step(r);
                 return;
         }
-        if (used_after_distribution(r, res)) {
-                drain_done(r, "ok", NULL, "consumers use the new key");
+        if (now < (usec_t) su->distributed_at + d->wait) {
+                usec_t next = MIN(now + r->drain_poll, (usec_t) su->distributed_at + d->wait);
+
+                r->drain_poll = MIN(r->drain_poll * 2, DRAIN_POLL_MAX);
+                drain_wait_until(r, next, STEP_DRAIN);
                 return;
         }
-        if (now >= r->drain_deadline) {
-                k = iam_get_access_key_last_used(r->engine->aws, r->su->previous.access_key_id, on_drain_old_checked, r,
-                                                 &r->call);
-                if (k < 0)
-                        drain_done(r, "warning", NULL, "no use of the new key seen");
+        format_duration(d->wait, wait, sizeof wait);
+        if (d->on_timeout == DRAIN_TIMEOUT_DEACTIVATE) {
+                drain_audit(r, "warning", known ? "OldKeyInUse" : aws_result_code(res),
+                            "%s after %s; deactivating it anyway (drain.on_timeout: deactivate)",
+                            known ? "consumers still use the old key" : "cannot tell whether consumers use the old key",
+                            wait);
+                su->drain_next = 0;
+                r->step = STEP_DEACTIVATE;
+                step(r);
                 return;
         }
-        if (r->engine->stopping) {
-                park(r);
-                return;
-        }
-        schedule(r, MIN(r->drain_poll, r->drain_deadline - now));
-        r->drain_poll = MIN(r->drain_poll * 2, DRAIN_POLL_MAX);
+        su->drain_warnings++;
+        drain_audit(r, "warning", known ? "OldKeyInUse" : aws_result_code(res),
+                    "%s after %s; it stays Active and keyrotd keeps watching (drain.on_timeout: keep)",
+                    known ? "consumers still use the old key" : "cannot tell whether consumers use the old key", wait);
+        drain_wait_until(r, now + DRAIN_RECHECK, STEP_DRAIN);
 }
 
 static void step_drain(Rotation *r) {
         StoreUser *su = r->su;
+        const InventoryDrain *d = &r->iu->drain;
         int k;
 
-        if (!r->iu->drain || !store_key_is_set(&su->previous)) {
+        if (!store_key_is_set(&su->previous) || !d->enabled) {
                 r->step = STEP_DEACTIVATE;
                 step(r);
                 return;
@@ -1290,15 +1395,16 @@ static void step_drain(Rotation *r) {
                 park(r);
                 return;
         }
-        if (r->drain_deadline == 0) {
-                r->drain_deadline = now_usec(CLOCK_MONOTONIC) + r->iu->drain;
+        if (r->drain_poll == 0)
                 r->drain_poll = DRAIN_POLL_MIN;
-                if (r->distributed_at == 0)
-                        r->distributed_at = su->phase_since; /* resumed: no earlier than the notify commit */
+        usec_t at = MAX((usec_t) su->distributed_at + d->settle, (usec_t) su->drain_next);
+        if (at > now_realtime()) {
+                drain_wait_until(r, at, STEP_DRAIN);
+                return;
         }
-        k = iam_get_access_key_last_used(r->engine->aws, su->current.access_key_id, on_drain_checked, r, &r->call);
+        k = iam_get_access_key_last_used(r->engine->aws, su->previous.access_key_id, on_drain_checked, r, &r->call);
         if (k < 0)
-                drain_done(r, "warning", NULL, "cannot tell whether consumers use the new key");
+                fail(r, "Internal", "cannot ask whether consumers use the old key: %s", strerror(-k));
 }
 
 static void deactivated(Rotation *r);
@@ -1338,6 +1444,11 @@ static void step_deactivate(Rotation *r) {
                 step(r);
                 return;
         }
+        if ((usec_t) su->previous.handed_out_until > now_realtime()) {
+                /* `keyrotctl get` promised the old key until then. */
+                drain_wait_until(r, (usec_t) su->previous.handed_out_until, STEP_DEACTIVATE);
+                return;
+        }
         crash_point("before-deactivate");
         k = iam_update_access_key(r->engine->aws, r->user, su->previous.access_key_id, KEY_STATUS_INACTIVE,
                                   on_deactivated, r, &r->call);
@@ -1346,6 +1457,14 @@ static void step_deactivate(Rotation *r) {
 }
 
 static void completed_committed(Rotation *r);
+
+/* Asked to rotate now (rotate USER, SIGUSR1, --once --force), and this run
+ * has not yet created the key: what is left of an earlier rotation is
+ * finished first, then the new one starts. */
+static bool rotate_now(const Rotation *r) {
+        return (r->flags & ROTATION_FORCE) && !r->created &&
+               !(r->flags & (ROTATION_ROLLBACK | ROTATION_RECOVER_ONLY));
+}
 
 static void rotation_completed(Rotation *r) {
         StoreUser *su = r->su;
@@ -1362,6 +1481,11 @@ static void rotation_completed(Rotation *r) {
 
 static void completed_committed(Rotation *r) {
         audit(r, AUDIT_ROTATION_COMPLETED, "ok", NULL, NULL, NULL);
+        if (rotate_now(r)) {
+                /* The previous rotation is finished: now the one asked for. */
+                act(r);
+                return;
+        }
         succeed(r, ROTATION_COMPLETED);
 }
 
@@ -1376,6 +1500,7 @@ static void on_old_deleted(AwsCall *call, AwsResult *res, void *userdata) {
                 return;
         }
         audit(r, AUDIT_OLD_KEY_DELETED, "ok", NULL, res->request_id, NULL);
+        forget_key(&r->keys, r->su->previous.access_key_id);
         store_key_clear(&r->su->previous);
         rotation_completed(r);
 }
@@ -1388,12 +1513,16 @@ static void step_delete_old(Rotation *r) {
                 rotation_completed(r);
                 return;
         }
-        if ((usec_t) su->grace_until > now_realtime()) {
+        if ((usec_t) su->grace_until > now_realtime() && !rotate_now(r)) {
                 /* Rollback stays possible until grace ends; a later run deletes it. */
                 r->in_grace = true;
                 succeed(r, r->rotated ? ROTATION_COMPLETED : ROTATION_NOT_DUE);
                 return;
         }
+        if ((usec_t) su->grace_until > now_realtime())
+                audit(r, AUDIT_OLD_KEY_DELETED, NULL, NULL, NULL,
+                      "rotate now: the previous rotation's old key goes before its grace ends; its rollback "
+                      "window ends");
         crash_point("before-delete-old");
         k = iam_delete_access_key(r->engine->aws, r->user, su->previous.access_key_id, on_old_deleted, r, &r->call);
         if (k < 0)

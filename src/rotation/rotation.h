@@ -53,6 +53,12 @@ typedef struct RotationReport {
         const char *old_key_id; /* "" when none */
         const char *new_key_id; /* "" when none */
         bool in_grace;          /* the old key is Inactive, to be deleted later */
+        bool draining;          /* the old key stays Active while consumers use it (a parked drain) */
+        /* What this run did, for a person or a script: "rotated" (a key it
+         * created is in service), "rolled-back", "finished" (an earlier
+         * rotation carried to its end: recovery, or a grace that ended),
+         * "not-due", "in-grace", "failed", "parked". */
+        const char *action;
 } RotationReport;
 
 typedef void (*rotation_done_t)(const RotationReport *report, void *userdata);

@@ -87,7 +87,9 @@ class RotationCase(RigTestCase):
         return entry
 
     def write_inventory(self, defaults=None, **per_user):
-        d = {'max_age': '90d', 'grace': '0', 'max_parallel': 8}
+        # drain is on by default (the old key waits minutes for consumers to
+        # leave it); the tests that are about it turn it on themselves.
+        d = {'max_age': '90d', 'grace': '0', 'max_parallel': 8, 'drain': False}
         d.update(defaults or {})
         inv = {
             'version': 1,

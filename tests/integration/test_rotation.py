@@ -412,56 +412,95 @@ class Consumer(threading.Thread):
 
 
 class TestDrain(RotationCase):
-    """drain: before the old key is deactivated, GetAccessKeyLastUsed must
-    show the new key in use (moto records a use at once)."""
+    """drain: the old key is deactivated only once GetAccessKeyLastUsed
+    shows no use of it since the distribution (moto records a use at once,
+    so a settle of 2 s, long enough for a consumer at 0.3 s to have been
+    seen, stands in for AWS's minutes); after drain.wait, on_timeout
+    decides."""
 
-    def drain_event(self, stderr):
+    def drain_events(self, stderr):
         events = self.audit_events(stderr)
         names = [e['event'] for e in events]
         self.assertIn('drain', names)
-        self.assertLess(names.index('hook_run') if 'hook_run' in names else names.index('targets_written'),
-                        names.index('drain'))
-        self.assertLess(names.index('drain'), names.index('old_key_deactivated'))
-        return events[names.index('drain')]
+        self.assertLess(names.index('targets_written'), names.index('drain'))
+        return [e for e in events if e['event'] == 'drain']
 
-    def test_waits_until_consumers_use_the_new_key(self):
-        self.write_inventory(**{USER: {'drain': '60s'}})
+    def active(self):
+        return [k['id'] for k in self.rig.list_keys(USER) if k['status'] == 'Active']
+
+    def test_deactivates_once_consumers_left_the_old_key(self):
+        self.write_inventory(**{USER: {'drain': {'wait': '60s', 'settle': '2s'}}})
         self.adopt()
         self.write_app_targets()
-        with Consumer(self):
+        with Consumer(self):  # re-reads the file: moves to the new key
             p = self.keyrotd('--once', '--force')
         self.assertEqual(p.returncode, 0, p.stderr)
-        e = self.drain_event(p.stderr)
+        e = self.drain_events(p.stderr)[-1]
         self.assertEqual((e['result'], e.get('error')), ('ok', None), e)
-        self.assertIn('consumers use the new key', p.stderr)
+        self.assertIn('consumers have left the old key', p.stderr)
+        names = [x['event'] for x in self.audit_events(p.stderr)]
+        self.assertLess(names.index('drain'), names.index('old_key_deactivated'))
         self.assert_invariants()
 
-    def test_old_key_still_in_use_is_warned_and_rotation_goes_on(self):
-        self.write_inventory(**{USER: {'drain': '3s'}})
+    def test_old_key_still_in_use_is_kept_active(self):
+        """on_timeout keep (the default): the old key stays Active, a warning,
+        and the run says so rather than claiming the old key is gone."""
+        self.write_inventory(**{USER: {'drain': {'wait': '5s', 'settle': '2s'}}})
         self.adopt()
         self.write_app_targets()
         start = time.monotonic()
         with Consumer(self, creds=self.initial[USER]):  # never reads the new file
             p = self.keyrotd('--once', '--force')
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertGreaterEqual(time.monotonic() - start, 5, 'waited for the drain')
+            e = self.drain_events(p.stderr)[-1]
+            self.assertEqual((e['result'], e.get('error'), e.get('priority')), ('warning', 'OldKeyInUse', '4'), e)
+            self.assertIn('it stays Active', p.stderr)
+            self.assertIn('the old key stays Active while consumers use it', p.stdout)
+            self.assertNotIn('old_key_deactivated', [x['event'] for x in self.audit_events(p.stderr)])
+            self.assertEqual(sorted(self.active()), sorted([self.initial[USER].access_key_id,
+                                                            self.held().access_key_id]))
+            self.assertTrue(self.rig.key_works_on_s3(self.initial[USER], BUCKET), 'the consumer still works')
+        # Once the consumer is gone, a run without drain finishes it.
+        self.write_inventory()
+        p = self.keyrotd('--once')
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertGreaterEqual(time.monotonic() - start, 3, 'waited for the drain')
-        e = self.drain_event(p.stderr)
-        self.assertEqual((e['result'], e.get('error')), ('warning', 'OldKeyInUse'), e)
-        self.assertIn('consumers still use the old key', p.stderr)
+        self.assertIn('finished an earlier rotation', p.stdout)
         self.assert_invariants()
 
-    def test_nobody_uses_either_key(self):
-        self.write_inventory(**{USER: {'drain': '2s'}})
+    def test_on_timeout_deactivate_goes_ahead(self):
+        self.write_inventory(**{USER: {'drain': {'wait': '4s', 'settle': '2s', 'on_timeout': 'deactivate'}}})
+        self.adopt()
+        with Consumer(self, creds=self.initial[USER]):
+            p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = self.drain_events(p.stderr)[-1]
+        self.assertEqual((e['result'], e.get('error')), ('warning', 'OldKeyInUse'), e)
+        self.assertIn('deactivating it anyway', p.stderr)
+        self.assert_invariants()
+
+    def test_settle_parks_and_the_schedule_resumes(self):
+        """A drain that must wait longer than a minute is parked in the
+        store: the run ends, the old key still Active, and says so."""
+        self.write_inventory(**{USER: {'drain': {'settle': '10m'}}})
         self.adopt()
         p = self.keyrotd('--once', '--force')
         self.assertEqual(p.returncode, 0, p.stderr)
-        e = self.drain_event(p.stderr)
-        self.assertEqual((e['result'], e.get('error')), ('warning', 'NewKeyUnused'), e)
+        self.assertIn('the old key stays Active while consumers use it', p.stdout)
+        self.assertEqual(len(self.active()), 2)
+        p = self.keyrotd('--once', '--dry-run')
+        self.assertIn('waits for its consumers to leave it', p.stdout)
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn('still drains', p.stdout, 'rotate-now never deactivates a key in use')
 
     def test_sigterm_during_drain_parks_and_the_next_run_finishes(self):
-        self.write_inventory(**{USER: {'drain': '10m'}})
+        self.write_inventory(**{USER: {'drain': {'wait': '10m', 'settle': '2s'}}})
         self.adopt()
         self.write_app_targets()
+        consumer = Consumer(self, creds=self.initial[USER])
+        consumer.start()
+        self.addCleanup(consumer.__exit__)
         argv = [build_path('src/keyrotd'), '--config', self.inventory, '--state-dir', self.state,
                 '--log-target', 'stderr', '--once', '--force']
         proc = self.rig.spawn(argv, env=self.env(), name='keyrotd-drain')

@@ -43,6 +43,7 @@ typedef struct Row {
         const char *want_code;
         bool want_restore;
         const char *want_text;
+        bool parked; /* notified: a drain parked (drain_next set) */
 } Row;
 
 static const Row rows[] = {
@@ -140,12 +141,16 @@ static const Row rows[] = {
           DECISION_DRAIN, 'o', NULL, false, "phase notified: deactivate the old key" },
         { "notified, new key Inactive", STORE_PHASE_NOTIFIED, "n", 0, "o", "n- o+", 0, false, false, 0, false,
           DECISION_ROLLBACK, 'o', NULL, false, "is Inactive in IAM: roll back" },
+        { "notified, drain parked", STORE_PHASE_NOTIFIED, "n", 0, "o", "n+ o+", 0, false, false, 0, false,
+          DECISION_DRAIN, 'o', NULL, false, "waits for its consumers to leave it", true },
+        { "notified, drain parked, --force", STORE_PHASE_NOTIFIED, "n", 0, "o", "n+ o+", ROTATION_FORCE, false,
+          false, 0, false, DECISION_FAIL, 'o', "Draining", false, "the previous rotation still drains", true },
 
         /* ---- deactivated: the old key in grace ---- */
         { "deactivated, in grace", STORE_PHASE_DEACTIVATED, "n", 0, "o", "n+ o-", 0, false, true, 0, false,
           DECISION_WAIT, 'o', "InGrace", false, "is Inactive in grace until" },
         { "deactivated, in grace, --force", STORE_PHASE_DEACTIVATED, "n", 0, "o", "n+ o-", ROTATION_FORCE, true,
-          true, 0, false, DECISION_WAIT, 'o', "InGrace", false, "a later run deletes it" },
+          true, 0, false, DECISION_DELETE_OLD, 'o', NULL, false, "rotate now: delete the previous rotation's old key" },
         { "deactivated, grace over", STORE_PHASE_DEACTIVATED, "n", 0, "o", "n+ o-", 0, false, false, 0, false,
           DECISION_DELETE_OLD, 'o', NULL, false, "delete the old key AKIAOLDKEY0000000003" },
         { "deactivated, old key gone", STORE_PHASE_DEACTIVATED, "n", 0, "o", "n+", 0, false, true, 0, false,

@@ -53,6 +53,10 @@ static void fixture(Fixture *f, const Row *r) {
         slot(f, &f->su.current, r->cur, created);
         slot(f, &f->su.pending, r->pend, PHASE_SINCE);
         slot(f, &f->su.previous, r->prev, NOW - 2 * MAX_AGE);
+        if (r->parked) {
+                f->su.distributed_at = (int64_t) (NOW - USEC_PER_HOUR);
+                f->su.drain_next = (int64_t) (NOW + 15 * USEC_PER_MINUTE);
+        }
 
         f->list = (ListAccessKeysResult) { .keys = f->keys };
         for (const char *p = r->iam; p && *p;) {

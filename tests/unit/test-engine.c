@@ -62,6 +62,7 @@ static int load_inventory(Env *env, const char *extra_user_settings, const char 
                  "defaults:\n"
                  "  max_age: 90d\n"
                  "  grace: %s\n"
+                 "  drain: false\n"
                  "  verify: { timeout: 5s, consecutive: 3, interval: 0 }\n"
                  "users:\n"
                  "  - name: " USER "\n"
@@ -426,11 +427,22 @@ static void test_grace_and_rollback(Env *env) {
         o = run(env, ROTATION_ROLLBACK);
         ok(o.outcome == ROTATION_COMPLETED, "rollback completes (%s)", o.error);
         ok(fake_aws_count(&env->fake, "UpdateAccessKey AKIAOLD0000000000001 Active") == 1, "old key re-activated");
-        ok(fake_aws_count(&env->fake, "DeleteAccessKey AKIAFAKENEW000000001") == 1, "new key deleted");
+        ok(fake_aws_count(&env->fake, "UpdateAccessKey AKIAFAKENEW000000001 Inactive") == 1 &&
+                   fake_aws_count(&env->fake, "DeleteAccessKey") == 0,
+           "the rolled-back key is deactivated, not deleted: it waits out its grace");
         ok(file_has(env, "credentials", "aws_access_key_id = AKIAOLD0000000000001"), "targets hold the old key");
         su = store_get_user(env->store, USER);
-        ok(su && su->phase == STORE_PHASE_IDLE && streq(su->current.access_key_id, "AKIAOLD0000000000001"),
-           "store: the old key current again");
+        ok(su && su->phase == STORE_PHASE_DEACTIVATED && streq(su->current.access_key_id, "AKIAOLD0000000000001") &&
+                   streq(su->previous.access_key_id, "AKIAFAKENEW000000001"),
+           "store: the old key current again, the rolled-back key previous, in grace");
+        ok(su && streq_ptr(su->last_result, "rolled back") && su->failures == 0, "last result: rolled back");
+
+        /* Rotate now, inside that grace: the rolled-back key goes first. */
+        fake_aws_reset_calls(&env->fake);
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_COMPLETED && fake_aws_count(&env->fake, "DeleteAccessKey AKIAFAKENEW000000001") == 1 &&
+                   fake_aws_count(&env->fake, "CreateAccessKey") == 1,
+           "rotate now in a grace: the previous old key deleted, then a new rotation");
         load_inventory(env, NULL, NULL);
 }
 
@@ -457,6 +469,10 @@ static int setup_row(Env *env, const Row *r, usec_t now) {
                 su->grace_until = (int64_t) (r->in_grace ? now + 30 * USEC_PER_MINUTE : now - USEC_PER_MINUTE);
                 snprintf(su->rotation_id, sizeof su->rotation_id, "%s",
                          r->phase == STORE_PHASE_IDLE ? "" : "00000000-0000-4000-8000-000000000000");
+                if (r->parked) {
+                        su->distributed_at = (int64_t) (now - USEC_PER_HOUR);
+                        su->drain_next = (int64_t) (now - USEC_PER_SEC);
+                }
         }
         StoreKey *dst[3] = { su ? &su->current : NULL, su ? &su->pending : NULL, su ? &su->previous : NULL };
         for (size_t i = 0; su && i < 3; i++) {

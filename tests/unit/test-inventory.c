@@ -269,7 +269,9 @@ static void test_example(void) {
         ok(inv->defaults.max_age == 90 * USEC_PER_DAY && inv->defaults.grace == USEC_PER_HOUR &&
            inv->defaults.max_parallel == 8 && inv->defaults.splay == 10 * USEC_PER_MINUTE &&
            inv->defaults.alert_after == 3 && inv->defaults.audit_every == USEC_PER_DAY &&
-           inv->defaults.hook_timeout == 30 * USEC_PER_SEC && !inv->defaults.drain,
+           inv->defaults.hook_timeout == 30 * USEC_PER_SEC && inv->defaults.drain.enabled &&
+           inv->defaults.drain.wait == USEC_PER_HOUR && inv->defaults.drain.settle == 5 * USEC_PER_MINUTE &&
+           inv->defaults.drain.on_timeout == DRAIN_TIMEOUT_KEEP && inv->defaults.credentials_ttl == USEC_PER_HOUR,
            "defaults land");
         ok(inv->defaults.verify.timeout == 120 * USEC_PER_SEC && inv->defaults.verify.consecutive == 3 &&
            inv->defaults.verify.interval == USEC_PER_SEC && inv->defaults.verify.deny_probe &&
@@ -288,7 +290,8 @@ static void test_example(void) {
            "find_user is exact and NULL-safe");
 
         ok(b->max_age == 30 * USEC_PER_DAY, "backup-bot: own max_age wins");
-        ok(b->grace == USEC_PER_HOUR && b->hook_timeout == 30 * USEC_PER_SEC && !b->drain,
+        ok(b->grace == USEC_PER_HOUR && b->hook_timeout == 30 * USEC_PER_SEC && b->drain.enabled &&
+                   b->drain.settle == 5 * USEC_PER_MINUTE,
            "backup-bot: grace, hook_timeout, drain inherited");
         ok_eq_str(b->verify.bucket, "backup-bucket", "backup-bot: verify.bucket");
         ok(b->verify.check == VERIFY_CHECK_LIST && !b->verify.check_key, "backup-bot: check list");
@@ -316,8 +319,8 @@ static void test_example(void) {
            streq(b->on_failure[1], "backup-bot") && !b->on_failure[2],
            "backup-bot: on_failure argv");
 
-        ok(r->max_age == 90 * USEC_PER_DAY && r->grace == 0 && r->drain && r->hook_timeout == USEC_PER_MINUTE,
-           "reports-uploader: grace 0, drain, hook_timeout override; max_age inherited");
+        ok(r->max_age == 90 * USEC_PER_DAY && r->grace == 0 && !r->drain.enabled && r->hook_timeout == USEC_PER_MINUTE,
+           "reports-uploader: grace 0, drain false, hook_timeout override; max_age inherited");
         ok(r->verify.check == VERIFY_CHECK_PUT && streq_ptr(r->verify.check_key, "keyrotd/verify-probe"),
            "reports-uploader: check put:KEY");
         ok(r->verify.timeout == 5 * USEC_PER_MINUTE && r->verify.consecutive == 5 &&
@@ -360,7 +363,9 @@ static void test_builtin_defaults(void) {
            inv->defaults.splay == 10 * USEC_PER_MINUTE && inv->defaults.audit_every == USEC_PER_DAY,
            "built-in global defaults");
         ok(u->max_age == 90 * USEC_PER_DAY && u->grace == USEC_PER_HOUR && u->hook_timeout == 30 * USEC_PER_SEC &&
-           !u->drain, "user gets built-in defaults");
+           u->drain.enabled && u->drain.wait == USEC_PER_HOUR && u->drain.settle == 5 * USEC_PER_MINUTE &&
+           u->drain.on_timeout == DRAIN_TIMEOUT_KEEP && u->credentials_ttl == USEC_PER_HOUR && u->n_readers == 0,
+           "user gets built-in defaults (drain on: wait 1h, settle 5m, keep; credentials_ttl 1h)");
         ok(u->verify.timeout == 120 * USEC_PER_SEC && u->verify.consecutive == 3 &&
            u->verify.interval == USEC_PER_SEC && u->verify.deny_probe && !u->verify.deny_bucket &&
            u->verify.check == VERIFY_CHECK_LIST && !u->verify.check_key,
@@ -370,7 +375,28 @@ static void test_builtin_defaults(void) {
         inventory_free(TAKE_PTR(inv));
         {
                 const InventoryUser *d = expect_ok(HEAD "users:\n" USER_A "    drain: 30m\n", &inv, "drain as a duration");
-                ok(d && d->drain == 30 * USEC_PER_MINUTE, "drain: 30m waits up to 30 minutes");
+                ok(d && d->drain.enabled && d->drain.wait == 30 * USEC_PER_MINUTE &&
+                           d->drain.settle == 5 * USEC_PER_MINUTE,
+                   "drain: 30m is drain.wait");
+                inventory_free(TAKE_PTR(inv));
+        }
+        {
+                const InventoryUser *d = expect_ok(HEAD "defaults: {drain: {settle: 10s}}\nusers:\n" USER_A
+                                                        "    drain: {wait: 2m, on_timeout: deactivate}\n"
+                                                        "    credentials_ttl: 5s\n",
+                                                   &inv, "drain as a mapping");
+                ok(d && d->drain.enabled && d->drain.wait == 2 * USEC_PER_MINUTE &&
+                           d->drain.settle == 10 * USEC_PER_SEC && d->drain.on_timeout == DRAIN_TIMEOUT_DEACTIVATE &&
+                           d->credentials_ttl == 5 * USEC_PER_SEC,
+                   "drain mapping: the user's keys over the defaults', the rest inherited; credentials_ttl");
+                inventory_free(TAKE_PTR(inv));
+        }
+        {
+                const InventoryUser *d = expect_ok(HEAD "users:\n" USER_A "    readers: [root, '@root']\n", &inv,
+                                                   "readers");
+                ok(d && d->n_readers == 2 && !d->readers[0].group && d->readers[0].id == 0 && d->readers[1].group &&
+                           d->readers[1].id == 0,
+                   "readers: a user and an @group, resolved");
                 inventory_free(TAKE_PTR(inv));
         }
         {
@@ -427,12 +453,12 @@ static void test_inheritance(void) {
         if (!a || !ok(inv->n_users == 2, "two users"))
                 return;
         b = &inv->users[1];
-        ok(a->max_age == 30 * USEC_PER_DAY && a->grace == 2 * USEC_PER_HOUR && a->drain == INVENTORY_DRAIN_DEFAULT &&
+        ok(a->max_age == 30 * USEC_PER_DAY && a->grace == 2 * USEC_PER_HOUR && a->drain.enabled &&
            a->hook_timeout == USEC_PER_MINUTE, "user a inherits defaults given later in the file");
         ok(a->verify.timeout == USEC_PER_MINUTE && a->verify.consecutive == 2 && a->verify.interval == 3 * USEC_PER_SEC &&
            a->verify.deny_probe && streq_ptr(a->verify.deny_bucket, "deny-me"),
            "user a inherits defaults.verify");
-        ok(b->max_age == 7 * USEC_PER_DAY && b->grace == 0 && !b->drain && b->hook_timeout == 5 * USEC_PER_SEC,
+        ok(b->max_age == 7 * USEC_PER_DAY && b->grace == 0 && !b->drain.enabled && b->hook_timeout == 5 * USEC_PER_SEC,
            "user b overrides win (grace 0, drain false)");
         ok(b->verify.timeout == 10 * USEC_PER_SEC && b->verify.consecutive == 1 && b->verify.interval == 0 &&
            !b->verify.deny_probe && streq_ptr(b->verify.deny_bucket, "other-bucket"),
@@ -604,11 +630,26 @@ static void test_errors(void) {
         expect_error(HEAD "defaults: {alert_after: -1}\n",
                      "t.yaml:2:25: alert_after must be a whole number from 1 to 1000, not '-1'");
         expect_error(HEAD "defaults: {drain: yes}\n",
-                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not 'yes'");
+                     "t.yaml:2:19: drain must be true, false, a duration (e.g. 30m) or a mapping of wait, settle "
+                     "and on_timeout, not 'yes'");
         expect_error(HEAD "defaults: {drain: 0}\n",
-                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not '0'");
+                     "t.yaml:2:19: drain must be true, false, a duration (e.g. 30m) or a mapping of wait, settle "
+                     "and on_timeout, not '0'");
         expect_error(HEAD "defaults: {drain: 'true'}\n",
-                     "t.yaml:2:19: drain must be true, false or a duration (e.g. 30m), not 'true'");
+                     "t.yaml:2:19: drain must be true, false, a duration (e.g. 30m) or a mapping of wait, settle "
+                     "and on_timeout, not 'true'");
+        expect_error(HEAD "defaults: {drain: {on_timeout: wait}}\n",
+                     "t.yaml:2:32: on_timeout must be keep or deactivate, not 'wait'");
+        expect_error(HEAD "defaults: {drain: {wait: 0}}\n",
+                     "t.yaml:2:26: wait must be longer than 0");
+        expect_error(HEAD "defaults: {credentials_ttl: 0}\n",
+                     "t.yaml:2:29: credentials_ttl must be longer than 0");
+        expect_error(HEAD "users:\n" USER_A "    readers: [no-such-user-here]\n",
+                     "t.yaml:5:15: unknown user 'no-such-user-here' in readers");
+        expect_error(HEAD "users:\n" USER_A "    readers: ['@']\n",
+                     "t.yaml:5:15: invalid reader '@' in readers (a user name, or @ and a group name)");
+        expect_error(HEAD "users:\n" USER_A "    readers: root\n",
+                     "t.yaml:5:14: readers must be a list of user names and @group names, not a single value");
         expect_error(HEAD "aws: {region: US-EAST-1}\n", "t.yaml:2:15: invalid AWS region 'US-EAST-1' (e.g. us-east-1)");
         expect_error(HEAD "aws: {endpoint_url: ftp://x}\n",
                      "t.yaml:2:21: endpoint_url 'ftp://x' must start with http:// or https://");
@@ -770,11 +811,12 @@ static void test_many_errors(void) {
                 ok_eq_str(e.lines[1],
                           "t.yaml:2:21: invalid duration '5y' for max_age (use s, m, h, d, w suffixes, e.g. 90d, 1h30m)",
                           "sorted: 2nd");
-                ok_eq_str(e.lines[2], "t.yaml:2:32: drain must be true, false or a duration (e.g. 30m), not 'maybe'",
+                ok_eq_str(e.lines[2], "t.yaml:2:32: drain must be true, false, a duration (e.g. 30m) or a mapping of wait, settle and on_timeout, "
+                  "not 'maybe'",
                           "sorted: 3rd");
                 ok_eq_str(e.lines[3],
                           "t.yaml:6:5: unknown key 'colour' in a user (expected: name, max_age, grace, hook_timeout, "
-                          "drain, verify, buckets, targets, on_rotate, on_failure)",
+                          "drain, credentials_ttl, readers, verify, buckets, targets, on_rotate, on_failure)",
                           "sorted: 4th");
                 ok_eq_str(e.lines[4],
                           "t.yaml:7:11: invalid IAM user name 'no spaces': it may contain only letters, digits and "
