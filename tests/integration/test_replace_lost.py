@@ -118,8 +118,8 @@ class TestReplaceLost(ReplaceLostCase):
         self.assertIn((self.lost.access_key_id, 'Inactive'), self.key_ids())
 
     def test_target_failure_keeps_the_verified_key_and_resumes(self):
-        # The second target's directory is missing: the first target gets
-        # the new key, then distribution stops.
+        # The second target's directory is missing: every target is judged
+        # before the first is written, so none is, and distribution stops.
         t = self.targets_for(USER)
         broken_dir = os.path.join(self.appdir, 'missing')
         t1 = os.path.join(broken_dir, 'app.env')
@@ -131,17 +131,17 @@ class TestReplaceLost(ReplaceLostCase):
         self.assertEqual(len(keys), 2, keys)
         self.assertTrue(all(s == 'Active' for _, s in keys), 'both keys stay Active: %r' % keys)
         self.assertTrue(self.rig.key_works_on_s3(self.lost, BUCKET), 'the lost key still works')
-        # The target already written holds the new, verified key, which works.
-        written = self.target_keys()[0]
-        self.assertNotEqual(written.access_key_id, self.lost.access_key_id)
-        self.assertTrue(self.rig.key_works_on_s3(written, BUCKET))
+        self.assertEqual(self.target_keys()[0].access_key_id, self.lost.access_key_id, 'no target was written')
+        new = [k for k, _ in keys if k != self.lost.access_key_id][0]
 
         os.mkdir(broken_dir, 0o755)
         r = self.keyrotd('--once')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('resuming distribution', r.stderr)
-        self.assertEqual(self.key_ids(), [(written.access_key_id, 'Active')])
-        self.assertEqual(self.held(), written)
+        self.assertEqual(self.key_ids(), [(new, 'Active')])
+        written = self.held()
+        self.assertEqual(written.access_key_id, new)
+        self.assertEqual(self.target_keys()[0], written)
         with open(t1) as f:
             self.assertIn('AWS_ACCESS_KEY_ID=%s\n' % written.access_key_id, f.read())
 

@@ -371,15 +371,31 @@ class TestStoreFailures(RotationCase):
         self.assertIn('tampered', p.stderr)
         self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
 
-    def test_limit_exceeded_is_a_clean_failure(self):
+    def test_limit_exceeded_is_resolved_by_listing(self):
+        """LimitExceeded although the user had room: an earlier create may
+        have made a key. The keys are listed (none appeared) and the create
+        is tried again."""
         from faultproxy import Fault
         proxy = self.rig.start_proxy(error500=Fault(next=1, action='CreateAccessKey', status=409,
                                                     code='LimitExceeded'))
         self.adopt()
         p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(proxy.count(action='CreateAccessKey'), 2, 'refused once, then created')
+        self.assertEqual(proxy.count(action='CreateAccessKey', forwarded=True), 1)
+        self.assertEqual(proxy.count(action='ListAccessKeys', key_id=self.rig.admin.access_key_id), 2,
+                         'the keys listed before the second create')
+        self.assert_invariants()
+
+    def test_limit_exceeded_every_time_is_a_clean_failure(self):
+        from faultproxy import Fault
+        proxy = self.rig.start_proxy(error500=Fault(rate=1.0, action='CreateAccessKey', status=409,
+                                                    code='LimitExceeded'))
+        self.adopt()
+        p = self.keyrotd('--once', '--force', endpoint=proxy.endpoint)
         self.assertEqual(p.returncode, 1)
         self.assertIn('LimitExceeded', p.stdout)
-        self.assertEqual(proxy.count(action='CreateAccessKey'), 1, 'never retried')
+        self.assertEqual(proxy.count(action='CreateAccessKey'), 3, 'three creates, each resolved by listing')
         self.assertEqual([k['id'] for k in self.rig.list_keys(USER)], [self.initial[USER].access_key_id])
         # The failure left the store idle: the next run rotates.
         self.assertEqual(self.keyrotd('--once', '--force').returncode, 0)
