@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -197,6 +198,47 @@ int ctl_call_full(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_l
 
 int ctl_call(int fd, json_object *req, ctl_line_t on_line, void *userdata) {
         return ctl_call_full(fd, req, CTL_TIMEOUT_DEFAULT, on_line, userdata);
+}
+
+int ctl_call_secret(int fd, json_object *req, usec_t timeout, Secret **ret) {
+        _cleanup_secret_ Secret *line = NULL;
+        usec_t deadline;
+        int send_error, r;
+
+        if (fd < 0 || !req || !ret)
+                return -EINVAL;
+        send_error = send_request(fd, req, timeout);
+        if (send_error < 0 && send_error != -EPIPE && send_error != -ECONNRESET)
+                return send_error;
+        line = secret_new(CTL_SECRET_LINE_MAX);
+        if (!line)
+                return -ENOMEM;
+        deadline = deadline_after(timeout);
+        for (;;) {
+                char *nl = line->len > 0 ? memchr(line->data, '\n', line->len) : NULL;
+                ssize_t n;
+
+                if (nl) {
+                        /* Whatever follows the line is dropped with it. */
+                        sodium_memzero(nl, line->len - (size_t) (nl - line->data));
+                        line->len = (size_t) (nl - line->data);
+                        *ret = TAKE_PTR(line);
+                        return 0;
+                }
+                if (line->len >= line->cap)
+                        return -EBADMSG;
+                r = wait_for(fd, POLLIN, deadline);
+                if (r < 0)
+                        return r;
+                n = recv(fd, line->data + line->len, line->cap - line->len, MSG_DONTWAIT);
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (n < 0)
+                        return errno == ECONNRESET && send_error < 0 ? send_error : -errno;
+                if (n == 0)
+                        return send_error < 0 ? send_error : -ECONNRESET;
+                line->len += (size_t) n;
+        }
 }
 
 static bool needs_sanitizing(const char *s, size_t len) {
