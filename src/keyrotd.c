@@ -15,7 +15,6 @@
 #include "aws/iam.h"
 #include "basic/duration.h"
 #include "basic/log.h"
-#include "basic/path.h"
 #include "basic/process.h"
 #include "basic/sanitize.h"
 #include "config.h"
@@ -303,19 +302,12 @@ static int run_daemon(Runtime *rt, const char *credentials_socket) {
 }
 
 int main(int argc, char **argv) {
-        _cleanup_free_ char *credentials_socket = NULL;
         Runtime rt = RUNTIME_INIT;
         int r, ret;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : 0;
-        credentials_socket = arg.credentials_socket ? strdup(arg.credentials_socket)
-                                                    : path_sibling(arg.socket, "credentials.sock");
-        if (!credentials_socket) {
-                log_oom();
-                return EXIT_USAGE;
-        }
 
         (void) log_setup("keyrotd", arg.log_target, LOG_STDERR_TIMESTAMP);
         r = process_harden();
@@ -340,9 +332,8 @@ int main(int argc, char **argv) {
                          PACKAGE_VERSION, arg.force ? ", forced" : "", arg.dry_run ? ", dry run" : "", arg.config,
                          rt.inv->n_users, arg.state_dir);
         else
-                log_info("starting keyrotd %s: config %s (%zu users), state directory %s, control socket %s, "
-                         "credentials socket %s",
-                         PACKAGE_VERSION, arg.config, rt.inv->n_users, arg.state_dir, arg.socket, credentials_socket);
+                log_info("starting keyrotd %s: config %s (%zu users), state directory %s, control socket %s",
+                         PACKAGE_VERSION, arg.config, rt.inv->n_users, arg.state_dir, arg.socket);
         if (arg.dry_run) {
                 /* Read-only: no state lock (a running daemon may hold it, and
                  * the dry run writes nothing it could race on), the store is
@@ -361,7 +352,7 @@ int main(int argc, char **argv) {
                 ret = r == 0 ? 0 : EXIT_ROTATION_FAILED;
                 goto out;
         }
-        ret = arg.once ? run_once(&rt) : run_daemon(&rt, credentials_socket);
+        ret = arg.once ? run_once(&rt) : run_daemon(&rt, arg.credentials_socket);
 out:
         runtime_done(&rt);
         return ret;

@@ -18,7 +18,10 @@
 #include <json-c/json.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@
 #include "audit/audit.h"
 #include "basic/duration.h"
 #include "basic/log.h"
+#include "basic/path.h"
 #include "config.h"
 #include "daemon/control.h"
 #include "daemon/keycheck.h"
@@ -1138,6 +1142,18 @@ static void sockets_from_systemd(int *ret_control, int *ret_credentials) {
         strv_free(names);
 }
 
+/* The file a listening AF_UNIX socket is bound to (in @sa), or NULL. */
+static const char *socket_path_of(int fd, struct sockaddr_un *sa) {
+        socklen_t len = sizeof *sa;
+
+        *sa = (struct sockaddr_un){};
+        if (getsockname(fd, (struct sockaddr *) sa, &len) < 0 || sa->sun_family != AF_UNIX ||
+            len <= offsetof(struct sockaddr_un, sun_path) || sa->sun_path[0] != '/')
+                return NULL;
+        sa->sun_path[sizeof sa->sun_path - 1] = 0;
+        return sa->sun_path;
+}
+
 /* ---- held keys against IAM (daemon/keycheck.h) ------------------------ */
 
 static void recover(Manager *m, Sched *s) {
@@ -1288,6 +1304,8 @@ static void apply_connection_cap(Manager *m, bool announce) {
 int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
         Manager *m = calloc(1, sizeof *m);
         sigset_t mask;
+        _cleanup_free_ char *credentials_path = NULL;
+        struct sockaddr_un sa;
         int listen_fd, credentials_fd, r;
 
         if (!m)
@@ -1341,16 +1359,30 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                                         opts->socket_path);
                 goto fail;
         }
-        r = control_server_new_credentials(rt->event, credentials_fd, opts->credentials_socket_path,
-                                           &credentials_handlers, m, &m->credentials);
+        if (credentials_fd < 0) {
+                credentials_path = opts->credentials_socket_path
+                                           ? strdup(opts->credentials_socket_path)
+                                           : path_sibling(listen_fd >= 0 ? socket_path_of(listen_fd, &sa)
+                                                                         : opts->socket_path,
+                                                          "credentials.sock");
+                if (!credentials_path) {
+                        r = log_error_errno(-EINVAL, "cannot start: no path for the credentials socket (give "
+                                                     "--credentials-socket)");
+                        goto fail;
+                }
+        }
+        r = control_server_new_credentials(rt->event, credentials_fd, credentials_path, &credentials_handlers, m,
+                                           &m->credentials);
         if (r < 0) {
                 if (credentials_fd >= 0)
                         log_error_errno(r, "cannot start: cannot serve the credentials socket systemd passed: %m");
                 else
                         log_error_errno(r, "cannot start: cannot create the credentials socket %s: %m",
-                                        opts->credentials_socket_path);
+                                        credentials_path);
                 goto fail;
         }
+        if (credentials_path)
+                log_info("answering get for the users' readers on %s", credentials_path);
         apply_connection_cap(m, true);
         r = build_sched(m, rt->inv);
         if (r < 0) {

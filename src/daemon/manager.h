@@ -20,7 +20,9 @@ typedef struct Manager Manager;
 
 typedef struct ManagerOptions {
         const char *socket_path;             /* the control socket, unless systemd passes "control" */
-        const char *credentials_socket_path; /* the readers' socket, unless systemd passes "credentials" */
+        /* The readers' socket, unless systemd passes "credentials"; NULL:
+         * credentials.sock beside the control socket (passed or made). */
+        const char *credentials_socket_path;
 } ManagerOptions;
 
 /* rt must have its inventory, lock, store and AWS stack open. Logs what failed. */

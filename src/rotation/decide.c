@@ -154,7 +154,7 @@ static void decide_rollback(const DecisionInput *in, Decision *d) {
                         return;
                 }
                 set(d, DECISION_ROLLBACK, su->previous.access_key_id, NULL,
-                    "rollback interrupted: re-activate the old key %s, write it back to %zu target%s, delete %s",
+                    "rollback interrupted: re-activate the old key %s, write it back to %zu target%s, retire %s",
                     su->previous.access_key_id, in->iu->n_targets, plural(in->iu->n_targets),
                     su->current.access_key_id);
                 return;
