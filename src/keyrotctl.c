@@ -718,6 +718,17 @@ static void print_status(json_object *st) {
                                 sanitize_text(json_str(u, "next_reason") ?: "lost", err, sizeof(err));
                                 printf("  lost: %s\n", err);
                         }
+                        if (json_str(u, "draining_key_id")) {
+                                int64_t warnings = 0, next = 0;
+
+                                sanitize_text(json_str(u, "draining_key_id"), err, sizeof(err));
+                                (void) json_int(u, "drain_warnings", &warnings);
+                                (void) json_int(u, "drain_next_sec", &next);
+                                printf("  draining: the old key %s stays Active while consumers use it "
+                                       "(%lld warning%s); next look %s%s\n",
+                                       err, (long long) warnings, warnings == 1 ? "" : "s", next > 0 ? "in " : "now",
+                                       next > 0 ? format_secs(next, d, sizeof(d)) : "");
+                        }
                         if (json_str(u, "last_error") && *json_str(u, "last_error")) {
                                 sanitize_text(json_str(u, "last_error"), err, sizeof(err));
                                 printf("  last error: %s\n", err);

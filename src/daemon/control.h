@@ -109,6 +109,9 @@
  *                "key_age_sec"?:N,        age of the current key
  *                "next_due_sec"?:N,       seconds from now, negative = overdue;
  *                                         absent = not scheduled
+ *                "draining_key_id"?:"AKIA…", a parked drain: the old key
+ *                "drain_warnings"?:N,       kept Active for its consumers,
+ *                "drain_next_sec"?:N,       the warnings so far, the next look
  *                "last_result"?:"completed", a rotation outcome
  *                "last_error"?:"…",
  *                "failures":N,            consecutive failed rotations

@@ -711,6 +711,16 @@ static int ctl_status(ControlRequest *req, void *userdata) {
                         json_object_object_add(u, "next_due_sec",
                                                json_object_new_int64(((int64_t) s->next_due - (int64_t) now) /
                                                                      (int64_t) USEC_PER_SEC));
+                /* A parked drain: the old key stays Active for its consumers. */
+                if (su && su->phase == STORE_PHASE_NOTIFIED && su->drain_next != 0 &&
+                    store_key_is_set(&su->previous)) {
+                        json_object_object_add(u, "draining_key_id",
+                                               json_object_new_string(su->previous.access_key_id));
+                        json_object_object_add(u, "drain_warnings", json_object_new_int((int) su->drain_warnings));
+                        json_object_object_add(u, "drain_next_sec",
+                                               json_object_new_int64((su->drain_next - (int64_t) now) /
+                                                                     (int64_t) USEC_PER_SEC));
+                }
                 if (su && su->last_result)
                         json_object_object_add(u, "last_result", json_object_new_string(su->last_result));
                 if (su && su->last_error)
