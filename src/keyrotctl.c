@@ -918,6 +918,15 @@ static int on_rollback_event(json_object *line, void *userdata) {
         return 0;
 }
 
+/* What became of the key a rollback dropped (@dropped), current again @back. */
+static void print_rolled_back(const char *user, const char *back, const char *dropped, bool in_grace,
+                              bool draining) {
+        printf("rolled back %s: %s is current again, %s %s\n", user, back, dropped,
+               draining   ? "stays Active while consumers use it"
+               : in_grace ? "is Inactive until its grace ends, then deleted"
+                          : "deleted");
+}
+
 static int rollback_via_socket(int fd, const char *user) {
         _cleanup_json_ json_object *req = request_new("rollback"), *final = NULL;
         RollbackProgress p = {};
@@ -933,7 +942,7 @@ static int rollback_via_socket(int fd, const char *user) {
                 sanitize_text(json_str(p.event, "new_key_id") ?: "", b, sizeof(b));
                 if (*a && *b)
                         /* As in the audit: old = the key replaced (dropped), new = current. */
-                        printf("rolled back %s: %s is current again, %s deleted\n", user, b, a);
+                        print_rolled_back(user, b, a, json_true(p.event, "in_grace"), json_true(p.event, "draining"));
                 else
                         printf("rolled back %s\n", user);
         } else if (r == EXIT_FAILED && final && !arg.json) {
@@ -952,7 +961,7 @@ static void rollback_done(const RotationReport *rep, void *userdata) {
         if (rep->outcome == ROTATION_COMPLETED) {
                 sanitize_text(rep->old_key_id, a, sizeof(a));
                 sanitize_text(rep->new_key_id, b, sizeof(b));
-                printf("rolled back %s: %s is current again, %s deleted\n", rep->user, b, a);
+                print_rolled_back(rep->user, b, a, rep->in_grace, rep->draining);
                 *ret = 0;
         } else {
                 log_error("rollback of %s failed: %s", rep->user, rep->error ?: "unknown error");

@@ -124,7 +124,10 @@
  *   rotate with "wait": one stream line per user as its rotation ends,
  *     {"event":"rotation", "user":"a",
  *      "outcome":"completed"|"not-due"|"failed"|"parked" (rotation_outcome_to_string),
- *      "old_key_id":"…", "new_key_id":"…" ("" when none), "error"?:"…"}
+ *      "old_key_id":"…", "new_key_id":"…" ("" when none), "error"?:"…",
+ *      "action":"rotated"|…, "draining"?:true, "in_grace"?:true}
+ *     (action: RotationReport.action; draining: the old key stays Active
+ *     for its consumers; in_grace: it is Inactive until its grace ends)
  *   and, when every one has ended, the final response
  *     {"ok":bool (false if any failed or was parked), "failed":N, "error"?:"…"}
  *   A user whose rotation is already queued or running is not waited for.

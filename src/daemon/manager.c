@@ -475,6 +475,8 @@ static void rotation_done(const RotationReport *rep, void *userdata) {
                 json_object_object_add(ev, "action", json_object_new_string(rep->action));
                 if (rep->draining)
                         json_object_object_add(ev, "draining", json_object_new_boolean(true));
+                if (rep->in_grace)
+                        json_object_object_add(ev, "in_grace", json_object_new_boolean(true));
                 json_object_object_add(ev, "old_key_id", json_object_new_string(rep->old_key_id));
                 json_object_object_add(ev, "new_key_id", json_object_new_string(rep->new_key_id));
                 if (rep->error)

@@ -460,7 +460,7 @@ void decide(const DecisionInput *in, Decision *d) {
                 if (su->phase == STORE_PHASE_NOTIFIED && su->drain_next && previous &&
                     (in->flags & ROTATION_FORCE)) {
                         /* Rotate-now never deactivates a key that is in use. */
-                        set(d, DECISION_FAIL, previous->access_key_id, "Draining",
+                        set(d, DECISION_NOT_APPLICABLE, previous->access_key_id, "Draining",
                             "the previous rotation still drains: consumers still use its old key %s, which stays "
                             "Active; a new rotation waits until they have left it",
                             previous->access_key_id);
@@ -469,15 +469,21 @@ void decide(const DecisionInput *in, Decision *d) {
                 if (su->phase == STORE_PHASE_NOTIFIED && previous) {
                         /* A parked drain is scheduled work, not an interrupted
                          * rotation: it resumes when it said it would. */
-                        usec_t at = MAX((usec_t) su->drain_next, (usec_t) su->previous.handed_out_until);
+                        usec_t at = (usec_t) su->previous.handed_out_until;
+                        const char *what = "rotation interrupted in phase notified";
 
+                        /* drain: false since it parked: only the Expiration
+                         * handed out still holds the old key. */
                         if (in->iu->drain.enabled)
-                                at = MAX(at, (usec_t) su->distributed_at + in->iu->drain.settle);
+                                at = MAX(at, MAX((usec_t) su->drain_next,
+                                                 (usec_t) su->distributed_at + in->iu->drain.settle));
+                        if (su->drain_next)
+                                what = in->iu->drain.enabled ? "the old key waits for its consumers to leave it"
+                                                             : "drain is off now for the old key that waited for its "
+                                                               "consumers";
                         d->recovering = su->drain_next == 0;
                         d->when = MAX(at, in->now);
-                        set(d, DECISION_DRAIN, previous->access_key_id, NULL,
-                            "%s: %s", su->drain_next ? "the old key waits for its consumers to leave it"
-                                                     : "rotation interrupted in phase notified",
+                        set(d, DECISION_DRAIN, previous->access_key_id, NULL, "%s: %s", what,
                             in->iu->drain.enabled ? "drain, then " : "");
                         add_old_key_fate(d, in->iu, previous->access_key_id);
                         break;

@@ -211,7 +211,7 @@ static void audit(Rotation *r, AuditEvent ev, const char *result, const char *er
                 .request_id = request_id,
                 .message = message,
                 .failure = result && streq(result, "failed"),
-                .priority = result && streq(result, "warning") ? 4 : 0,
+                .priority = result && (streq(result, "warning") || streq(result, "refused")) ? 4 : 0,
         };
         if (rec.failure && r->su && r->engine->inv->defaults.alert_after > 0 &&
             r->su->failures + 1 >= r->engine->inv->defaults.alert_after)
@@ -985,8 +985,11 @@ static void act(Rotation *r) {
                 return;
 
         case DECISION_NOT_APPLICABLE:
-                /* A request that does not apply, not a failed rotation. */
+                /* A request that does not apply, not a failed rotation: the
+                 * asker hears why, the audit trail keeps the refusal, and
+                 * the user's failure count, backoff and last error stay. */
                 set_failure(r, d.code, "%s", d.reason);
+                audit(r, AUDIT_ROTATION_FAILED, "refused", d.code, NULL, r->error);
                 r->outcome = ROTATION_FAILED;
                 finish(r);
                 return;
@@ -1391,10 +1394,16 @@ static void on_drain_checked(AwsCall *call, AwsResult *res, void *userdata) {
         StoreUser *su = r->su;
         const InventoryDrain *d = &r->iu->drain;
         usec_t now = now_realtime();
-        time_t since = (time_t) (su->distributed_at / (int64_t) USEC_PER_SEC);
+        /*
+         * Consumers have left once the old key has gone unused for
+         * drain.settle (AWS records a use that much later at most): at the
+         * first look, no use since the distribution; at later ones, none in
+         * the last settle. An application restarted onto the new key leaves
+         * a last use after the distribution that never moves again. A use
+         * in the same second as the reference may have come just before it.
+         */
+        time_t since = (time_t) (MAX((usec_t) su->distributed_at, now - MIN(now, d->settle)) / USEC_PER_SEC);
         bool known = res->error >= 0;
-        /* A use in a later second than the distribution: one in the same
-         * second may have come just before it. */
         bool used = !known || (res->last_used.last_used_date > 0 && res->last_used.last_used_date > since);
         char wait[DURATION_STRING_MAX];
 
@@ -1525,7 +1534,9 @@ static void rotation_completed(Rotation *r) {
         su->failures = 0;
         su->last_rotation = (int64_t) now_realtime();
         (void) store_set_text(&su->last_error, NULL); /* clearing cannot fail */
-        if (store_set_text(&su->last_result, "rotated") < 0)
+        /* The distribution said "rotated" or "rolled back": the end of the
+         * grace that follows does not change which. */
+        if (!streq_ptr(su->last_result, "rolled back") && store_set_text(&su->last_result, "rotated") < 0)
                 log_oom();
         commit_then(r, STORE_PHASE_IDLE, completed_committed, NULL);
 }

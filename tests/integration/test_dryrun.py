@@ -263,9 +263,10 @@ class TestDryRun(DryRunCase):
         self.seed_targets()
         cases = [
             ('before-rollback-targets', 'rollback interrupted: re-activate the old key %(old)s, '
-                                        'write it back to 3 targets, delete %(new)s'),
-            ('before-rollback-delete', 'rollback interrupted after %(old)s took over again: '
-                                       'delete the rolled-back key %(new)s'),
+                                        'write it back to 3 targets, retire %(new)s'),
+            # Swapped back: the rolled-back key is retired like an old key.
+            ('after-commit-distributed', 'rotation interrupted in phase distributed: deactivate the old key '
+                                         '%(new)s, delete it after grace'),
         ]
         for point, text in cases:
             with self.subTest(point=point):
@@ -283,7 +284,7 @@ class TestDryRun(DryRunCase):
                 self.assert_read_only(before)
                 p = self.keyrotd('--once')
                 self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-                self.assertEqual(self.assert_invariants().access_key_id, old)
+                self.assertEqual(self.assert_invariants(in_grace_ok=True).access_key_id, old)
 
     def test_unwritable_target_directory_is_blocked(self):
         self.adopt()
@@ -370,13 +371,16 @@ class TestDryRun(DryRunCase):
         old = self.initial[USER].access_key_id
         new = self.held().access_key_id
         before = self.snapshot()
-        for args in ((), ('--force',)):
+        # Without --force the grace runs out; rotate-now ends it first.
+        for args, action, text in (((), 'wait', '%s is Inactive in grace until' % old),
+                                   (('--force',), 'delete-old',
+                                    'rotate now: delete the previous rotation\'s old key %s' % old)):
             p = self.dry(*args)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             row = self.plan(p)[USER]
             self.assertEqual(row['CURRENT KEY'], new)
-            self.assertEqual(row['ACTION'], 'wait')
-            self.assertIn('%s is Inactive in grace until' % old, row['REASON'])
+            self.assertEqual(row['ACTION'], action)
+            self.assertIn(text, row['REASON'])
         self.assert_read_only(before)
 
     def test_grace_over_is_delete_old(self):

@@ -144,7 +144,8 @@ static const Row rows[] = {
         { "notified, drain parked", STORE_PHASE_NOTIFIED, "n", 0, "o", "n+ o+", 0, false, false, 0, false,
           DECISION_DRAIN, 'o', NULL, false, "waits for its consumers to leave it", true },
         { "notified, drain parked, --force", STORE_PHASE_NOTIFIED, "n", 0, "o", "n+ o+", ROTATION_FORCE, false,
-          false, 0, false, DECISION_FAIL, 'o', "Draining", false, "the previous rotation still drains", true },
+          false, 0, false, DECISION_NOT_APPLICABLE, 'o', "Draining", false, "the previous rotation still drains",
+          true },
 
         /* ---- deactivated: the old key in grace ---- */
         { "deactivated, in grace", STORE_PHASE_DEACTIVATED, "n", 0, "o", "n+ o-", 0, false, true, 0, false,

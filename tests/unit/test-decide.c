@@ -54,6 +54,7 @@ static void fixture(Fixture *f, const Row *r) {
         slot(f, &f->su.pending, r->pend, PHASE_SINCE);
         slot(f, &f->su.previous, r->prev, NOW - 2 * MAX_AGE);
         if (r->parked) {
+                f->iu.drain = (InventoryDrain){ .enabled = true, .wait = USEC_PER_HOUR, .settle = 5 * USEC_PER_MINUTE };
                 f->su.distributed_at = (int64_t) (NOW - USEC_PER_HOUR);
                 f->su.drain_next = (int64_t) (NOW + 15 * USEC_PER_MINUTE);
         }
@@ -168,6 +169,24 @@ static void test_when(Fixture *f) {
         in = input(f, row_named("idle, due"));
         decide(&in, &d);
         ok(d.action == DECISION_ROTATE && d.when <= NOW, "due: when is not in the future");
+
+        *f = (Fixture) { .secret = f->secret };
+        fixture(f, row_named("notified, drain parked"));
+        in = input(f, row_named("notified, drain parked"));
+        decide(&in, &d);
+        ok(d.action == DECISION_DRAIN && d.when == (usec_t) f->su.drain_next, "parked drain: when = drain_next");
+
+        /* drain: false since it parked: the drain's time no longer holds. */
+        f->iu.drain.enabled = false;
+        decide(&in, &d);
+        ok(d.action == DECISION_DRAIN && d.when == NOW && strstr(d.reason, "drain is off now"),
+           "parked drain, drain turned off: due now (%s)", d.reason);
+
+        /* ...but an Expiration handed out with the old key still does. */
+        f->su.previous.handed_out_until = (int64_t) (NOW + 7 * USEC_PER_MINUTE);
+        decide(&in, &d);
+        ok(d.action == DECISION_DRAIN && d.when == NOW + 7 * USEC_PER_MINUTE,
+           "parked drain, drain off, key handed out: when = its Expiration");
 }
 
 static void test_keys_from_store(Fixture *f) {

@@ -347,6 +347,26 @@ static void test_expiration_holds_deactivation(Env *env) {
         ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAFAKENEW000000001"), "IAM: only the new key");
 }
 
+/* Drain: an application that used the old key after the distribution and
+ * then moved on has left it once the key went unused for drain.settle. */
+static void test_drain_sees_consumers_leave(Env *env) {
+        usec_t start;
+        Outcome o;
+
+        load_inventory(env, "    drain: { wait: 60s, settle: 1s }\n", NULL);
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        /* A use in a later second than the distribution, then none. */
+        fake_aws_find(&env->fake, "AKIAOLD0000000000001")->last_used = time(NULL) + 1;
+        start = now_usec(CLOCK_MONOTONIC);
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_COMPLETED, "rotation completes (%s)", o.error);
+        ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAFAKENEW000000001"),
+           "the old key is gone: its consumers left it");
+        ok(now_usec(CLOCK_MONOTONIC) - start < 30 * USEC_PER_SEC, "long before drain.wait");
+        load_inventory(env, NULL, NULL);
+}
+
 static void test_not_due(Env *env) {
         Outcome o;
 
@@ -723,6 +743,7 @@ int main(void) {
         test_not_due(&env);
         test_commit_waiters(&env);
         test_expiration_holds_deactivation(&env);
+        test_drain_sees_consumers_leave(&env);
         test_propagation(&env);
         test_access_denied(&env);
         test_over_privileged(&env);
