@@ -292,6 +292,9 @@ class Installed(TapNotes, unittest.TestCase):
         after = ' '.join(unit_values(svc, 'Unit', 'After')).split()
         self.assertIn(SOCKET, after)
         self.assertIn(CRED_SOCKET, after)
+        # Restarted with it: systemd passes no new socket to a running
+        # service, and the old one's path is gone (RemoveOnStop=).
+        self.assertIn(CRED_SOCKET, ' '.join(unit_values(svc, 'Unit', 'PartOf')).split())
         # `systemctl enable keyrotd.service` enables both sockets.
         self.assertEqual(sorted(' '.join(unit_values(svc, 'Install', 'Also')).split()),
                          sorted([SOCKET, CRED_SOCKET]))
