@@ -7,9 +7,11 @@ into a temp dir; then
   /etc/keyrotd/inventory.yaml as its one conffile;
 * its control fields: the library dependencies filled in by dh_shlibdeps,
   and the ones no library pulls in (CA certificates, kill for ExecReload=);
-* its maintainer scripts: sysusers, then tmpfiles, then the units enabled
-  and started, then the inventory's statoverride; the units stopped on
-  removal; all of them valid sh;
+* its maintainer scripts: sysusers, then tmpfiles, then the units (the
+  service and both sockets) enabled and started, then the inventory's
+  statoverride; the units stopped on removal; all of them valid sh;
+* its sockets: control.sock 0660 for group keyrotd, credentials.sock 0666
+  for any local user (fd named "credentials"), in a 0755 /run/keyrotd;
 * the programs from the package, run from a `dpkg-deb -x` tree: a release
   build (no crash-injection hook), the shipped inventory passes
   --check-config and lists no user, so does the example, keyrotctl --help;
@@ -145,6 +147,7 @@ class Package(TapNotes, unittest.TestCase):
             '/etc/keyrotd/inventory.yaml': 0o644,
             units + '/keyrotd.service': 0o644,
             units + '/keyrotd.socket': 0o644,
+            units + '/keyrotd-credentials.socket': 0o644,
             '/usr/lib/sysusers.d/keyrotd.conf': 0o644,
             '/usr/lib/tmpfiles.d/keyrotd.conf': 0o644,
             '/usr/share/doc/keyrotd/README.md.gz': 0o644,
@@ -226,29 +229,58 @@ class Package(TapNotes, unittest.TestCase):
                 r = call(['sh', '-n', os.path.join(self.ctl, name)])
                 self.assertEqual(r.returncode, 0, r.stderr)
         post = self.script('postinst')
-        order = [
-            ('sysusers', r'systemd-sysusers\b.*\bkeyrotd\.conf'),
-            ('tmpfiles', r'systemd-tmpfiles\b.*--create\b.*\bkeyrotd\.conf'),
-            ('enable service', r"deb-systemd-helper enable 'keyrotd\.service'"),
-            ('enable socket', r"deb-systemd-helper enable 'keyrotd\.socket'"),
-            ('start', r"deb-systemd-invoke \$_dh_action 'keyrotd\.service' 'keyrotd\.socket'"),
-            ('statoverride', r'dpkg-statoverride --update --add root keyrotd 0640 "\$inv"'),
-        ]
-        last = -1
-        for what, rx in order:
-            with self.subTest(step=what):
-                m = re.search(rx, post)
-                self.assertIsNotNone(m, '%s: no match for %s in postinst' % (what, rx))
-                self.assertGreater(m.start(), last, '%s out of order' % what)
-                last = m.start()
+
+        def at(what, rx):
+            m = re.search(rx, post)
+            self.assertIsNotNone(m, '%s: no match for %s in postinst' % (what, rx))
+            return m.start()
+        # Every unit is enabled once the user and /run/keyrotd exist, and
+        # before the one start of all three (in whatever order debhelper
+        # lists them); the statoverride needs the group.
+        units = ('keyrotd.service', 'keyrotd.socket', 'keyrotd-credentials.socket')
+        unit_list = r"(?: '(?:%s)'){3}" % '|'.join(re.escape(u) for u in units)
+        tmpfiles = at('tmpfiles', r'systemd-tmpfiles\b.*--create\b.*\bkeyrotd\.conf')
+        self.assertLess(at('sysusers', r'systemd-sysusers\b.*\bkeyrotd\.conf'), tmpfiles)
+        start = at('start', r"deb-systemd-invoke \$_dh_action" + unit_list + r"\s")
+        self.assertLess(start, at('statoverride',
+                                  r'dpkg-statoverride --update --add root keyrotd 0640 "\$inv"'))
+        for unit in units:
+            with self.subTest(enable=unit):
+                enable = at('enable ' + unit, r"deb-systemd-helper enable '%s'" % re.escape(unit))
+                self.assertLess(tmpfiles, enable)
+                self.assertLess(enable, start)
+        start_line = post[start:].split('\n', 1)[0]
+        self.assertEqual(sorted(re.findall(r"'([^']+)'", start_line)), sorted(units))
         self.assertIn('inv=/etc/keyrotd/inventory.yaml', post)
-        self.assertRegex(self.script('prerm'),
-                         r"deb-systemd-invoke stop 'keyrotd\.service' 'keyrotd\.socket'")
+        self.assertRegex(self.script('prerm'), r"deb-systemd-invoke stop" + unit_list + r"\s")
         postrm = self.script('postrm')
-        self.assertRegex(postrm, r"deb-systemd-helper purge 'keyrotd\.service' 'keyrotd\.socket'")
+        self.assertRegex(postrm, r"deb-systemd-helper purge" + unit_list + r"\s")
         self.assertRegex(postrm, r'dpkg-statoverride --remove /etc/keyrotd/inventory\.yaml')
         # The store and its key outlive a purge (see the comment there).
         self.assertNotRegex(postrm, r'rm\s.*(store|/var/lib/keyrotd)')
+
+    def test_sockets(self):
+        """The packaged socket units: control.sock for root and group
+        keyrotd, credentials.sock for any local user, both in a /run/keyrotd
+        everybody may enter (the packaged tmpfiles.d and the service agree)."""
+        def lines(path):
+            with open(self.extracted(path), encoding='utf-8') as f:
+                return [l.strip() for l in f if l.strip() and not l.lstrip().startswith('#')]
+        control = lines(unit_dir() + '/keyrotd.socket')
+        cred = lines(unit_dir() + '/keyrotd-credentials.socket')
+        for line in ('ListenStream=/run/keyrotd/control.sock', 'FileDescriptorName=control',
+                     'SocketGroup=keyrotd', 'SocketMode=0660', 'DirectoryMode=0755'):
+            with self.subTest(control=line):
+                self.assertIn(line, control)
+        for line in ('ListenStream=/run/keyrotd/credentials.sock', 'FileDescriptorName=credentials',
+                     'Service=keyrotd.service', 'SocketMode=0666', 'DirectoryMode=0755',
+                     'RemoveOnStop=yes', 'WantedBy=sockets.target'):
+            with self.subTest(credentials=line):
+                self.assertIn(line, cred)
+        self.assertIn('RuntimeDirectoryMode=0755', lines(unit_dir() + '/keyrotd.service'))
+        tmpfiles = [l.split() for l in lines('/usr/lib/tmpfiles.d/keyrotd.conf')
+                    if l.split()[1:2] == ['/run/keyrotd']]
+        self.assertEqual(tmpfiles, [['d', '/run/keyrotd', '0755', 'keyrotd', 'keyrotd', '-', '-']])
 
     def test_lifecycle_in_scratch_root(self):
         """install, reinstall over an edited conffile, remove, purge: with
@@ -282,27 +314,32 @@ class Package(TapNotes, unittest.TestCase):
         self.assertLess(uid, 1000)
         for path, mode, owner, grp in (('/etc/keyrotd', 0o750, 0, gid),
                                        ('/var/lib/keyrotd', 0o700, uid, gid),
-                                       ('/run/keyrotd', 0o750, uid, gid),
+                                       ('/run/keyrotd', 0o755, uid, gid),
                                        ('/etc/keyrotd/inventory.yaml', 0o644, 0, 0)):
             with self.subTest(path=path):
                 st = os.lstat(R(path))
                 self.assertEqual((oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid),
                                  (oct(mode), owner, grp))
         wants = ('/etc/systemd/system/multi-user.target.wants/keyrotd.service',
-                 '/etc/systemd/system/sockets.target.wants/keyrotd.socket')
+                 '/etc/systemd/system/sockets.target.wants/keyrotd.socket',
+                 '/etc/systemd/system/sockets.target.wants/keyrotd-credentials.socket')
         for link in wants:
             with self.subTest(enabled=link):
                 self.assertTrue(os.path.islink(R(link)), 'not enabled')
 
         # The operator edits the inventory and creates the store key; a
-        # reinstall (the upgrade path) keeps both.
+        # reinstall (the upgrade path) keeps both. A /run/keyrotd found
+        # closed to others (0750) is opened on the way, or readers could
+        # not reach the credentials socket.
         with open(R('/etc/keyrotd/inventory.yaml'), 'a') as f:
             f.write('# edited by the operator\n')
         with open(R('/etc/keyrotd/store.key'), 'wb') as f:
             f.write(os.urandom(32))
+        os.chmod(R('/run/keyrotd'), 0o750)
         check_call(dpkg + ['-i', self.deb])
         self.assertTrue(open(R('/etc/keyrotd/inventory.yaml')).read().endswith(
             '# edited by the operator\n'))
+        self.assertEqual(oct(stat.S_IMODE(os.lstat(R('/run/keyrotd')).st_mode)), oct(0o755))
 
         check_call(dpkg + ['--remove', 'keyrotd'])
         self.assertFalse(os.path.exists(R('/usr/sbin/keyrotd')))

@@ -11,10 +11,12 @@
   Documentation= against the installed man pages), also with the example
   drop-in added;
 * `systemd-analyze security --offline=true`: the shipped service must rate
-  at most 1.5 (the measured number goes to the TAP diagnostic); with the
+  at most 1.2 (the measured number goes to the TAP diagnostic); with the
   example drop-in it must still be "OK";
-* the socket: path, mode, owner, group, fd name, and that they agree with
-  keyrotd's compiled-in defaults and with the sysusers/tmpfiles snippets;
+* the sockets: control (0660, group keyrotd) and credentials (0666, any
+  local user): path, mode, owner, group, fd name, and that they agree with
+  keyrotd's compiled-in defaults and with the sysusers/tmpfiles snippets,
+  in a /run/keyrotd of the same mode everywhere;
 * systemd-sysusers and systemd-tmpfiles run against a scratch root: the
   user, group and directories they create;
 * the example polkit rule, evaluated by node with a stand-in `polkit`.
@@ -35,11 +37,12 @@ import unittest
 
 from rig import TapNotes, build_path, source_path
 
-MAX_EXPOSURE = 1.5          # the shipped keyrotd.service
+MAX_EXPOSURE = 1.2          # the shipped keyrotd.service
 MAX_EXPOSURE_DROPIN = 2.0   # with examples/targets-outside-state.conf
 
 SERVICE = 'keyrotd.service'
 SOCKET = 'keyrotd.socket'
+CRED_SOCKET = 'keyrotd-credentials.socket'
 DROPIN = 'targets-outside-state.conf'
 RULES = 'keyrotd-restart.rules'
 
@@ -157,6 +160,7 @@ class Installed(TapNotes, unittest.TestCase):
 
         cls.service_path = cls.inst(os.path.join(cls.unitdir, SERVICE))
         cls.socket_path = cls.inst(os.path.join(cls.unitdir, SOCKET))
+        cls.cred_socket_path = cls.inst(os.path.join(cls.unitdir, CRED_SOCKET))
         cls._root = None
 
     @classmethod
@@ -214,7 +218,7 @@ class Installed(TapNotes, unittest.TestCase):
             env['MANPATH'] = os.path.join(root, self.mandir.lstrip('/'))
         else:
             argv.append('--man=no')
-        return call(argv + [SERVICE, SOCKET], env=env)
+        return call(argv + [SERVICE, SOCKET, CRED_SOCKET], env=env)
 
     # ------------------------------------------------------------ tests
 
@@ -223,6 +227,7 @@ class Installed(TapNotes, unittest.TestCase):
         want = {
             os.path.join(self.unitdir, SERVICE): 0o644,
             os.path.join(self.unitdir, SOCKET): 0o644,
+            os.path.join(self.unitdir, CRED_SOCKET): 0o644,
             os.path.join(self.dirs['sysusersdir'], 'keyrotd.conf'): 0o644,
             os.path.join(self.dirs['tmpfilesdir'], 'keyrotd.conf'): 0o644,
             os.path.join(self.exampledir, DROPIN): 0o644,
@@ -278,7 +283,21 @@ class Installed(TapNotes, unittest.TestCase):
         self.assertEqual(unit_value(svc, S, 'CapabilityBoundingSet'), '')
         self.assertEqual(unit_value(svc, S, 'LoadCredential'), 'store.key:/etc/keyrotd/store.key')
         self.assertEqual(unit_values(svc, S, 'ExecReload')[-1], '/bin/kill -HUP $MAINPID')
-        self.assertIn('keyrotd.socket', unit_values(svc, 'Unit', 'Requires'))
+        self.assertIn(SOCKET, unit_values(svc, 'Unit', 'Requires'))
+        # The credentials socket is only wanted: the daemon makes the file
+        # itself when systemd passes none, and its failure must not keep
+        # the control socket and the rotations down.
+        self.assertIn(CRED_SOCKET, unit_values(svc, 'Unit', 'Wants'))
+        self.assertNotIn(CRED_SOCKET, ' '.join(unit_values(svc, 'Unit', 'Requires')).split())
+        after = ' '.join(unit_values(svc, 'Unit', 'After')).split()
+        self.assertIn(SOCKET, after)
+        self.assertIn(CRED_SOCKET, after)
+        # Restarted with it: systemd passes no new socket to a running
+        # service, and the old one's path is gone (RemoveOnStop=).
+        self.assertIn(CRED_SOCKET, ' '.join(unit_values(svc, 'Unit', 'PartOf')).split())
+        # `systemctl enable keyrotd.service` enables both sockets.
+        self.assertEqual(sorted(' '.join(unit_values(svc, 'Install', 'Also')).split()),
+                         sorted([SOCKET, CRED_SOCKET]))
         # Every command the unit runs exists: ours in DESTDIR, the rest on
         # this host (verify itself only checks ExecStart=).
         for key in ('ExecStart', 'ExecStartPre', 'ExecReload', 'ExecStop'):
@@ -297,9 +316,19 @@ class Installed(TapNotes, unittest.TestCase):
         self.assertEqual(set(defaults), {'config', 'state-dir', 'socket'}, r.stdout)
 
         svc, sock = parse_unit(self.service_path), parse_unit(self.socket_path)
+        cred = parse_unit(self.cred_socket_path)
         self.assertEqual(unit_value(sock, 'Socket', 'ListenStream'), defaults['socket'])
         self.assertEqual(os.path.dirname(defaults['socket']),
                          '/run/' + unit_value(svc, 'Service', 'RuntimeDirectory'))
+        # keyrotd's default credentials socket: a path, or credentials.sock
+        # beside the control socket.
+        m = re.search(r'--credentials-socket \S+\s.*?\(default:? ([^)]+)\)', r.stdout, re.S)
+        self.assertIsNotNone(m, r.stdout)
+        if not m.group(1).startswith('/'):
+            self.assertEqual(m.group(1), 'credentials.sock beside the control socket')
+        self.assertEqual(unit_value(cred, 'Socket', 'ListenStream'),
+                         m.group(1) if m.group(1).startswith('/') else
+                         os.path.join(os.path.dirname(defaults['socket']), 'credentials.sock'))
         self.assertEqual(defaults['state-dir'],
                          '/var/lib/' + unit_value(svc, 'Service', 'StateDirectory'))
         key_src = unit_value(svc, 'Service', 'LoadCredential').split(':', 1)[1]
@@ -318,8 +347,12 @@ class Installed(TapNotes, unittest.TestCase):
         self.assertEqual(tmpfiles[run_dir],
                          ('d', unit_value(svc, 'Service', 'RuntimeDirectoryMode'),
                           unit_value(svc, 'Service', 'User'), unit_value(svc, 'Service', 'Group')))
-        self.assertEqual(unit_value(sock, 'Socket', 'DirectoryMode'),
-                         unit_value(svc, 'Service', 'RuntimeDirectoryMode'))
+        # One mode for /run/keyrotd whoever makes it: 0755, so that readers
+        # reach credentials.sock; control.sock guards itself (0660).
+        self.assertEqual(unit_value(svc, 'Service', 'RuntimeDirectoryMode'), '0755')
+        for unit in (sock, cred):
+            self.assertEqual(unit_value(unit, 'Socket', 'DirectoryMode'),
+                             unit_value(svc, 'Service', 'RuntimeDirectoryMode'))
 
     def test_socket_unit(self):
         """Only root and the keyrotd group can connect; the fd is named."""
@@ -339,10 +372,33 @@ class Installed(TapNotes, unittest.TestCase):
         self.assertEqual(unit_values(sock, 'Unit', 'ConditionPathExists'),
                          unit_values(svc, 'Unit', 'ConditionPathExists'))
         self.assertTrue(unit_values(sock, 'Unit', 'ConditionPathExists'))
+        self.assertEqual(unit_value(sock, S, 'RemoveOnStop'), 'yes')
         # The group the socket belongs to is the one sysusers.d creates.
         users = [l.split() for l in open(source_path('systemd/keyrotd.sysusers'))
                  if l.strip() and not l.startswith('#')]
         self.assertIn(['u', 'keyrotd'], [u[:2] for u in users])
+
+    def test_credentials_socket_unit(self):
+        """Any local user can connect (keyrotd checks each peer against
+        the readers:); the fd is named; like the control socket, it waits
+        for the store key."""
+        cred = parse_unit(self.cred_socket_path)
+        S = 'Socket'
+        self.assertEqual(unit_values(cred, S, 'ListenStream'), ['/run/keyrotd/credentials.sock'])
+        self.assertEqual(unit_value(cred, S, 'SocketMode'), '0666')
+        self.assertEqual(unit_value(cred, S, 'FileDescriptorName'), 'credentials')
+        self.assertEqual(unit_value(cred, S, 'Service'), SERVICE)
+        self.assertEqual(unit_value(cred, S, 'RemoveOnStop'), 'yes')
+        self.assertNotIn('yes', unit_values(cred, S, 'Accept'))
+        self.assertIn('sockets.target', unit_values(cred, 'Install', 'WantedBy'))
+        svc = parse_unit(self.service_path)
+        self.assertEqual(unit_values(cred, 'Unit', 'ConditionPathExists'),
+                         unit_values(svc, 'Unit', 'ConditionPathExists'))
+        # The two fds keyrotd tells apart by name, on two different paths.
+        sock = parse_unit(self.socket_path)
+        self.assertNotEqual(unit_value(cred, S, 'FileDescriptorName'),
+                            unit_value(sock, S, 'FileDescriptorName'))
+        self.assertNotEqual(unit_values(cred, S, 'ListenStream'), unit_values(sock, S, 'ListenStream'))
 
     def test_verify(self):
         """systemd-analyze verify: no error, not even a warning."""
@@ -362,7 +418,7 @@ class Installed(TapNotes, unittest.TestCase):
             self.skipTest('systemd-analyze %d has no security --offline (needs 250)' % v)
 
     def test_security_exposure(self):
-        """The shipped service: exposure <= 1.5."""
+        """The shipped service: exposure <= 1.2."""
         self.require_offline()
         level, label, out = exposure([ANALYZE, 'security', '--no-pager', '--offline=true',
                                       self.service_path])
@@ -437,7 +493,7 @@ class Installed(TapNotes, unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         for path, mode, owner, grp in (('/etc/keyrotd', 0o750, 0, gid),
                                        ('/var/lib/keyrotd', 0o700, uid, gid),
-                                       ('/run/keyrotd', 0o750, uid, gid)):
+                                       ('/run/keyrotd', 0o755, uid, gid)):
             with self.subTest(path=path):
                 st = os.lstat(os.path.join(root, path.lstrip('/')))
                 self.assertTrue(stat.S_ISDIR(st.st_mode))
