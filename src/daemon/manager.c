@@ -43,16 +43,16 @@
 #define BACKOFF_MAX (6 * USEC_PER_HOUR)
 
 /*
- * The descriptors keyrotd keeps for its own work, whatever its control
- * clients do (docs/DESIGN.md §6). Fixed: stdio, the journal, the event
- * loop's epoll, signalfd and timerfds, the state lock, the store, its
- * temporary file and directory, the committer's eventfd, the listening
- * socket, sd_notify's socket, the policy review's connections. Per
- * max_parallel slot: a rotation's AWS connections (each with the
- * resolver's socket pair), its hook's pipes, a target's temporary file and
- * directories, and a key check's connection. And the refused clients being
- * answered (CONTROL_REFUSED_MAX). Below a limit that leaves
- * CONNECTIONS_MIN for clients, clients get CONNECTIONS_MIN anyway.
+ * The descriptors keyrotd keeps for its own work, whatever its clients
+ * do (docs/DESIGN.md §6). Fixed: stdio, the journal, the event loop's
+ * epoll, signalfd and timerfds, the state lock, the store, its temporary
+ * file and directory, the committer's eventfd, the two listening sockets,
+ * sd_notify's socket, the policy review's connections. Per max_parallel
+ * slot: a rotation's AWS connections (each with the resolver's socket
+ * pair), its hook's pipes, a target's temporary file and directories, and
+ * a key check's connection. And the refused clients being answered
+ * (CONTROL_REFUSED_MAX per socket). Below a limit that leaves
+ * CONNECTIONS_MIN per socket, each gets CONNECTIONS_MIN anyway.
  */
 #define FDS_RESERVED_FIXED 64U
 #define FDS_PER_PARALLEL 16U
