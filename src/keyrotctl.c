@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * keyrotctl — the operator's client. init-store, adopt and get work on the
+ * keyrotctl — the operator's client. init-store and adopt work on the
  * store and inventory directly; status, rotate and reload talk to the
  * daemon over its control socket (protocol in control.h); rollback goes
  * through the socket while a daemon holds the state lock, and works
- * directly otherwise.
+ * directly otherwise; get asks the daemon (control socket, else the
+ * credentials socket) and reads the store only when no daemon answers.
  *
  * Exit codes (docs/DESIGN.md §2): 0 success, 1 failure, 2 bad usage or
  * configuration, 3 cannot reach the daemon.
@@ -27,7 +28,9 @@
 #include "basic/fileio.h"
 #include "basic/ini.h"
 #include "basic/json-util.h"
+#include "basic/json-secret.h"
 #include "basic/log.h"
+#include "basic/path.h"
 #include "basic/process.h"
 #include "basic/sanitize.h"
 #include "config.h"
@@ -51,6 +54,7 @@ static struct {
         const char *config;
         const char *state_dir;
         const char *socket;
+        const char *credentials_socket; /* NULL: credentials.sock beside the control socket */
         const char *key_file;
         const char *from_credentials;
         const char *profile;
@@ -82,7 +86,8 @@ static void help(void) {
                "  adopt USER --from-credentials FILE [--profile NAME]\n"
                "                                        hand an existing key of USER to keyrotd\n"
                "  get USER [--format credentials|env|json]\n"
-               "                                        print USER's current key (json: credential_process)\n"
+               "                                        print USER's current key (json: credential_process,\n"
+               "                                        with an Expiration when the daemon answers)\n"
                "  rollback USER                         within grace: re-activate the old key, restore targets\n"
                "                                        (through the daemon when one holds the state lock)\n"
                "  provision USER --bucket NAME... [--read-only] [--prefix P] [--print-policy] [--take-over]\n"
@@ -93,6 +98,8 @@ static void help(void) {
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory (default %s)\n"
                "      --socket PATH      control socket (default %s)\n"
+               "      --credentials-socket PATH\n"
+               "                         get as a reader (default: credentials.sock beside --socket)\n"
                "      --json             print the daemon's answers as JSON, one object per line\n"
                "  -h, --help             show this help\n"
                "      --version          show the version\n\n"
@@ -209,16 +216,39 @@ static int check_key_in_iam(Runtime *rt, const char *user, const char *key_id) {
         return 0;
 }
 
-static int cmd_get(Runtime *rt, char **args, unsigned n) {
-        const char *user = args[0];
+/* Print a key in --format: exactly what a target of that type holds
+ * (one renderer for both), with the Expiration in json when there is one. */
+static int print_key(const char *user, const char *key_id, const Secret *secret, const char *expiration) {
         _cleanup_secret_ Secret *out = NULL;
+        _cleanup_free_ char *err = NULL;
+        const TargetSpec spec = {
+                .type = streq(arg.format, "credentials") ? TARGET_CREDENTIALS_FILE
+                        : streq(arg.format, "env")       ? TARGET_ENV_FILE
+                                                         : TARGET_JSON_FILE,
+                .path = "-",
+                .profile = INVENTORY_DEFAULT_PROFILE,
+                .expiration = expiration,
+        };
+        int r;
+
+        r = target_render(&spec, key_id, secret, &out, &err);
+        if (r < 0) {
+                if (err)
+                        log_error("cannot print the key of %s: %s", user, err);
+                else
+                        log_error_errno(r, "cannot print the key of %s: %m", user);
+                return EXIT_FAILED;
+        }
+        if (write_secret(out) < 0)
+                return EXIT_FAILED;
+        return 0;
+}
+
+/* Without a daemon: the store, read here (root or keyrotd's user only). */
+static int get_from_store(Runtime *rt, const char *user) {
         const StoreUser *su;
         int r;
 
-        if (!streq(arg.format, "credentials") && !streq(arg.format, "env") && !streq(arg.format, "json")) {
-                log_error("--format must be credentials, env or json");
-                return EXIT_USAGE;
-        }
         if (load_inventory_optional(rt) < 0)
                 return EXIT_USAGE;
         r = runtime_open_store(rt);
@@ -232,27 +262,108 @@ static int cmd_get(Runtime *rt, char **args, unsigned n) {
         r = check_key_in_iam(rt, user, su->current.access_key_id);
         if (r != 0)
                 return r;
+        return print_key(user, su->current.access_key_id, su->current.secret, NULL);
+}
 
-        /* Exactly what a target of that type holds: one renderer for both. */
-        const TargetSpec spec = {
-                .type = streq(arg.format, "credentials") ? TARGET_CREDENTIALS_FILE
-                        : streq(arg.format, "env")       ? TARGET_ENV_FILE
-                                                         : TARGET_JSON_FILE,
-                .path = "-",
-                .profile = INVENTORY_DEFAULT_PROFILE,
+#define GET_NO_DAEMON (-1)
+
+static json_object *request_new(const char *cmd);
+
+/*
+ * One get on the socket at @path: EXIT_* once a daemon answered (the key
+ * printed, or its refusal told), GET_NO_DAEMON when none answered there;
+ * *ret_refused: the control socket let us in but not past the door (not
+ * root, not in group keyrotd), so the credentials socket may still answer.
+ */
+static int get_via_socket(const char *path, const char *user, bool *ret_refused) {
+        _cleanup_(json_object_putp) json_object *req = NULL;
+        _cleanup_secret_ Secret *line = NULL;
+        _cleanup_close_ int fd = -1;
+        JsonSecretField f[] = {
+                { "AccessKeyId", NULL },
+                { "SecretAccessKey", NULL },
+                { "Expiration", NULL },
+                { "error", NULL },
         };
-        _cleanup_free_ char *err = NULL;
-        r = target_render(&spec, su->current.access_key_id, su->current.secret, &out, &err);
+        char msg[512];
+        int r, ret;
+
+        *ret_refused = false;
+        r = ctl_connect(path, &fd);
         if (r < 0) {
-                if (err)
-                        log_error("cannot print the key of %s: %s", user, err);
-                else
-                        log_error_errno(r, "cannot print the key of %s: %m", user);
+                log_debug("cannot reach keyrotd at %s: %s", path, strerror(-r));
+                *ret_refused = r == -EACCES;
+                return GET_NO_DAEMON;
+        }
+        req = request_new("get");
+        if (!req || json_object_object_add(req, "user", json_object_new_string(user)) < 0) {
+                log_oom();
                 return EXIT_FAILED;
         }
-        if (write_secret(out) < 0)
+        r = ctl_call_secret(fd, req, CTL_TIMEOUT_DEFAULT, &line);
+        if (r < 0) {
+                log_error("asking keyrotd at %s for the key of %s: %s", path, user, strerror(-r));
                 return EXIT_FAILED;
-        return 0;
+        }
+        if (json_secret_parse(line->data, line->len, f, ELEMENTSOF(f)) < 0) {
+                log_error("keyrotd at %s answered get with something that is not its answer", path);
+                return EXIT_FAILED;
+        }
+        if (f[0].value && f[1].value && f[2].value)
+                ret = print_key(user, f[0].value->data, f[1].value, f[2].value->data);
+        else {
+                sanitize_text(f[3].value ? f[3].value->data : "no key in the answer", msg, sizeof msg);
+                /* The control socket's door: try the credentials socket. */
+                if (startswith(msg, "permission denied: uid") && strstr(msg, "neither root nor in group")) {
+                        *ret_refused = true;
+                        ret = GET_NO_DAEMON;
+                } else {
+                        log_error("keyrotd: %s", msg);
+                        ret = EXIT_FAILED;
+                }
+        }
+        json_secret_fields_clear(f, ELEMENTSOF(f));
+        return ret;
+}
+
+/*
+ * The daemon first, with an Expiration: its control socket (root and
+ * group keyrotd), else its credentials socket (the user's readers). Only
+ * when no daemon answers on either, the store.
+ */
+static int cmd_get(Runtime *rt, char **args, unsigned n) {
+        const char *user = args[0];
+        _cleanup_free_ char *credentials_socket = NULL;
+        bool refused_control, refused_credentials;
+        int r;
+
+        if (!streq(arg.format, "credentials") && !streq(arg.format, "env") && !streq(arg.format, "json")) {
+                log_error("--format must be credentials, env or json");
+                return EXIT_USAGE;
+        }
+        if (!iam_user_name_valid(user)) {
+                log_error("invalid IAM user name: %s", user);
+                return EXIT_USAGE;
+        }
+        r = get_via_socket(arg.socket, user, &refused_control);
+        if (r != GET_NO_DAEMON)
+                return r;
+        credentials_socket = arg.credentials_socket ? strdup(arg.credentials_socket)
+                                                    : path_sibling(arg.socket, "credentials.sock");
+        if (!credentials_socket) {
+                log_oom();
+                return EXIT_FAILED;
+        }
+        r = get_via_socket(credentials_socket, user, &refused_credentials);
+        if (r != GET_NO_DAEMON)
+                return r;
+        /* A daemon runs, but not for us: the store is no closer. */
+        if (refused_control && refused_credentials) {
+                log_error("keyrotd does not let uid %u in at %s nor at %s", (unsigned) getuid(), arg.socket,
+                          credentials_socket);
+                return EXIT_FAILED;
+        }
+        return get_from_store(rt, user);
 }
 
 static int cmd_provision(Runtime *rt, char **args, unsigned n) {
@@ -606,6 +717,17 @@ static void print_status(json_object *st) {
                         if (json_true(u, "lost")) {
                                 sanitize_text(json_str(u, "next_reason") ?: "lost", err, sizeof(err));
                                 printf("  lost: %s\n", err);
+                        }
+                        if (json_str(u, "draining_key_id")) {
+                                int64_t warnings = 0, next = 0;
+
+                                sanitize_text(json_str(u, "draining_key_id"), err, sizeof(err));
+                                (void) json_int(u, "drain_warnings", &warnings);
+                                (void) json_int(u, "drain_next_sec", &next);
+                                printf("  draining: the old key %s stays Active while consumers use it "
+                                       "(%lld warning%s); next look %s%s\n",
+                                       err, (long long) warnings, warnings == 1 ? "" : "s", next > 0 ? "in " : "now",
+                                       next > 0 ? format_secs(next, d, sizeof(d)) : "");
                         }
                         if (json_str(u, "last_error") && *json_str(u, "last_error")) {
                                 sanitize_text(json_str(u, "last_error"), err, sizeof(err));
@@ -1030,12 +1152,13 @@ static const Verb *verb_find(const char *name) {
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_SOCKET = 0x100, ARG_VERSION, ARG_OPTION };
+        enum { ARG_SOCKET = 0x100, ARG_CREDENTIALS_SOCKET, ARG_VERSION, ARG_OPTION };
         /* Command options: val = ARG_OPTION + the bit's index in VerbOption. */
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
                 { "socket", required_argument, NULL, ARG_SOCKET },
+                { "credentials-socket", required_argument, NULL, ARG_CREDENTIALS_SOCKET },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json", no_argument, NULL, ARG_OPTION + 0 },
@@ -1068,6 +1191,7 @@ int main(int argc, char **argv) {
                 case 'c': arg.config = optarg; break;
                 case 's': arg.state_dir = optarg; break;
                 case ARG_SOCKET: arg.socket = optarg; break;
+                case ARG_CREDENTIALS_SOCKET: arg.credentials_socket = optarg; break;
                 case ARG_OPTION + 0: arg.json = true; break;
                 case ARG_OPTION + 1: arg.all = true; break;
                 case ARG_OPTION + 2: arg.wait = true; break;

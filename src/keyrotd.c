@@ -31,6 +31,7 @@ static struct {
         const char *config;
         const char *state_dir;
         const char *socket;
+        const char *credentials_socket; /* NULL: credentials.sock beside the control socket */
         bool once, force, dry_run, check_config;
         LogTarget log_target;
 } arg = {
@@ -46,6 +47,9 @@ static void help(void) {
                "  -c, --config FILE      inventory (default %s)\n"
                "  -s, --state-dir DIR    state directory with the sealed store (default %s)\n"
                "      --socket PATH      control socket (default %s)\n"
+               "      --credentials-socket PATH\n"
+               "                         the applications' socket: get for the users' readers\n"
+               "                         (default: credentials.sock beside the control socket)\n"
                "      --once             rotate every user that is due, then exit\n"
                "      --force            with --once: rotate every user, due or not\n"
                "      --dry-run          with --once: read-only calls only; print the plan\n"
@@ -59,11 +63,12 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_SOCKET = 0x100, ARG_ONCE, ARG_FORCE, ARG_DRY_RUN, ARG_CHECK, ARG_LOG_TARGET, ARG_VERSION };
+        enum { ARG_SOCKET = 0x100, ARG_CREDENTIALS_SOCKET, ARG_ONCE, ARG_FORCE, ARG_DRY_RUN, ARG_CHECK, ARG_LOG_TARGET, ARG_VERSION };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, 's' },
                 { "socket", required_argument, NULL, ARG_SOCKET },
+                { "credentials-socket", required_argument, NULL, ARG_CREDENTIALS_SOCKET },
                 { "once", no_argument, NULL, ARG_ONCE },
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
@@ -80,6 +85,7 @@ static int parse_argv(int argc, char **argv) {
                 case 'c': arg.config = optarg; break;
                 case 's': arg.state_dir = optarg; break;
                 case ARG_SOCKET: arg.socket = optarg; break;
+                case ARG_CREDENTIALS_SOCKET: arg.credentials_socket = optarg; break;
                 case ARG_ONCE: arg.once = true; break;
                 case ARG_FORCE: arg.force = true; break;
                 case ARG_DRY_RUN: arg.dry_run = true; break;
@@ -276,14 +282,15 @@ static int run_once(Runtime *rt) {
         return st.failed > 0 ? EXIT_ROTATION_FAILED : 0;
 }
 
-static int run_daemon(Runtime *rt) {
+static int run_daemon(Runtime *rt, const char *credentials_socket) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
 
         r = open_state(rt);
         if (r != 0)
                 return r;
-        r = manager_new(rt, &(ManagerOptions) { .socket_path = arg.socket }, &m);
+        r = manager_new(rt, &(ManagerOptions){ .socket_path = arg.socket, .credentials_socket_path = credentials_socket },
+                        &m);
         if (r < 0)
                 return EXIT_ROTATION_FAILED; /* manager_new() said what failed */
         r = manager_run(m);
@@ -345,7 +352,7 @@ int main(int argc, char **argv) {
                 ret = r == 0 ? 0 : EXIT_ROTATION_FAILED;
                 goto out;
         }
-        ret = arg.once ? run_once(&rt) : run_daemon(&rt);
+        ret = arg.once ? run_once(&rt) : run_daemon(&rt, arg.credentials_socket);
 out:
         runtime_done(&rt);
         return ret;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 static const struct {
         char unit;
@@ -132,4 +133,15 @@ too_small:
 
 char *format_duration(usec_t u, char *buf, size_t size) {
         return format_duration_approx(u, 0, buf, size);
+}
+
+char *format_instant(usec_t t, char buf[static INSTANT_STRING_MAX]) {
+        time_t s = (time_t) (t / USEC_PER_SEC);
+        struct tm tm;
+
+        if (!gmtime_r(&s, &tm) || strftime(buf, INSTANT_STRING_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+                buf[0] = 0;
+                return NULL;
+        }
+        return buf;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * duration.h — the inventory's durations ("90d", "1h30m") and their
- * human-readable form for status lines ("3d 4h").
+ * human-readable form for status lines ("3d 4h"); instants in RFC 3339.
  *
  * Syntax accepted by parse_duration():
  *
@@ -53,3 +53,13 @@ char *format_duration(usec_t u, char *buf, size_t size);
  * 3d 4h 5m prints as "3d 4h". 0 units means all of them.
  */
 char *format_duration_approx(usec_t u, unsigned max_units, char *buf, size_t size);
+
+/* "2026-12-07T22:00:05Z": RFC 3339, UTC, whole seconds (the fraction is
+ * dropped), NUL included. */
+#define INSTANT_STRING_MAX 32
+
+/*
+ * format_instant() - print the CLOCK_REALTIME instant @t (usec) as above.
+ * Returns @buf, or NULL when it cannot be represented (then @buf holds "").
+ */
+char *format_instant(usec_t t, char buf[static INSTANT_STRING_MAX]);

@@ -14,13 +14,14 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
+#include "basic/duration.h"
 #include "basic/sanitize.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 #define MESSAGE_MAX 2048  /* a message, sanitised */
 #define PROGRAM_MAX 64    /* the program name as written */
-#define TIMESTAMP_MAX 21  /* "2026-12-07T19:30:00Z" */
+#define TIMESTAMP_MAX INSTANT_STRING_MAX
 #define RECORD_LINE_MAX 8192
 
 static const char *const target_names[_LOG_TARGET_MAX] = {
@@ -125,11 +126,7 @@ void log_set_max_level(int level) {
 /* ---------------------------------------------------------------- stderr */
 
 static void format_timestamp(char buf[static TIMESTAMP_MAX]) {
-        time_t now = time(NULL);
-        struct tm tm;
-
-        if (!gmtime_r(&now, &tm) || strftime(buf, TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                buf[0] = 0;
+        (void) format_instant(now_usec(CLOCK_REALTIME), buf);
 }
 
 /* One write per line, so that lines of concurrent writers (a hook, the

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 
 #include "basic/util.h"
 
@@ -17,6 +18,20 @@ char *path_parent(const char *path) {
         if (slash == path)
                 return strdup("/");
         return strndup(path, (size_t) (slash - path));
+}
+
+char *path_sibling(const char *path, const char *name) {
+        const char *slash;
+        char *s;
+
+        if (!path || !name)
+                return NULL;
+        slash = strrchr(path, '/');
+        if (!slash)
+                return strdup(name);
+        if (asprintf(&s, "%.*s/%s", (int) (slash - path), path, name) < 0)
+                return NULL;
+        return s;
 }
 
 int path_split(const char *path, char **ret_dir, const char **ret_base) {

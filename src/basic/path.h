@@ -16,6 +16,13 @@
 char *path_parent(const char *path);
 
 /**
+ * path_sibling() - @name in the directory of @path, newly allocated:
+ * ("/run/k/control.sock", "credentials.sock") → "/run/k/credentials.sock",
+ * ("control.sock", "x") → "x". NULL on ENOMEM or a NULL argument.
+ */
+char *path_sibling(const char *path, const char *name);
+
+/**
  * path_split() - the parent directory of a file to be replaced, and its name.
  * @ret_dir: path_parent(@path), malloc'd.
  * @ret_base: the final component, pointing into @path.

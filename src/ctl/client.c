@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -109,6 +110,29 @@ static int send_request(int fd, json_object *req, usec_t timeout) {
         return 0;
 }
 
+/*
+ * What arrives by @deadline: the bytes read (0 when woken for nothing), or
+ * -errno. A connection closed or reset after our request could not be
+ * sent whole (@send_error < 0: a refusal) reports that error; otherwise
+ * one closed before the answer is -ECONNRESET.
+ */
+static ssize_t recv_some(int fd, char *buf, size_t size, usec_t deadline, int send_error) {
+        ssize_t n;
+        int r;
+
+        r = wait_for(fd, POLLIN, deadline);
+        if (r < 0)
+                return r;
+        n = recv(fd, buf, size, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        if (n < 0)
+                return errno == ECONNRESET && send_error < 0 ? send_error : -errno;
+        if (n == 0)
+                return send_error < 0 ? send_error : -ECONNRESET;
+        return n;
+}
+
 /* One complete line (NUL-terminated in place): 1 if it was the final
  * response (*ret_ok says what it said), 0 for a stream line. */
 static int handle_line(char *line, ctl_line_t on_line, void *userdata, bool *ret_ok) {
@@ -181,22 +205,49 @@ int ctl_call_full(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_l
                         size = nsize;
                 }
 
-                r = wait_for(fd, POLLIN, deadline);
-                if (r < 0)
-                        return r;
-                n = recv(fd, buf + len, size - len, MSG_DONTWAIT);
-                if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
+                n = recv_some(fd, buf + len, size - len, deadline, send_error);
                 if (n < 0)
-                        return errno == ECONNRESET && send_error < 0 ? send_error : -errno;
-                if (n == 0)
-                        return send_error < 0 ? send_error : -ECONNRESET;
+                        return (int) n;
                 len += (size_t) n;
         }
 }
 
 int ctl_call(int fd, json_object *req, ctl_line_t on_line, void *userdata) {
         return ctl_call_full(fd, req, CTL_TIMEOUT_DEFAULT, on_line, userdata);
+}
+
+int ctl_call_secret(int fd, json_object *req, usec_t timeout, Secret **ret) {
+        _cleanup_secret_ Secret *line = NULL;
+        usec_t deadline;
+        int send_error;
+
+        if (fd < 0 || !req || !ret)
+                return -EINVAL;
+        send_error = send_request(fd, req, timeout);
+        if (send_error < 0 && send_error != -EPIPE && send_error != -ECONNRESET)
+                return send_error;
+        line = secret_new(CTL_SECRET_LINE_MAX);
+        if (!line)
+                return -ENOMEM;
+        deadline = deadline_after(timeout);
+        for (;;) {
+                char *nl = line->len > 0 ? memchr(line->data, '\n', line->len) : NULL;
+                ssize_t n;
+
+                if (nl) {
+                        /* Whatever follows the line is dropped with it. */
+                        sodium_memzero(nl, line->len - (size_t) (nl - line->data));
+                        line->len = (size_t) (nl - line->data);
+                        *ret = TAKE_PTR(line);
+                        return 0;
+                }
+                if (line->len >= line->cap)
+                        return -EBADMSG;
+                n = recv_some(fd, line->data + line->len, line->cap - line->len, deadline, send_error);
+                if (n < 0)
+                        return (int) n;
+                line->len += (size_t) n;
+        }
 }
 
 static bool needs_sanitizing(const char *s, size_t len) {

@@ -8,12 +8,16 @@
 
 #include <json-c/json.h>
 
+#include "basic/secret.h"
 #include "basic/util.h"
 
 /* How long ctl_call() waits for the next line before giving up. */
 #define CTL_TIMEOUT_DEFAULT (30 * USEC_PER_SEC)
 /* The longest line accepted from the daemon (a status of a big inventory). */
 #define CTL_LINE_MAX (16U * 1024U * 1024U)
+
+/* The longest answer to get: a key, its secret and an Expiration, escaped. */
+#define CTL_SECRET_LINE_MAX (16U * 1024U)
 
 /* ctl_call(): the final response had "ok":false (a positive outcome, not an errno). */
 #define CTL_REMOTE_ERROR 1
@@ -51,6 +55,18 @@ int ctl_call(int fd, json_object *req, ctl_line_t on_line, void *userdata);
  * 0 or USEC_INFINITY = wait for ever (rotate --wait: a rotation may verify
  * for minutes without a word). */
 int ctl_call_full(int fd, json_object *req, usec_t idle_timeout, ctl_line_t on_line, void *userdata);
+
+/**
+ * ctl_call_secret() - send @req (a get) on @fd and read the one line that
+ * answers it into secure memory, never through json-c (which would copy
+ * the secret into ordinary heap): parse it with json_secret_parse().
+ * @ret: the line, without its "\n".
+ *
+ * Returns 0, or -ETIMEDOUT (no answer within @timeout), -ECONNRESET
+ * (closed before a whole line), -EBADMSG (a line longer than
+ * CTL_SECRET_LINE_MAX), -ENOMEM, or an error of send()/recv().
+ */
+int ctl_call_secret(int fd, json_object *req, usec_t timeout, Secret **ret);
 
 /*
  * ctl_json_sanitize() - make @o fit for a terminal before it is printed as

@@ -39,6 +39,7 @@
 #include "basic/duration.h"
 #include "basic/json-util.h"
 #include "basic/log.h"
+#include "basic/secret.h"
 #include "basic/util.h"
 
 #define CONTROL_READS_PER_WAKEUP 16U
@@ -80,6 +81,9 @@ struct ControlServer {
         ino_t path_ino;
         ControlHandlers handlers;
         void *userdata;
+        /* The credentials socket: every peer is let in, only get is
+         * answered, and the handler judges the peer (control_request_peer()). */
+        bool credentials;
         bool have_group;
         gid_t group;
         ControlConnection *connections;
@@ -103,12 +107,16 @@ struct ControlConnection {
         sd_event_source *timer; /* the deadline of what it waits for */
         ControlWait wait;
         usec_t wait_since; /* CLOCK_MONOTONIC: when the wait began, or the reader last read */
-        uid_t uid;         /* the peer, for the log */
+        ControlPeer peer; /* as the kernel recorded it at connect(); groups malloc'd */
         pid_t pid;
         char *in; /* CONTROL_LINE_MAX bytes, allocated on the first read */
         size_t in_len;
         char *out; /* pending output is out[out_start..out_len) */
         size_t out_start, out_len, out_size;
+        /* A final response holding a secret (control_reply_secret()): sent
+         * from secure memory after out[], before anything else is read. */
+        Secret *secret_out;
+        size_t secret_sent;
         ControlRequest *req; /* the request in flight */
         bool refused;        /* never authorised: nothing is read but to discard it */
         bool read_eof;       /* the client shut down its sending side */
@@ -228,6 +236,8 @@ static void conn_unref(ControlConnection *c) {
                 return;
         free(c->in);
         free(c->out);
+        secret_free(c->secret_out);
+        free(c->peer.groups);
         free(c);
 }
 
@@ -244,6 +254,7 @@ static void conn_disconnect(ControlConnection *c) {
         c->in = mfree(c->in);
         c->out = mfree(c->out);
         c->in_len = c->out_start = c->out_len = c->out_size = 0;
+        c->secret_out = secret_free(c->secret_out);
         if (s) {
                 if (c->prev)
                         c->prev->next = c->next;
@@ -268,25 +279,53 @@ static int conn_fd(ControlConnection *c) {
         return c->io ? sd_event_source_get_io_fd(c->io) : -1;
 }
 
-static void conn_flush(ControlConnection *c) {
-        int fd = conn_fd(c);
-        bool progress = false;
+/* Answers queued and not yet sent. */
+static bool conn_pending(const ControlConnection *c) {
+        return c->out_start < c->out_len || c->secret_out;
+}
 
-        while (!c->dead && c->out_start < c->out_len) {
-                ssize_t n = send(fd, c->out + c->out_start, c->out_len - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+/* 1 when all of @p went out, 0 when the socket is full (EAGAIN), or
+ * -errno when the client is gone; *sent counts what went out. */
+static int conn_send(int fd, const char *p, size_t len, size_t *sent) {
+        while (*sent < len) {
+                ssize_t n = send(fd, p + *sent, len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN)
-                                break;
-                        /* EPIPE, ECONNRESET: the client is gone. */
-                        conn_disconnect(c);
-                        return;
+                        return errno == EAGAIN ? 0 : -errno;
                 }
-                c->out_start += (size_t) n;
-                progress = n > 0;
+                *sent += (size_t) n;
         }
+        return 1;
+}
+
+static void conn_flush(ControlConnection *c) {
+        size_t was_out = c->out_start, was_secret = c->secret_sent;
+        bool had_secret = c->secret_out, progress;
+        int k = 1;
+
+        if (c->dead)
+                return;
+        if (c->out_start < c->out_len)
+                k = conn_send(conn_fd(c), c->out, c->out_len, &c->out_start);
+        /* The secret answer follows whatever was queued before it. */
+        if (k > 0 && c->secret_out) {
+                k = conn_send(conn_fd(c), c->secret_out->data, c->secret_out->len, &c->secret_sent);
+                if (k > 0) {
+                        c->secret_out = secret_free(c->secret_out);
+                        c->secret_sent = 0;
+                        /* Requests that came behind it may be served now. */
+                        if (sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT) < 0)
+                                k = -ENOMEM;
+                }
+        }
+        if (k < 0) {
+                /* EPIPE, ECONNRESET: the client is gone. */
+                conn_disconnect(c);
+                return;
+        }
+        progress = c->out_start != was_out || c->secret_sent != was_secret || (had_secret && !c->secret_out);
         /* A reader that reads, however slowly, is not stuck: its
          * deadline counts from the last byte it took. */
         if (progress && c->wait == WAIT_READER && c->server)
@@ -413,7 +452,7 @@ static bool conn_has_line(const ControlConnection *c) {
 
 /* Done with this connection? */
 static void conn_maybe_finish(ControlConnection *c) {
-        if (c->dead || c->lingering || c->out_start < c->out_len)
+        if (c->dead || c->lingering || conn_pending(c))
                 return;
         if (c->closing)
                 conn_start_linger(c);
@@ -424,7 +463,7 @@ static void conn_maybe_finish(ControlConnection *c) {
 static ControlWait conn_wait(const ControlConnection *c) {
         if (c->lingering)
                 return WAIT_LINGER;
-        if (c->out_start < c->out_len)
+        if (conn_pending(c))
                 return WAIT_READER;
         if (c->req || c->closing || c->read_eof || conn_has_line(c))
                 return WAIT_NOTHING; /* served, or about to be, or about to close */
@@ -476,7 +515,7 @@ static void conn_update_events(ControlConnection *c) {
                 /* Read ahead while a request runs, up to one full line. */
                 if (!c->refused && !c->closing && !c->read_eof && c->in_len < CONTROL_LINE_MAX && !conn_has_line(c))
                         events |= EPOLLIN;
-                if (c->out_start < c->out_len)
+                if (conn_pending(c))
                         events |= EPOLLOUT;
         }
         /* EPOLLHUP and EPOLLERR come regardless: a client that hangs up is
@@ -573,6 +612,10 @@ bool control_request_alive(ControlRequest *req) {
         return req && req->conn && !req->conn->dead;
 }
 
+const ControlPeer *control_request_peer(ControlRequest *req) {
+        return &req->conn->peer;
+}
+
 void control_reply(ControlRequest *req, json_object *obj) {
         json_object *o = NULL, *ok = NULL;
         bool is_ok = true;
@@ -615,6 +658,28 @@ void control_reply(ControlRequest *req, json_object *obj) {
         conn_send_object(req->conn, o);
         json_object_put(o);
         json_object_put(obj);
+}
+
+void control_reply_secret(ControlRequest *req, Secret *line) {
+        ControlConnection *c;
+
+        if (!req || req->replied || !control_request_alive(req) || !line || line->len == 0 ||
+            line->data[0] != '{' || memchr(line->data, '\n', line->len)) {
+                secret_free(line);
+                if (req && !req->replied)
+                        control_reply(req, error_object("internal error"));
+                return;
+        }
+        req->replied = true;
+        c = req->conn;
+        if (secret_append(&line, "\n", 1, 0) < 0) {
+                secret_free(line);
+                conn_send_error(c, "%s: %s", req->cmd, strerror(ENOMEM));
+                return;
+        }
+        c->secret_out = line;
+        c->secret_sent = 0;
+        conn_flush(c);
 }
 
 void control_stream(ControlRequest *req, json_object *obj) {
@@ -727,12 +792,12 @@ static int parse_arguments(json_object *o, Parsed *p, char *err, size_t size) {
         if (streq(p->cmd, "status") || streq(p->cmd, "reload"))
                 return check_members(o, p->cmd, (const char *const[]){ "cmd", NULL }, err, size);
 
-        if (streq(p->cmd, "rollback")) {
+        if (streq(p->cmd, "rollback") || streq(p->cmd, "get")) {
                 r = check_members(o, p->cmd, (const char *const[]){ "cmd", "user", NULL }, err, size);
                 if (r < 0)
                         return r;
                 if (!json_object_object_get_ex(o, "user", &v)) {
-                        snprintf(err, size, "rollback: \"user\" missing");
+                        snprintf(err, size, "%s: \"user\" missing", p->cmd);
                         return -EINVAL;
                 }
                 return get_user_name(v, p->cmd, "\"user\"", &p->user, err, size);
@@ -852,6 +917,8 @@ static void conn_dispatch(ControlConnection *c, const Parsed *p) {
                 r = h->reload(req, userdata);
         else if (streq(p->cmd, "rollback") && h->rollback)
                 r = h->rollback(req, p->user, userdata);
+        else if (streq(p->cmd, "get") && h->get)
+                r = h->get(req, p->user, userdata);
 
         if (r < 0 && c->req && !c->req->replied) {
                 req = c->req;
@@ -863,7 +930,7 @@ static void conn_dispatch(ControlConnection *c, const Parsed *p) {
         }
 }
 
-static const char *const commands[] = { "status", "rotate", "reload", "rollback" };
+static const char *const commands[] = { "status", "rotate", "reload", "rollback", "get" };
 
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\r';
@@ -928,8 +995,14 @@ static void conn_handle_line(ControlConnection *c, const char *line, size_t len)
                 char e[CONTROL_ECHO_MAX + 8];
 
                 echo_safe(json_object_get_string(v), (size_t) json_object_get_string_len(v), e, sizeof(e));
-                snprintf(err, sizeof(err), "unknown command \"%s\" (status, rotate, reload, rollback)", e);
+                snprintf(err, sizeof(err), "unknown command \"%s\" (status, rotate, reload, rollback, get)", e);
                 conn_send_error_and_close(c, err);
+                return;
+        }
+        /* Anybody may connect to the credentials socket: it must not even
+         * parse the arguments of what it does not serve. */
+        if (c->server && c->server->credentials && !streq(p.cmd, "get")) {
+                conn_send_error_and_close(c, "permission denied: the credentials socket answers only get");
                 return;
         }
         if (parse_arguments(o, &p, err, sizeof(err)) < 0)
@@ -942,7 +1015,7 @@ static void conn_handle_line(ControlConnection *c, const char *line, size_t len)
 static void conn_process(ControlConnection *c) {
         unsigned k = 0;
 
-        while (!c->dead && !c->req && !c->closing && !c->lingering && c->in_len > 0) {
+        while (!c->dead && !c->req && !c->secret_out && !c->closing && !c->lingering && c->in_len > 0) {
                 char *nl = memchr(c->in, '\n', c->in_len);
                 size_t len, consumed;
 
@@ -1041,7 +1114,7 @@ static void conn_drop(ControlConnection *c, const char *why, bool timed) {
         if (c->server && !c->refused) {
                 snprintf(what, sizeof(what), "dropped: %s%s%s", why, timed ? " " : "",
                          timed ? format_duration(wait_timeout(c->wait), d, sizeof(d)) ?: "?" : "");
-                server_log_client(c->server, c->uid, c->pid, what);
+                server_log_client(c->server, c->peer.uid, c->pid, what);
         }
         conn_disconnect(c);
 }
@@ -1111,11 +1184,14 @@ static void server_add_connection(ControlServer *s, int fd) {
         socklen_t len = sizeof(cred);
 
         /* Decided once, from what the kernel recorded at connect(): the
-         * client cannot change who it was by passing the socket on. */
+         * client cannot change who it was by passing the socket on. On
+         * the credentials socket everybody is in, and the handler judges
+         * each request by these same credentials. */
         if (control_peer_credentials(fd, &uid, &gid, &groups, &n_groups) < 0)
                 allowed = false;
         else
-                allowed = control_peer_allowed(uid, gid, groups, n_groups, geteuid(), s->have_group, s->group);
+                allowed = s->credentials ||
+                          control_peer_allowed(uid, gid, groups, n_groups, geteuid(), s->have_group, s->group);
         (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 
         /* Full: an idle client makes room for this one. One that is being
@@ -1135,7 +1211,8 @@ static void server_add_connection(ControlServer *s, int fd) {
         }
         c->n_ref = 1;
         c->server = s;
-        c->uid = uid;
+        c->peer = (ControlPeer){ .uid = uid, .gid = gid, .groups = TAKE_PTR(groups), .n_groups = n_groups,
+                                 .credentials_socket = s->credentials };
         c->pid = cred.pid;
         c->refused = !allowed || s->n_connections >= s->max_connections;
         if (sd_event_add_io(s->event, &c->io, fd, 0, on_conn_io, c) < 0) {
@@ -1225,7 +1302,8 @@ static int socket_is_live(const struct sockaddr_un *sa, socklen_t len) {
         return -errno;
 }
 
-static int socket_create(const char *path, bool have_group, gid_t group, int *ret_fd, struct stat *ret_st) {
+static int socket_create(const char *path, mode_t mode, bool have_group, gid_t group, int *ret_fd,
+                         struct stat *ret_st) {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa;
         socklen_t salen;
@@ -1259,8 +1337,8 @@ static int socket_create(const char *path, bool have_group, gid_t group, int *re
         if (fd < 0)
                 return -errno;
         /* The umask decides the mode bind() creates the socket with: never,
-         * not even for an instant, wider than 0660. */
-        old = umask(0777 & ~CONTROL_SOCKET_MODE);
+         * not even for an instant, wider than @mode. */
+        old = umask(0777 & ~mode);
         r = bind(fd, (const struct sockaddr *) &sa, salen);
         umask(old);
         if (r < 0)
@@ -1273,8 +1351,8 @@ static int socket_create(const char *path, bool have_group, gid_t group, int *re
         }
         /* Belt and braces over the umask, and group keyrotd for its members.
          * AT_SYMLINK_NOFOLLOW: the path was swapped if this is not a socket. */
-        if (fchmodat(AT_FDCWD, path, CONTROL_SOCKET_MODE, AT_SYMLINK_NOFOLLOW) < 0 &&
-            !((errno == EOPNOTSUPP || errno == ENOSYS) && (st.st_mode & 07777) == CONTROL_SOCKET_MODE)) {
+        if (fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0 &&
+            !((errno == EOPNOTSUPP || errno == ENOSYS) && (st.st_mode & 07777) == mode)) {
                 r = -errno;
                 goto fail;
         }
@@ -1295,8 +1373,8 @@ fail:
         return r;
 }
 
-int control_server_new(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h, void *userdata,
-                       ControlServer **ret) {
+static int server_new(sd_event *e, int listen_fd, const char *path, bool credentials, const ControlHandlers *h,
+                      void *userdata, ControlServer **ret) {
         ControlServer *s;
         struct group *gr;
         struct stat st = {};
@@ -1322,6 +1400,7 @@ int control_server_new(sd_event *e, int listen_fd, const char *path, const Contr
         s->event = sd_event_ref(e);
         s->handlers = *h;
         s->userdata = userdata;
+        s->credentials = credentials;
         s->max_connections = CONTROL_CONNECTIONS_MAX;
 
         /* Resolved once: a group created later counts after a restart. A
@@ -1339,7 +1418,8 @@ int control_server_new(sd_event *e, int listen_fd, const char *path, const Contr
                         r = -ENOMEM;
                         goto fail;
                 }
-                r = socket_create(path, s->have_group, s->group, &fd, &st);
+                r = credentials ? socket_create(path, CREDENTIALS_SOCKET_MODE, false, 0, &fd, &st)
+                                : socket_create(path, CONTROL_SOCKET_MODE, s->have_group, s->group, &fd, &st);
                 if (r < 0) {
                         s->path = mfree(s->path);
                         goto fail;
@@ -1378,6 +1458,16 @@ fail:
                 (void) sd_event_source_set_io_fd_own(s->listen_source, false);
         control_server_free(s);
         return r;
+}
+
+int control_server_new(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h, void *userdata,
+                       ControlServer **ret) {
+        return server_new(e, listen_fd, path, false, h, userdata, ret);
+}
+
+int control_server_new_credentials(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h,
+                                   void *userdata, ControlServer **ret) {
+        return server_new(e, listen_fd, path, true, h, userdata, ret);
 }
 
 void control_server_set_max_connections(ControlServer *s, unsigned n) {

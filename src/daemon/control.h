@@ -71,6 +71,14 @@
  *   it sends is parsed and no handler runs. Why SO_PEERGROUPS rather than
  *   getgrouplist(): see control_peer_credentials() in control.c.
  *
+ *   The credentials socket (control_server_new_credentials(), mode 0666)
+ *   is the same protocol with another door: every peer is let in, any
+ *   command but get is answered {"ok":false,"error":"permission denied:
+ *   the credentials socket answers only get"} and the connection closed,
+ *   and the get handler decides from the peer's credentials
+ *   (control_request_peer(), recorded at accept like above) whether it may
+ *   have the key it asks for.
+ *
  * REQUESTS (unknown members are errors)
  *
  *   {"cmd":"status"}
@@ -82,6 +90,7 @@
  *       (ROTATION_REPLACE_LOST in rotation.h)
  *   {"cmd":"reload"}
  *   {"cmd":"rollback","user":"a"}
+ *   {"cmd":"get","user":"a"}
  *
  *   A user name is an IAM user name: 1 to 64 of [A-Za-z0-9+=,.@_-].
  *
@@ -100,6 +109,9 @@
  *                "key_age_sec"?:N,        age of the current key
  *                "next_due_sec"?:N,       seconds from now, negative = overdue;
  *                                         absent = not scheduled
+ *                "draining_key_id"?:"AKIA…", a parked drain: the old key
+ *                "drain_warnings"?:N,       kept Active for its consumers,
+ *                "drain_next_sec"?:N,       the warnings so far, the next look
  *                "last_result"?:"completed", a rotation outcome
  *                "last_error"?:"…",
  *                "failures":N,            consecutive failed rotations
@@ -125,6 +137,13 @@
  *   rollback:  a "rotation" stream line for the user (as above: old_key_id
  *              is the key dropped, new_key_id the one current again) and
  *              then {"ok":bool, "failed":N, "error"?:"…"}
+ *
+ *   get:       {"ok":true, "Version":1, "AccessKeyId":"…", "SecretAccessKey":"…",
+ *              "Expiration":"2026-12-07T22:00:05Z"} (credential_process's
+ *              document, "ok" first), sent from secure memory
+ *              (control_reply_secret()); or an error. A client reads it
+ *              without json-c (basic/json-secret.h), which would copy the
+ *              secret into ordinary heap.
  *
  *   keyrotctl's exit codes from these: 0 for "ok":true; 1 for "ok":false
  *   (rotate --wait: also when a "rotation" line says failed or parked); 2 for
@@ -153,6 +172,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "basic/secret.h"
 #include "basic/util.h"
 
 #define CONTROL_GROUP "keyrotd"
@@ -171,6 +191,7 @@
 #define CONTROL_LOG_BURST 10U
 #define CONTROL_LOG_INTERVAL (10 * USEC_PER_SEC)
 #define CONTROL_SOCKET_MODE 0660
+#define CREDENTIALS_SOCKET_MODE 0666
 
 typedef struct ControlServer ControlServer;
 typedef struct ControlRequest ControlRequest; /* one request in flight; valid until control_request_end() */
@@ -185,7 +206,19 @@ typedef struct ControlHandlers {
         int (*rotate)(ControlRequest *req, char *const *users, bool wait, bool replace_lost, void *userdata);
         int (*reload)(ControlRequest *req, void *userdata);
         int (*rollback)(ControlRequest *req, const char *user, void *userdata);
+        /* Answers with control_reply_secret(), or an error. */
+        int (*get)(ControlRequest *req, const char *user, void *userdata);
 } ControlHandlers;
+
+/* Who sent a request: the peer's credentials at connect() (SO_PEERCRED,
+ * SO_PEERGROUPS). */
+typedef struct ControlPeer {
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups; /* supplementary groups */
+        size_t n_groups;
+        bool credentials_socket; /* it came through the credentials socket */
+} ControlPeer;
 
 /**
  * control_server_new() - serve the control socket on @e.
@@ -206,6 +239,12 @@ typedef struct ControlHandlers {
  */
 int control_server_new(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h, void *userdata,
                        ControlServer **ret);
+/* The credentials socket: like control_server_new(), but the socket file
+ * is mode CREDENTIALS_SOCKET_MODE (no group), every peer is let in and
+ * only get is served (see AUTHORISATION). */
+int control_server_new_credentials(sd_event *e, int listen_fd, const char *path, const ControlHandlers *h,
+                                   void *userdata, ControlServer **ret);
+
 /* At most @n authorised connections from now on (clamped to 1 …
  * CONTROL_CONNECTIONS_MAX; the default is CONTROL_CONNECTIONS_MAX).
  * Connections already open beyond a lowered cap stay. */
@@ -222,6 +261,11 @@ static inline void control_server_freep(ControlServer **s) {
 /* The final response: adds "ok":true unless @obj has "ok"; takes ownership
  * of @obj (may be NULL: then {"ok":true}). A second reply is dropped. */
 void control_reply(ControlRequest *req, json_object *obj);
+/* The final response when it holds a secret: @line is one JSON object
+ * (without "\n") in secure memory, "ok" member included; it is sent from
+ * there and wiped once out. Takes ownership. Requests pipelined behind it
+ * wait until it is out. */
+void control_reply_secret(ControlRequest *req, Secret *line);
 /* A stream line (progress of rotate --wait); takes ownership. An "ok" member
  * is removed and a missing "event" becomes "progress", so a client never
  * mistakes it for the final response. Dropped after the reply. */
@@ -230,6 +274,8 @@ void control_stream(ControlRequest *req, json_object *obj);
 void control_request_end(ControlRequest *req);
 /* False once the client went away (or the server was freed): stop streaming. */
 bool control_request_alive(ControlRequest *req);
+/* The peer that sent @req; valid until control_request_end(). */
+const ControlPeer *control_request_peer(ControlRequest *req);
 
 /* Exposed for tests. */
 

@@ -18,7 +18,10 @@
 #include <json-c/json.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,11 +31,13 @@
 #include "audit/audit.h"
 #include "basic/duration.h"
 #include "basic/log.h"
+#include "basic/path.h"
 #include "config.h"
 #include "daemon/control.h"
 #include "daemon/keycheck.h"
 #include "policy/review.h"
 #include "rotation/rotation.h"
+#include "targets/targets.h"
 
 #define BACKOFF_MIN USEC_PER_MINUTE
 #define BACKOFF_MAX (6 * USEC_PER_HOUR)
@@ -79,12 +84,17 @@ typedef struct Sched {
         char *lost_reason;
         bool check_queued;        /* its check against IAM was queued */
         bool recover_after_check; /* its record needs recovery: after the check */
+        /* The latest Expiration of a get known to be in the store on disk,
+         * and for which key: a get within it needs no commit. */
+        usec_t handed_durable;
+        char handed_durable_key[STORE_ACCESS_KEY_ID_MAX + 1];
 } Sched;
 
 struct Manager {
         Runtime *rt;
         RotationEngine *engine;
         ControlServer *control;
+        ControlServer *credentials; /* the readers' socket: get only */
         sd_event_source *due_timer;
         Sched *sched;
         size_t n_sched;
@@ -524,6 +534,8 @@ static int build_sched(Manager *m, const Inventory *inv) {
                 n[i].trigger = old ? old->trigger : TRIGGER_SCHEDULE;
                 if (old) {
                         n[i].lost = old->lost;
+                        n[i].handed_durable = old->handed_durable;
+                        memcpy(n[i].handed_durable_key, old->handed_durable_key, sizeof n[i].handed_durable_key);
                         n[i].lost_reason = TAKE_PTR(old->lost_reason);
                         n[i].check_queued = old->check_queued;
                         n[i].recover_after_check = old->recover_after_check;
@@ -699,6 +711,16 @@ static int ctl_status(ControlRequest *req, void *userdata) {
                         json_object_object_add(u, "next_due_sec",
                                                json_object_new_int64(((int64_t) s->next_due - (int64_t) now) /
                                                                      (int64_t) USEC_PER_SEC));
+                /* A parked drain: the old key stays Active for its consumers. */
+                if (su && su->phase == STORE_PHASE_NOTIFIED && su->drain_next != 0 &&
+                    store_key_is_set(&su->previous)) {
+                        json_object_object_add(u, "draining_key_id",
+                                               json_object_new_string(su->previous.access_key_id));
+                        json_object_object_add(u, "drain_warnings", json_object_new_int((int) su->drain_warnings));
+                        json_object_object_add(u, "drain_next_sec",
+                                               json_object_new_int64((su->drain_next - (int64_t) now) /
+                                                                     (int64_t) USEC_PER_SEC));
+                }
                 if (su && su->last_result)
                         json_object_object_add(u, "last_result", json_object_new_string(su->last_result));
                 if (su && su->last_error)
@@ -940,23 +962,206 @@ static int ctl_rollback(ControlRequest *req, const char *user, void *userdata) {
         return 0;
 }
 
+/* ---- get: live credentials ---------------------------------------- */
+
+/* A get whose Expiration must be durable before the key goes out. */
+typedef struct GetReply {
+        Manager *m;
+        ControlRequest *req;
+        Secret *line;
+        char *user;
+        char key_id[STORE_ACCESS_KEY_ID_MAX + 1];
+        usec_t until;
+} GetReply;
+
+/* May the peer of the credentials socket read @iu's key? Its uid, or its
+ * primary or a supplementary group, among the readers. */
+static bool peer_reads(const InventoryUser *iu, const ControlPeer *p) {
+        for (size_t i = 0; i < iu->n_readers; i++) {
+                const InventoryReader *r = &iu->readers[i];
+
+                if (!r->group) {
+                        if (p->uid == (uid_t) r->id)
+                                return true;
+                        continue;
+                }
+                if (p->gid == (gid_t) r->id)
+                        return true;
+                for (size_t j = 0; j < p->n_groups; j++)
+                        if (p->groups[j] == (gid_t) r->id)
+                                return true;
+        }
+        return false;
+}
+
+/* {"ok":true,"Version":1,"AccessKeyId":…,"SecretAccessKey":…,"Expiration":…}
+ * in secure memory: credential_process's document with "ok" in front. */
+static int get_answer(const StoreKey *k, usec_t until, Secret **ret) {
+        _cleanup_secret_ Secret *doc = NULL, *line = NULL;
+        _cleanup_free_ char *err = NULL;
+        char when[INSTANT_STRING_MAX];
+        static const char ok[] = "{\"ok\":true,";
+        int r;
+
+        if (!format_instant(until, when))
+                return -ERANGE;
+        r = target_render(&(TargetSpec){ .type = TARGET_JSON_FILE, .path = "-", .expiration = when },
+                          k->access_key_id, k->secret, &doc, &err);
+        if (r < 0)
+                return r;
+        /* doc is "{…}\n": its members after ours, without the newline. */
+        if (doc->len < 3 || doc->data[0] != '{' || doc->data[doc->len - 1] != '\n')
+                return -EINVAL;
+        line = secret_new(sizeof ok - 1 + doc->len);
+        if (!line)
+                return -ENOMEM;
+        r = secret_append(&line, ok, sizeof ok - 1, 0);
+        if (r >= 0)
+                r = secret_append(&line, doc->data + 1, doc->len - 2, 0);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(line);
+        return 0;
+}
+
+static void get_reply_free(GetReply *g) {
+        secret_free(g->line);
+        free(g->user);
+        free(g);
+}
+
+static void get_committed(int result, void *userdata) {
+        GetReply *g = userdata;
+        Sched *s;
+
+        if (result < 0) {
+                log_error_errno(result, "%s: cannot record the Expiration of the key handed out in the store: %m",
+                                g->user);
+                reply_error(g->req, "cannot record the key's Expiration in keyrotd's store: %s", strerror(-result));
+                get_reply_free(g);
+                return;
+        }
+        s = sched_find(g->m, g->user);
+        if (s && (!streq(s->handed_durable_key, g->key_id) || s->handed_durable < g->until)) {
+                memcpy(s->handed_durable_key, g->key_id, sizeof s->handed_durable_key);
+                s->handed_durable = g->until;
+        }
+        control_reply_secret(g->req, TAKE_PTR(g->line));
+        control_request_end(g->req);
+        get_reply_free(g);
+}
+
+/*
+ * The user's current key, with an Expiration of now + credentials_ttl. The
+ * key is never deactivated before the latest Expiration handed out with it
+ * (rotation.c), so that instant goes into the store, and is durable, before
+ * the key leaves: a crash right after the answer must not forget it.
+ */
+static int ctl_get(ControlRequest *req, const char *user, void *userdata) {
+        Manager *m = userdata;
+        const ControlPeer *peer = control_request_peer(req);
+        Sched *s = sched_find(m, user);
+        _cleanup_secret_ Secret *line = NULL;
+        StoreUser *su;
+        GetReply *g;
+        usec_t until;
+        int r;
+
+        /* A stranger learns nothing, not even whether the user exists. */
+        if (peer->credentials_socket && (!s || !s->iu || !peer_reads(s->iu, peer))) {
+                reply_error(req, "permission denied: uid %u may not read the key of %s", (unsigned) peer->uid, user);
+                return 0;
+        }
+        if (!s || !s->iu) {
+                reply_error(req, "unknown user: %s (not in the inventory)", user);
+                return 0;
+        }
+        if (s->lost) {
+                reply_error(req, "%s is lost: %s", user, s->lost_reason ?: "lost");
+                return 0;
+        }
+        su = store_get_user(m->rt->store, user);
+        if (!su || !store_key_is_set(&su->current) || !su->current.secret) {
+                reply_error(req, "keyrotd holds no key for %s", user);
+                return 0;
+        }
+        /* Whole seconds, rounded up: what the answer says is what counts. */
+        until = now_usec(CLOCK_REALTIME);
+        until = s->iu->credentials_ttl < USEC_INFINITY - until - USEC_PER_SEC ? until + s->iu->credentials_ttl
+                                                                               : USEC_INFINITY - USEC_PER_SEC;
+        until = (until + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC;
+        r = get_answer(&su->current, until, &line);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot answer get: %m", user);
+                reply_error(req, "cannot hand out the key of %s: %s", user, strerror(-r));
+                return 0;
+        }
+        if ((usec_t) su->current.handed_out_until < until)
+                su->current.handed_out_until = (int64_t) until;
+        if (streq(s->handed_durable_key, su->current.access_key_id) && s->handed_durable >= until) {
+                control_reply_secret(req, TAKE_PTR(line));
+                control_request_end(req);
+                return 0;
+        }
+
+        g = calloc(1, sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        *g = (GetReply){ .m = m, .req = req, .line = TAKE_PTR(line), .user = strdup(user), .until = until };
+        memcpy(g->key_id, su->current.access_key_id, sizeof g->key_id);
+        if (!g->user) {
+                get_reply_free(g);
+                return -ENOMEM;
+        }
+        r = rotation_engine_commit(m->engine, get_committed, g);
+        if (r < 0) {
+                get_reply_free(g);
+                return r;
+        }
+        return 0;
+}
+
 static const ControlHandlers handlers = {
         .status = ctl_status,
         .rotate = ctl_rotate,
         .reload = ctl_reload,
         .rollback = ctl_rollback,
+        .get = ctl_get,
 };
 
-static int control_fd_from_systemd(void) {
-        char **names = NULL;
-        int n, fd = -1;
+static const ControlHandlers credentials_handlers = {
+        .get = ctl_get,
+};
 
+/* The sockets systemd passed: the one named "control" (or the only one),
+ * and the one named "credentials"; -1 for each not passed. */
+static void sockets_from_systemd(int *ret_control, int *ret_credentials) {
+        char **names = NULL;
+        int n;
+
+        *ret_control = *ret_credentials = -1;
         n = sd_listen_fds_with_names(true, &names);
-        for (int i = 0; i < n; i++)
-                if (fd < 0 && names && names[i] && (streq(names[i], "control") || n == 1))
-                        fd = SD_LISTEN_FDS_START + i;
+        for (int i = 0; i < n; i++) {
+                const char *name = names ? names[i] : NULL;
+
+                if (*ret_credentials < 0 && streq_ptr(name, "credentials"))
+                        *ret_credentials = SD_LISTEN_FDS_START + i;
+                else if (*ret_control < 0 && (streq_ptr(name, "control") || n == 1))
+                        *ret_control = SD_LISTEN_FDS_START + i;
+        }
         strv_free(names);
-        return fd;
+}
+
+/* The file a listening AF_UNIX socket is bound to (in @sa), or NULL. */
+static const char *socket_path_of(int fd, struct sockaddr_un *sa) {
+        socklen_t len = sizeof *sa;
+
+        *sa = (struct sockaddr_un){};
+        if (getsockname(fd, (struct sockaddr *) sa, &len) < 0 || sa->sun_family != AF_UNIX ||
+            len <= offsetof(struct sockaddr_un, sun_path) || sa->sun_path[0] != '/')
+                return NULL;
+        sa->sun_path[sizeof sa->sun_path - 1] = 0;
+        return sa->sun_path;
 }
 
 /* ---- held keys against IAM (daemon/keycheck.h) ------------------------ */
@@ -1050,12 +1255,19 @@ static void start_key_checks(Manager *m) {
 
 /* ---- descriptors ------------------------------------------------------ */
 
-unsigned manager_connection_cap(uint64_t nofile, unsigned max_parallel) {
-        uint64_t reserve = FDS_RESERVED_FIXED + CONTROL_REFUSED_MAX + (uint64_t) FDS_PER_PARALLEL * max_parallel;
+/* Descriptors kept for keyrotd's own work, and the refused clients of
+ * both sockets. */
+static uint64_t fds_reserved(unsigned max_parallel) {
+        return FDS_RESERVED_FIXED + 2 * CONTROL_REFUSED_MAX + (uint64_t) FDS_PER_PARALLEL * max_parallel;
+}
 
-        if (nofile < reserve + CONNECTIONS_MIN)
+unsigned manager_connection_cap(uint64_t nofile, unsigned max_parallel) {
+        uint64_t reserve = fds_reserved(max_parallel), each;
+
+        if (nofile < reserve + 2 * CONNECTIONS_MIN)
                 return CONNECTIONS_MIN;
-        return nofile - reserve < CONTROL_CONNECTIONS_MAX ? (unsigned) (nofile - reserve) : CONTROL_CONNECTIONS_MAX;
+        each = (nofile - reserve) / 2;
+        return each < CONTROL_CONNECTIONS_MAX ? (unsigned) each : CONTROL_CONNECTIONS_MAX;
 }
 
 /* The soft RLIMIT_NOFILE up to the hard one: descriptors are what a flood
@@ -1083,17 +1295,18 @@ static uint64_t raise_nofile(void) {
 static void apply_connection_cap(Manager *m, bool announce) {
         unsigned max_parallel = m->rt->inv->defaults.max_parallel;
         unsigned cap = manager_connection_cap(m->nofile, max_parallel);
-        uint64_t reserve = FDS_RESERVED_FIXED + CONTROL_REFUSED_MAX + (uint64_t) FDS_PER_PARALLEL * max_parallel;
+        uint64_t reserve = fds_reserved(max_parallel);
 
-        if (m->nofile < reserve + CONNECTIONS_MIN)
+        if (m->nofile < reserve + 2 * CONNECTIONS_MIN)
                 log_warning("the file descriptor limit %llu leaves too few for keyrotd's own work (%llu for "
-                            "max_parallel %u) and %u control connections: raise LimitNOFILE=",
+                            "max_parallel %u) and %u connections on each socket: raise LimitNOFILE=",
                             (unsigned long long) m->nofile, (unsigned long long) reserve, max_parallel, cap);
         else if (announce || cap != control_server_max_connections(m->control))
                 log_info("file descriptors: limit %llu, %llu kept for AWS, the store and hooks (max_parallel %u), "
-                         "at most %u control connections",
+                         "at most %u connections on each socket (control, credentials)",
                          (unsigned long long) m->nofile, (unsigned long long) reserve, max_parallel, cap);
         control_server_set_max_connections(m->control, cap);
+        control_server_set_max_connections(m->credentials, cap);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -1101,7 +1314,9 @@ static void apply_connection_cap(Manager *m, bool announce) {
 int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
         Manager *m = calloc(1, sizeof *m);
         sigset_t mask;
-        int listen_fd, r;
+        _cleanup_free_ char *credentials_path = NULL;
+        struct sockaddr_un sa;
+        int listen_fd, credentials_fd, r;
 
         if (!m)
                 return log_error_errno(-ENOMEM, "cannot start: %m");
@@ -1144,7 +1359,7 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                 log_error_errno(r, "cannot start: cannot set up signals, timers and the watchdog: %m");
                 goto fail;
         }
-        listen_fd = control_fd_from_systemd();
+        sockets_from_systemd(&listen_fd, &credentials_fd);
         r = control_server_new(rt->event, listen_fd, opts->socket_path, &handlers, m, &m->control);
         if (r < 0) {
                 if (listen_fd >= 0)
@@ -1154,6 +1369,30 @@ int manager_new(Runtime *rt, const ManagerOptions *opts, Manager **ret) {
                                         opts->socket_path);
                 goto fail;
         }
+        if (credentials_fd < 0) {
+                credentials_path = opts->credentials_socket_path
+                                           ? strdup(opts->credentials_socket_path)
+                                           : path_sibling(listen_fd >= 0 ? socket_path_of(listen_fd, &sa)
+                                                                         : opts->socket_path,
+                                                          "credentials.sock");
+                if (!credentials_path) {
+                        r = log_error_errno(-EINVAL, "cannot start: no path for the credentials socket (give "
+                                                     "--credentials-socket)");
+                        goto fail;
+                }
+        }
+        r = control_server_new_credentials(rt->event, credentials_fd, credentials_path, &credentials_handlers, m,
+                                           &m->credentials);
+        if (r < 0) {
+                if (credentials_fd >= 0)
+                        log_error_errno(r, "cannot start: cannot serve the credentials socket systemd passed: %m");
+                else
+                        log_error_errno(r, "cannot start: cannot create the credentials socket %s: %m",
+                                        credentials_path);
+                goto fail;
+        }
+        if (credentials_path)
+                log_info("answering get for the users' readers on %s", credentials_path);
         apply_connection_cap(m, true);
         r = build_sched(m, rt->inv);
         if (r < 0) {
@@ -1187,6 +1426,7 @@ Manager *manager_free(Manager *m) {
         keychecker_free(m->checker);
         sd_event_source_disable_unref(m->audit_timer);
         control_server_free(m->control);
+        control_server_free(m->credentials);
         rotation_engine_free(m->engine);
         sd_event_source_disable_unref(m->due_timer);
         for (size_t i = 0; i < m->n_sched; i++) {

@@ -19,7 +19,10 @@
 typedef struct Manager Manager;
 
 typedef struct ManagerOptions {
-        const char *socket_path;
+        const char *socket_path;             /* the control socket, unless systemd passes "control" */
+        /* The readers' socket, unless systemd passes "credentials"; NULL:
+         * credentials.sock beside the control socket (passed or made). */
+        const char *credentials_socket_path;
 } ManagerOptions;
 
 /* rt must have its inventory, lock, store and AWS stack open. Logs what failed. */
@@ -34,8 +37,9 @@ int manager_run(Manager *m);
 /* Backoff after n consecutive failures (n >= 1): 1 min doubling, capped at 6 h. */
 usec_t manager_backoff(unsigned failures);
 
-/* How many control connections a descriptor limit of @nofile leaves room
- * for, beside the reserve keyrotd keeps for its own work (AWS, the store,
- * hooks: a fixed part and a part per max_parallel slot; manager.c says
- * what each counts). At most CONTROL_CONNECTIONS_MAX; at least a few. */
+/* How many connections on each of the two sockets (control, credentials)
+ * a descriptor limit of @nofile leaves room for, beside the reserve
+ * keyrotd keeps for its own work (AWS, the store, hooks: a fixed part and
+ * a part per max_parallel slot; manager.c says what each counts). At most
+ * CONTROL_CONNECTIONS_MAX; at least a few. */
 unsigned manager_connection_cap(uint64_t nofile, unsigned max_parallel);

@@ -84,13 +84,8 @@ static const AccessKeyMeta *listed(const ListAccessKeysResult *l, const StoreKey
         return store_key_is_set(k) ? list_access_keys_find(l, k->access_key_id) : NULL;
 }
 
-static const char *instant(usec_t t, char buf[static 32]) {
-        time_t s = (time_t) (t / USEC_PER_SEC);
-        struct tm tm;
-
-        if (!gmtime_r(&s, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(buf, 32, "?");
-        return buf;
+static const char *instant(usec_t t, char buf[static INSTANT_STRING_MAX]) {
+        return format_instant(t, buf) ?: "?";
 }
 
 static const char *approx(usec_t d, char buf[static DURATION_STRING_MAX]) {
@@ -159,7 +154,7 @@ static void decide_rollback(const DecisionInput *in, Decision *d) {
                         return;
                 }
                 set(d, DECISION_ROLLBACK, su->previous.access_key_id, NULL,
-                    "rollback interrupted: re-activate the old key %s, write it back to %zu target%s, delete %s",
+                    "rollback interrupted: re-activate the old key %s, write it back to %zu target%s, retire %s",
                     su->previous.access_key_id, in->iu->n_targets, plural(in->iu->n_targets),
                     su->current.access_key_id);
                 return;
@@ -229,7 +224,7 @@ static void decide_idle(const DecisionInput *in, Decision *d) {
         const InventoryUser *iu = in->iu;
         const ListAccessKeysResult *l = in->keys;
         const char *current = su->current.access_key_id;
-        char d1[DURATION_STRING_MAX], d2[DURATION_STRING_MAX], when[32];
+        char d1[DURATION_STRING_MAX], d2[DURATION_STRING_MAX], when[INSTANT_STRING_MAX];
         bool replace_lost = in->flags & ROTATION_REPLACE_LOST;
 
         if (in->flags & ROTATION_RECOVER_ONLY) {
@@ -382,7 +377,7 @@ void decide(const DecisionInput *in, Decision *d) {
         static const ListAccessKeysResult no_keys = {};
         static const StoreUser no_record = { .phase = STORE_PHASE_IDLE };
         DecisionInput input = *in;
-        char when[32], dur[DURATION_STRING_MAX];
+        char when[INSTANT_STRING_MAX], dur[DURATION_STRING_MAX];
 
         *d = (Decision) { .when = in->now };
         input.keys = input.keys ?: &no_keys;

@@ -83,6 +83,16 @@ struct RotationEngine {
         Committer *committer;
         Rotation *writing;
         unsigned n_writing;
+        /* Others waiting for the store as it was when they asked
+         * (rotation_engine_commit()): queued, and in the write. */
+        CommitWaiter *waiters, *waiters_writing;
+        CommitWaiter **waiters_tail; /* where the next one goes: &last->next, or &waiters */
+};
+
+struct CommitWaiter {
+        CommitWaiter *next;
+        rotation_committed_t done;
+        void *userdata;
 };
 
 typedef void (*committed_t)(Rotation *r);
@@ -240,6 +250,16 @@ static void new_rotation_id(char id[static 37]) {
  */
 static void commits_written(int result, void *userdata);
 
+static void run_waiters(CommitWaiter *w, int k) {
+        while (w) {
+                CommitWaiter *next = w->next;
+
+                w->done(k, w->userdata);
+                free(w);
+                w = next;
+        }
+}
+
 static void run_batch(Rotation *batch, int k) {
         char point[64];
 
@@ -261,16 +281,19 @@ static void run_batch(Rotation *batch, int k) {
 static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
         RotationEngine *e = userdata;
         Rotation *batch;
+        CommitWaiter *waiters;
         StoreSnapshot *snap = NULL;
         char point[64];
         int k = 0;
 
         e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
-        if (!e->commit_head || committer_busy(e->committer))
+        if ((!e->commit_head && !e->waiters) || committer_busy(e->committer))
                 return 0; /* commits_written() flushes again */
         batch = e->commit_head;
         e->commit_head = e->commit_tail = NULL;
         e->n_committing = 0;
+        waiters = e->waiters;
+        e->waiters = NULL;
         for (Rotation *r = batch; r; r = r->commit_next) {
                 snprintf(point, sizeof point, "before-commit-%s", store_phase_to_string(r->commit_phase));
                 crash_point(point);
@@ -281,29 +304,35 @@ static int flush_commits(sd_event_source *s, uint64_t usec, void *userdata) {
                 k = store_snapshot(e->store, &snap);
         if (k >= 0 && e->committer) {
                 e->writing = batch;
+                e->waiters_writing = waiters;
                 for (Rotation *r = batch; r; r = r->commit_next)
                         e->n_writing++;
                 if (committer_submit(e->committer, snap, commits_written, e) >= 0)
                         return 0;
                 e->writing = NULL;
+                e->waiters_writing = NULL;
                 e->n_writing = 0;
         }
         if (k >= 0)
                 /* No thread to be had: write here. */
                 k = store_snapshot_done(e->store, snap, store_snapshot_write(e->store, snap));
         run_batch(batch, k);
+        run_waiters(waiters, k);
         return 0;
 }
 
 static void commits_written(int result, void *userdata) {
         RotationEngine *e = userdata;
         Rotation *batch = e->writing;
+        CommitWaiter *waiters = e->waiters_writing;
 
         e->writing = NULL;
+        e->waiters_writing = NULL;
         e->n_writing = 0;
         run_batch(batch, result);
+        run_waiters(waiters, result);
         /* Changes queued during the write: every one waited long enough. */
-        if (e->commit_head && !e->commit_flush)
+        if ((e->commit_head || e->waiters) && !e->commit_flush)
                 (void) flush_commits(NULL, 0, e);
 }
 
@@ -313,6 +342,8 @@ static void commit_failed_default(Rotation *r, int error) {
 
 /* Continue in then once the store as it is now is durable; on a failed
  * commit in failed (NULL: fail the rotation, deleting a pending new key). */
+static void schedule_flush(RotationEngine *e);
+
 static void commit_queue(Rotation *r, committed_t then, commit_failed_t failed) {
         RotationEngine *e = r->engine;
 
@@ -326,7 +357,12 @@ static void commit_queue(Rotation *r, committed_t then, commit_failed_t failed) 
                 e->commit_head = r;
         e->commit_tail = r;
         e->n_committing++;
+        schedule_flush(e);
+}
 
+/* A snapshot at once when every running rotation waits for one, else
+ * after COMMIT_WINDOW. */
+static void schedule_flush(RotationEngine *e) {
         /* While a write is in flight the next snapshot waits for it anyway. */
         if (committer_busy(e->committer))
                 return;
@@ -345,6 +381,21 @@ alone:
         /* Cannot wait for company: commit now. */
         e->commit_flush = sd_event_source_disable_unref(e->commit_flush);
         (void) flush_commits(NULL, 0, e);
+}
+
+int rotation_engine_commit(RotationEngine *e, rotation_committed_t done, void *userdata) {
+        CommitWaiter *w = calloc(1, sizeof *w);
+
+        if (!w)
+                return -ENOMEM;
+        *w = (CommitWaiter){ .done = done, .userdata = userdata };
+        /* Answered in the order they asked. */
+        if (!e->waiters)
+                e->waiters_tail = &e->waiters;
+        *e->waiters_tail = w;
+        e->waiters_tail = &w->next;
+        schedule_flush(e);
+        return 0;
 }
 
 /* Enter phase and continue in then once it is durable. */
@@ -1679,6 +1730,8 @@ RotationEngine *rotation_engine_free(RotationEngine *e) {
         }
         /* Waiting rotations were all running: freed above. */
         e->commit_head = e->commit_tail = NULL;
+        run_waiters(e->waiters_writing, -ECANCELED);
+        run_waiters(e->waiters, -ECANCELED);
         sd_event_source_disable_unref(e->commit_flush);
         free(e);
         return NULL;

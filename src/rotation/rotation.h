@@ -64,6 +64,7 @@ typedef struct RotationReport {
 typedef void (*rotation_done_t)(const RotationReport *report, void *userdata);
 
 typedef struct RotationEngine RotationEngine;
+typedef struct CommitWaiter CommitWaiter;
 
 /* The loop, the AWS client, the store and the inventory are borrowed and
  * must outlive the engine. The caller blocks SIGCHLD (hooks are reaped
@@ -78,6 +79,13 @@ static inline void rotation_engine_freep(RotationEngine **e) {
  * keep the inventory they started with, which must stay alive until
  * rotation_engine_busy() is 0. */
 void rotation_engine_set_inventory(RotationEngine *e, const Inventory *inv);
+
+/* Call @done with 0 once a commit holding the store as it is now is
+ * durable, or with a negative errno when it failed (-ECANCELED: the
+ * engine was freed first). Rides on the rotations' group commit. @done
+ * may run before this returns (when no timer can be had); 0 or -ENOMEM. */
+typedef void (*rotation_committed_t)(int result, void *userdata);
+int rotation_engine_commit(RotationEngine *e, rotation_committed_t done, void *userdata);
 
 /* Queue a rotation of user (an inventory user). -EBUSY when that user is
  * already queued or running, -ENOENT when the inventory does not name it. */

@@ -630,7 +630,7 @@ static int append_json_string(Secret **out, const char *p, size_t len) {
         return r;
 }
 
-static int build_json(const char *id, const Secret *secret, Secret **ret) {
+static int build_json(const char *id, const Secret *secret, const char *expiration, Secret **ret) {
         _cleanup_secret_ Secret *out = NULL;
         int r;
 
@@ -644,6 +644,11 @@ static int build_json(const char *id, const Secret *secret, Secret **ret) {
                 r = append_str(&out, ",\"SecretAccessKey\":");
         if (r >= 0)
                 r = append_json_string(&out, secret->data, secret->len);
+        if (r >= 0 && expiration) {
+                r = append_str(&out, ",\"Expiration\":");
+                if (r >= 0)
+                        r = append_json_string(&out, expiration, strlen(expiration));
+        }
         if (r >= 0)
                 r = append_str(&out, "}\n");
         if (r < 0)
@@ -730,7 +735,7 @@ static int build_content(const TargetSpec *t, const Secret *old, const char *id,
                 r = build_env(t, old, id, secret, ret, ret_error);
                 break;
         case TARGET_JSON_FILE:
-                r = build_json(id, secret, ret);
+                r = build_json(id, secret, t->expiration, ret);
                 break;
         default:
                 r = -EINVAL;

@@ -16,7 +16,10 @@
  *    AWS_SESSION_TOKEN/AWS_SECURITY_TOKEN assignments dropped, every other
  *    line kept byte for byte; missing assignments are appended.
  *  - json-file: exactly {"Version":1,"AccessKeyId":"…","SecretAccessKey":"…"}
- *    and a newline, the document credential_process prints.
+ *    and a newline, the document credential_process prints. Rendered
+ *    for `keyrotctl get` and the daemon's answer to get, it may end with
+ *    "Expiration":"…" (TargetSpec.expiration): a file never has one, so an
+ *    SDK that reads it keeps the key until it starts again.
  *
  * The rotation engine makes a TargetSpec from an InventoryTarget with
  * target_spec_from_inventory(); tests and tools fill one by hand. Every
@@ -55,6 +58,7 @@ typedef struct TargetSpec {
         uid_t uid;           /* owner of the file, trusted on its path; (uid_t) -1: our euid */
         gid_t gid;           /* group of the file; (gid_t) -1: our egid */
         mode_t mode;         /* permission bits, at most 0777; 0 = 0600 */
+        const char *expiration; /* json-file, target_render() only: the Expiration member, RFC 3339 */
 } TargetSpec;
 
 /* The spec of an inventory target: its file, profile, owner, group and mode. */

@@ -257,6 +257,31 @@ class TestControl(DaemonCase):
         self.stop_daemon()
 
 
+class TestParkedDrain(DaemonCase):
+    users = ('bot-a',)
+
+    def test_status_shows_the_old_key_kept_for_its_consumers(self):
+        """A drain that must wait longer than a minute parks: status names
+        the old key kept Active, in JSON and in the table."""
+        self.write_inventory(**{'bot-a': {'drain': {'settle': '10m'}}})
+        self.adopt_all()
+        self.start_daemon()
+        old = self.initial['bot-a'].access_key_id
+        p = self.ctl_socket('rotate', 'bot-a', '--wait')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = self.ctl_socket('status', '--json')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        u = json.loads(p.stdout)['users'][0]
+        self.assertEqual((u['phase'], u['next_action'], u['draining_key_id']), ('notified', 'drain', old), u)
+        self.assertEqual(u['drain_warnings'], 0)
+        self.assertGreater(u['drain_next_sec'], 500)
+        self.assertNotEqual(u['current_key_id'], old)
+        self.assertEqual(sorted(self.key_of('bot-a')), sorted([old, u['current_key_id']]))
+        p = self.ctl_socket('status')
+        self.assertRegex(p.stdout, r'draining: the old key %s stays Active while consumers use it \(0 warnings\); '
+                                   r'next look in \d+m' % old)
+
+
 class TestShutdown(DaemonCase):
     users = ('bot-a', 'bot-b', 'bot-c')
 

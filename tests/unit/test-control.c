@@ -36,8 +36,14 @@ static sd_event *loop;
  * Stub handlers
  */
 
+#define GET_LINE "{\"ok\":true,\"Version\":1,\"AccessKeyId\":\"AKIATEST\",\"SecretAccessKey\":\"s3cr3t\"}"
+
+static char cred_path[320];
+
 static struct {
-        unsigned status, rotate, reload, rollback; /* handler calls */
+        unsigned status, rotate, reload, rollback, get; /* handler calls */
+        bool get_via_credentials;                       /* the last get's peer */
+        uid_t get_uid;
         char users[256];                           /* the last rotate's users, "a,b" or "(all)" */
         bool wait, replace_lost;
         char rollback_user[80];
@@ -198,15 +204,33 @@ static int stub_rollback(ControlRequest *req, const char *user, void *userdata) 
         return 0;
 }
 
+static int stub_get(ControlRequest *req, const char *user, void *userdata) {
+        const ControlPeer *peer = control_request_peer(req);
+
+        calls.get++;
+        calls.get_via_credentials = peer->credentials_socket;
+        calls.get_uid = peer->uid;
+        if (streq(user, "bad")) {
+                /* Not one JSON object: never sent as it is. */
+                control_reply_secret(req, secret_dup("x\ny", 3));
+                control_request_end(req);
+                return 0;
+        }
+        control_reply_secret(req, secret_dup(GET_LINE, strlen(GET_LINE)));
+        control_request_end(req);
+        return 0;
+}
+
 static const ControlHandlers stubs = {
         .status = stub_status,
         .rotate = stub_rotate,
         .reload = stub_reload,
         .rollback = stub_rollback,
+        .get = stub_get,
 };
 
 static unsigned handler_calls(void) {
-        return calls.status + calls.rotate + calls.reload + calls.rollback;
+        return calls.status + calls.rotate + calls.reload + calls.rollback + calls.get;
 }
 
 /* ------------------------------------------------------------------------
@@ -663,6 +687,83 @@ static int client_pipelined(void *arg) {
         return 0;
 }
 
+/* get, then status pipelined behind it: the secret line first, whole,
+ * then the status; and ctl_call_secret() reads the line as it is. */
+static int client_get(void *arg) {
+        static const char raw[] = "{\"cmd\":\"get\",\"user\":\"bot-a\"}\n{\"cmd\":\"status\"}\n";
+        static char buf[65536];
+        json_object *o, *v, *req;
+        Secret *line = NULL;
+        size_t n;
+        int fd, r;
+
+        if (ctl_connect(arg, &fd) < 0)
+                CHILD_FAIL("connect");
+        if (send_all(fd, raw, sizeof(raw) - 1) < 0 || shutdown(fd, SHUT_WR) < 0)
+                CHILD_FAIL("send");
+        r = read_all(fd, buf, sizeof(buf), &n);
+        close(fd);
+        if (r < 0 || count_lines(buf) != 2 || strncmp(buf, GET_LINE "\n", strlen(GET_LINE) + 1) != 0)
+                CHILD_FAIL("want the get line, then status: %s", buf);
+        /* The credentials socket refuses the status, after the get. */
+        o = line_json(buf, 1);
+        r = streq(arg, cred_path) ? !json_is_error(o, "answers only get")
+                                  : !(o && json_object_object_get_ex(o, "version", &v));
+        json_object_put(o);
+        if (r)
+                CHILD_FAIL("second line is not the status or its refusal: %s", buf);
+
+        if (ctl_connect(arg, &fd) < 0)
+                CHILD_FAIL("connect");
+        req = json_tokener_parse("{\"cmd\":\"get\",\"user\":\"bot-a\"}");
+        r = ctl_call_secret(fd, req, 10 * USEC_PER_SEC, &line);
+        json_object_put(req);
+        close(fd);
+        if (r < 0 || !line || !streq(line->data, GET_LINE))
+                CHILD_FAIL("ctl_call_secret: %d '%s'", r, line ? line->data : "");
+        secret_free(line);
+        return 0;
+}
+
+/* A handler's line that is not one JSON object is not sent: an error is. */
+static int client_get_bad(void *arg) {
+        Collect c = {};
+        int r = call_json("{\"cmd\":\"get\",\"user\":\"bad\"}", &c);
+
+        r = r == CTL_REMOTE_ERROR && json_is_error(c.final, "internal error") ? 0 : 1;
+        json_object_put(c.final);
+        return r;
+}
+
+/* The credentials socket: any command but get is refused, then closed. */
+static int client_credentials_refusals(void *arg) {
+        static const char *const cmds[] = { "{\"cmd\":\"status\"}\n", "{\"cmd\":\"reload\"}\n",
+                                            "{\"cmd\":\"rotate\",\"all\":true}\n",
+                                            "{\"cmd\":\"rollback\",\"user\":\"a\"}\n" };
+        static char buf[65536];
+
+        for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {
+                json_object *o;
+                size_t n;
+                int fd, r;
+
+                if (ctl_connect(cred_path, &fd) < 0)
+                        CHILD_FAIL("connect");
+                if (send_all(fd, cmds[i], strlen(cmds[i])) < 0)
+                        CHILD_FAIL("send");
+                r = read_all(fd, buf, sizeof(buf), &n);
+                close(fd);
+                o = line_json(buf, 0);
+                if (r < 0 || count_lines(buf) != 1 ||
+                    !json_is_error(o, "permission denied: the credentials socket answers only get")) {
+                        json_object_put(o);
+                        CHILD_FAIL("%s: want one refusal, then EOF: %s", cmds[i], buf);
+                }
+                json_object_put(o);
+        }
+        return 0;
+}
+
 #define MANY 200
 
 static int client_many(void *arg) {
@@ -1048,6 +1149,33 @@ int main(void) {
                 ok(run_until(&calls.streams_dead, before + 1), "the slow reader was dropped at the bound");
                 ok(waitpid(slow, NULL, WNOHANG) == 0, "...while still connected");
                 ok(wait_client(slow) == 0, "slow reader exited");
+        }
+
+        ok(run_client(client_get, sock_path) == 0 && calls.get == 2 && !calls.get_via_credentials,
+           "get: the secret line, then what was pipelined behind it");
+        ok(run_client(client_get_bad, NULL) == 0, "get: a line that is not one object is refused, not sent");
+        before = handler_calls();
+        ok(run_client(client_request, "{\"cmd\":\"get\"}") == 10 + CTL_REMOTE_ERROR &&
+                   run_client(client_request, "{\"cmd\":\"get\",\"user\":\"a\",\"x\":1}") == 10 + CTL_REMOTE_ERROR,
+           "get: user missing, unknown member: errors");
+        ok(handler_calls() == before, "...without a call of the handler");
+
+        {
+                ControlServer *cred = NULL;
+
+                snprintf(cred_path, sizeof(cred_path), "%s/credentials.sock", tmpdir);
+                r = control_server_new_credentials(loop, -1, cred_path, &stubs, NULL, &cred);
+                ok(r == 0 && cred, "credentials socket on %s (%d)", cred_path, r);
+                ok(lstat(cred_path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0666,
+                   "credentials socket mode 0666");
+                before = handler_calls();
+                ok(run_client(client_credentials_refusals, NULL) == 0 && handler_calls() == before,
+                   "credentials socket: status, reload, rotate, rollback refused, no handler called");
+                ok(run_client(client_get, cred_path) == 0 && calls.get_via_credentials &&
+                           calls.get_uid == getuid(),
+                   "credentials socket: get reaches the handler with the peer's credentials");
+                control_server_free(cred);
+                ok(lstat(cred_path, &st) < 0 && errno == ENOENT, "credentials socket removed at free");
         }
 
         test_nobody();

@@ -280,6 +280,73 @@ static void test_full_rotation(Env *env) {
         ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAFAKENEW000000001"), "IAM: only the new key");
 }
 
+typedef struct CommitSeen {
+        unsigned n;
+        int results[2];
+        unsigned order[2];
+} CommitSeen;
+
+static void commit_seen_0(int result, void *userdata) {
+        CommitSeen *c = userdata;
+
+        c->results[0] = result;
+        c->order[0] = ++c->n;
+}
+
+static void commit_seen_1(int result, void *userdata) {
+        CommitSeen *c = userdata;
+
+        c->results[1] = result;
+        c->order[1] = ++c->n;
+}
+
+/* rotation_engine_commit(): answered in order, both from one write. */
+static void test_commit_waiters(Env *env) {
+        _cleanup_(rotation_engine_freep) RotationEngine *engine = NULL;
+        CommitSeen c = {};
+        uint64_t gen;
+        int r;
+
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        gen = store_generation(env->store);
+        r = rotation_engine_new(env->event, env->aws, env->store, env->inv, &engine);
+        if (r >= 0)
+                r = rotation_engine_commit(engine, commit_seen_0, &c);
+        if (r >= 0)
+                r = rotation_engine_commit(engine, commit_seen_1, &c);
+        ok(r == 0 && c.n == 0, "commit waiters queued, none answered yet");
+        while (r >= 0 && c.n < 2)
+                r = sd_event_run(env->event, UINT64_MAX);
+        ok(c.results[0] == 0 && c.results[1] == 0 && c.order[0] == 1 && c.order[1] == 2,
+           "both answered with 0, in the order they asked");
+        ok(store_generation(env->store) == gen + 1, "one write for both (generation %llu -> %llu)",
+           (unsigned long long) gen, (unsigned long long) store_generation(env->store));
+
+        c = (CommitSeen){};
+        r = rotation_engine_commit(engine, commit_seen_0, &c);
+        engine = rotation_engine_free(engine);
+        ok(r == 0 && c.n == 1 && c.results[0] == -ECANCELED, "a waiter left at free hears -ECANCELED");
+}
+
+/* A key handed out with an Expiration is not deactivated before it. */
+static void test_expiration_holds_deactivation(Env *env) {
+        StoreUser *su;
+        usec_t start, until;
+        Outcome o;
+
+        reset_user(env);
+        give_key(env, "AKIAOLD0000000000001", time(NULL) - 3600);
+        su = store_get_user(env->store, USER);
+        start = now_usec(CLOCK_REALTIME);
+        until = start + 1500 * USEC_PER_MSEC;
+        su->current.handed_out_until = (int64_t) until;
+        o = run(env, ROTATION_FORCE);
+        ok(o.outcome == ROTATION_COMPLETED, "rotation completes (%s)", o.error);
+        ok(now_usec(CLOCK_REALTIME) >= until, "...not before the Expiration handed out with the old key");
+        ok(env->fake.n_keys == 1 && streq(env->fake.keys[0].id, "AKIAFAKENEW000000001"), "IAM: only the new key");
+}
+
 static void test_not_due(Env *env) {
         Outcome o;
 
@@ -654,6 +721,8 @@ int main(void) {
         }
         test_full_rotation(&env);
         test_not_due(&env);
+        test_commit_waiters(&env);
+        test_expiration_holds_deactivation(&env);
         test_propagation(&env);
         test_access_denied(&env);
         test_over_privileged(&env);

@@ -25,6 +25,25 @@ static void test_parent(void) {
         ok(!path_parent(NULL), "parent of NULL");
 }
 
+static void test_sibling(void) {
+        static const struct {
+                const char *path, *name, *sibling;
+        } cases[] = {
+                { "/run/keyrotd/control.sock", "credentials.sock", "/run/keyrotd/credentials.sock" },
+                { "/control.sock", "c", "/c" },
+                { "control.sock", "c", "c" },
+                { "d/control.sock", "c", "d/c" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *p = path_sibling(cases[i].path, cases[i].name);
+
+                ok(p && streq(p, cases[i].sibling), "'%s' beside '%s' is '%s' (got '%s')", cases[i].name,
+                   cases[i].path, cases[i].sibling, p ?: "(null)");
+        }
+        ok(!path_sibling(NULL, "x") && !path_sibling("/a", NULL), "sibling of NULL");
+}
+
 static void test_split(void) {
         static const struct {
                 const char *path, *dir, *base;
@@ -103,6 +122,7 @@ static void test_absolute_file(void) {
 
 int main(void) {
         test_parent();
+        test_sibling();
         test_split();
         test_absolute_file();
         return tap_done();
