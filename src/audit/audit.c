@@ -131,10 +131,13 @@ static void append(char *buf, unsigned size, unsigned *pos, const char *key, con
         buf[*pos < size ? *pos : size - 1] = 0;
 }
 
+/* critical first: a warning repeated alert_after times is an alert. */
 static int record_priority(const AuditRecord *r) {
+        if (r->critical)
+                return 2;
         if (r->priority > 0 && r->priority <= 7)
                 return r->priority;
-        return r->critical ? 2 : r->failure ? 3 : 6;
+        return r->failure ? 3 : 6;
 }
 
 void audit_format(const AuditRecord *r, char *buf, unsigned size) {

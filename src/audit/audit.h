@@ -65,8 +65,8 @@ typedef struct AuditRecord {
         const char *message;    /* one human sentence */
         const char *finding;    /* audit findings: the finding's code (KEYROTD_FINDING) */
         bool failure;           /* PRIORITY=3 */
-        bool critical;          /* PRIORITY=2: alert_after consecutive failures */
-        int priority;           /* > 0: this PRIORITY instead (audit findings: 4, 5) */
+        bool critical;          /* PRIORITY=2, whatever else: alert_after failures or drain warnings */
+        int priority;           /* > 0: this PRIORITY unless critical (warnings: 4, findings: 4, 5) */
 } AuditRecord;
 
 /* The journald MESSAGE_ID (32 hex digits) of @e, or NULL. */

@@ -461,8 +461,8 @@ void decide(const DecisionInput *in, Decision *d) {
                     (in->flags & ROTATION_FORCE)) {
                         /* Rotate-now never deactivates a key that is in use. */
                         set(d, DECISION_NOT_APPLICABLE, previous->access_key_id, "Draining",
-                            "the previous rotation still drains: consumers still use its old key %s, which stays "
-                            "Active; a new rotation waits until they have left it",
+                            "the previous rotation still drains: its old key %s stays Active for the consumers "
+                            "that may still use it; a new rotation waits until it is retired",
                             previous->access_key_id);
                         break;
                 }

@@ -1343,8 +1343,23 @@ static void step_notify(Rotation *r) {
  * A wait beyond DRAIN_INLINE_MAX parks the rotation in the store
  * (drain_next) instead of holding a slot; decide() says when to resume.
  */
+static bool rotate_now(const Rotation *r);
+
 static void drain_parked(Rotation *r) {
         r->draining = true;
+        if (rotate_now(r)) {
+                /* Asked to rotate now, this run finished what an earlier
+                 * rotation left, and that now drains: the rotation asked
+                 * for cannot start, and the asker must not hear otherwise. */
+                set_failure(r, "Draining",
+                            "the previous rotation now drains: its old key %s stays Active for the consumers that "
+                            "may still use it; a new rotation waits until it is retired",
+                            r->su->previous.access_key_id);
+                audit(r, AUDIT_ROTATION_FAILED, "refused", "Draining", NULL, r->error);
+                r->outcome = ROTATION_FAILED;
+                finish(r);
+                return;
+        }
         succeed(r, ROTATION_COMPLETED);
 }
 

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from faultproxy import Fault
-from rig import wait_until
+from rig import requires_test_hooks, wait_until
 from rotation_rig import USER, BUCKET
 from test_daemon import DaemonCase
 
@@ -271,6 +271,9 @@ class TestRotateNowWhileDraining(ConsumerCase):
         self.assert_targets_hold(b)
         u = self.status()
         self.assertEqual((u['phase'], u['next_action']), ('notified', 'drain'), u)
+        # A refusal, not a failure: no count, no backoff, no last error.
+        self.assertEqual(u['failures'], 0, u)
+        self.assertNotIn('last_error', u)
 
     def test_rotate_wait_is_refused(self):
         a, b = self.park_a_drain()
@@ -278,8 +281,8 @@ class TestRotateNowWhileDraining(ConsumerCase):
         p = self.ctl_socket('rotate', USER, '--wait')
         # keyrotctl(1): status 1 when a rotation --wait waited for failed.
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
-        self.assertRegex(p.stdout, r'(?m)^%s: failed: the previous rotation still drains: consumers still use '
-                                   r'its old key %s' % (USER, a))
+        self.assertRegex(p.stdout, r'(?m)^%s: failed: the previous rotation still drains: its old key %s stays '
+                                   r'Active' % (USER, a))
         self.assertIn('0 completed, 0 not due, 1 failed', p.stdout)
         self.assert_refused_and_untouched(a, b)
         self.stop_daemon()
@@ -292,6 +295,29 @@ class TestRotateNowWhileDraining(ConsumerCase):
                    message='the end of the rotation SIGUSR1 asked for')
         self.assert_refused_and_untouched(a, b)
         self.stop_daemon()
+
+
+    @requires_test_hooks
+    def test_once_force_that_finishes_into_a_drain_says_it_did_not_rotate(self):
+        """An earlier rotation interrupted after its distribution: --once
+        --force finishes it, its drain parks, and the rotation asked for
+        cannot start. It says so and exits 1; no new key is made."""
+        self.write_inventory(**{USER: {'drain': {'settle': '10m'}}})
+        self.adopt()
+        self.write_app_targets()
+        p = self.keyrotd('--once', '--force', env=self.env(KEYROTD_CRASH_AT='after-commit-distributed'))
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stdout + p.stderr)
+        a, b = self.initial[USER].access_key_id, self.held().access_key_id
+        self.assertNotEqual(a, b)
+        p = self.keyrotd('--once', '--force')
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn('the previous rotation now drains: its old key %s stays Active' % a, p.stdout)
+        self.assertNotIn('rotated', p.stdout)
+        records = audit_records(p.stderr)
+        refused = index_of(records, event='rotation_failed', result='refused', error='Draining')
+        self.assertEqual(len(refused), 1, records)
+        self.assertFalse(index_of(records, event='key_created'), records)
+        self.assertEqual(self.keys(), {a: 'Active', b: 'Active'})
 
 
 class TestParkedDrainSurvivesACrash(ConsumerCase):

@@ -193,6 +193,12 @@ static void test_audit_format(void) {
         ok_eq_str(buf, "event=hook_run user=\"ali ce\" priority=2 msg=\"out: [redacted]\"",
                   "a newline cannot start a record; a secret is redacted; critical is priority 2");
 
+        audit_format(&(AuditRecord) { .event = AUDIT_DRAIN, .user = "bob", .result = "warning", .priority = 4,
+                                      .critical = true },
+                     buf, sizeof buf);
+        ok_eq_str(buf, "event=drain user=bob result=warning priority=2",
+                  "a warning that is critical (the alert_after-th) is priority 2");
+
         audit_format(&(AuditRecord) { .event = AUDIT_POLICY_FINDING, .user = "bob", .finding = "key-unused",
                                       .priority = 4 },
                      buf, sizeof buf);
