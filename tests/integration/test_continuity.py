@@ -294,6 +294,10 @@ class Continuity:
                 self.ctl('status').returncode == 0
         wait_until(ready, timeout=30, interval=0.1, message='keyrotd answering on its sockets')
 
+    def stop_daemon(self):
+        """SIGTERM; keyrotd's exit status (a sanitizer's report makes it non-zero)."""
+        return stop_process(self.daemon, timeout=30)
+
     def daemon_log(self):
         with open(self.daemon.err_path) as f:
             return f.read()
@@ -458,7 +462,9 @@ class TestConsumersNeverBreak(TapNotes, RigTestCase):
         for kind in KINDS:
             self.assertEqual(t[kind]['failed'], 0, '(%s) %s failed: %r' % (kind, DESCRIPTION[kind],
                                                                              t[kind]['failures']))
-            self.assertGreater(t[kind]['calls'], 0.4 * wall / scene.interval, '(%s) kept calling' % kind)
+            # A call every 200 ms at best; (a) runs keyrotctl for each, and (c)
+            # pauses while it restarts.
+            self.assertGreater(t[kind]['calls'], 0.25 * wall / scene.interval, '(%s) kept calling' % kind)
         # (a), (b) and (c) followed every step, in order: K0 K1 K2, back to
         # K1, then K3 (no consumer went back to a key it had left).
         expected = scene.held_keys
@@ -507,6 +513,7 @@ class TestConsumersNeverBreak(TapNotes, RigTestCase):
         self.assertEqual(p.returncode, 1, 'rotate-now refuses while the drain is parked')
         self.assertIn('still drains', p.stdout + p.stderr)
         self.assertEqual(scene.status()[APP]['failures'], 0)
+        self.assertEqual(scene.stop_daemon(), 0, scene.daemon_log()[-3000:])
 
     # keyrotd's drain counts a use of the old key in any later second than
     # the distribution, however long ago: a consumer that left it a second
