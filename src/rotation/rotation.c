@@ -59,6 +59,7 @@ typedef enum Step {
         STEP_CHECK_ORPHAN,
         STEP_UNDO_DELETE_NEW,
         STEP_ROLLBACK_ACTIVATE,
+        STEP_ROLLBACK_VERIFY,
         STEP_ROLLBACK_RESTORE,
         STEP_ROLLBACK_DELETE_NEW,
         STEP_DONE,
@@ -123,6 +124,7 @@ struct Rotation {
         ListAccessKeysResult keys; /* the last inspection */
         size_t stale_index;
         AwsCredentials *new_creds;
+        AwsCredentials *rollback_creds; /* the old key, verified again after a rollback re-activated it */
         Verification *verification;
         usec_t drain_poll;
         OrphanUse orphan_use;   /* recovery of phase creating: what IAM says of the key in new_key_id */
@@ -416,6 +418,7 @@ static void rotation_free(Rotation *r) {
                 hook_cancel(r->hook);
         list_access_keys_result_done(&r->keys);
         aws_credentials_unref(r->new_creds);
+        aws_credentials_unref(r->rollback_creds);
         free(r->user);
         free(r);
 }
@@ -703,8 +706,53 @@ static void on_rollback_activated(AwsCall *call, AwsResult *res, void *userdata)
                 conclude_failure(r);
                 return;
         }
-        r->step = STEP_ROLLBACK_RESTORE;
+        r->step = STEP_ROLLBACK_VERIFY;
         step(r);
+}
+
+static void on_rollback_verified(const VerifyResult *res, void *userdata) {
+        Rotation *r = userdata;
+
+        r->verification = NULL;
+        if (res->outcome == VERIFY_OK) {
+                r->step = STEP_ROLLBACK_RESTORE;
+                step(r);
+                return;
+        }
+        if (res->outcome != VERIFY_ERROR)
+                audit(r, AUDIT_VERIFY_FAILED, "failed", res->code, res->request_id[0] ? res->request_id : NULL,
+                      res->outcome == VERIFY_TIMEOUT ? "verification of the re-activated old key timed out" : NULL);
+        /* The targets still hold the newer key, which is still Active. */
+        set_failure(r, res->code, "%s", res->message);
+        conclude_failure(r);
+}
+
+/*
+ * A key made Active again takes effect in IAM as unevenly as a new one:
+ * it goes back to the targets only once it works, checked as a new key is
+ * (the deny probes passed when it was new, and its policy is the user's).
+ */
+static void step_rollback_verify(Rotation *r) {
+        const StoreKey *k = &r->su->previous;
+        int e;
+
+        r->rollback_creds = aws_credentials_unref(r->rollback_creds);
+        e = aws_credentials_new(k->access_key_id, secret_str(k->secret), k->secret ? k->secret->len : 0, NULL, 0,
+                                "old-key", &r->rollback_creds);
+        if (e >= 0) {
+                const VerifyOptions o = {
+                        .verify = &r->iu->verify,
+                        .user = r->user,
+                        .creds = r->rollback_creds,
+                        .subject = "the re-activated old key",
+                        .no_probes = true,
+                };
+                e = verify_start(r->engine->aws, &o, on_rollback_verified, r, &r->verification);
+        }
+        if (e < 0) {
+                set_failure(r, "Internal", "cannot start verifying the re-activated old key: %s", strerror(-e));
+                conclude_failure(r);
+        }
 }
 
 static void step_rollback_activate(Rotation *r) {
@@ -1708,6 +1756,9 @@ static void step(Rotation *r) {
                 break;
         case STEP_ROLLBACK_ACTIVATE:
                 step_rollback_activate(r);
+                break;
+        case STEP_ROLLBACK_VERIFY:
+                step_rollback_verify(r);
                 break;
         case STEP_ROLLBACK_RESTORE:
                 step_rollback_restore(r);

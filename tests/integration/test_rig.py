@@ -524,6 +524,24 @@ class EventualConsistency(RigTestCase):
         self.assertTrue(self.works(new, proxy.endpoint))
 
 
+    def test_reactivated_key_propagates_again(self):
+        """A key made Active again through the proxy gets a window of its
+        own, as on AWS; one re-activated elsewhere does not."""
+        clock = ManualClock()
+        proxy = self.rig.start_proxy(clock=clock, propagation=5.0, propagation_always=5.0)
+        key = self.new_key()
+        kid = key.access_key_id
+        iam = self.rig.iam(endpoint=proxy.endpoint)
+        self.assertTrue(self.works(key, proxy.endpoint))
+        iam.update_access_key(UserName='app', AccessKeyId=kid, Status='Inactive')
+        iam.update_access_key(UserName='app', AccessKeyId=kid, Status='Active')
+        self.assertFalse(self.works(key, proxy.endpoint))
+        clock.advance(5.0)
+        self.assertTrue(self.works(key, proxy.endpoint))
+        iam.update_access_key(UserName='app', AccessKeyId=kid, Status='Active')  # Active already
+        self.assertTrue(self.works(key, proxy.endpoint))
+
+
 class InactiveKeys(RigTestCase):
     def setUp(self):
         super().setUp()

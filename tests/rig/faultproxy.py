@@ -481,6 +481,7 @@ class FaultProxy:
         self.endpoint = None
         self._rng = random.Random(seed)
         self._created = {}      # key id -> (user, monotonic creation time)
+        self._reactivated = {}  # key id -> monotonic time it was made Active again
         self._tracked = {}      # key id -> status seen through the proxy
         self._overrides = {}    # key id -> status set by the test
         self._defaults()
@@ -920,13 +921,16 @@ class FaultProxy:
         if req.key_id is None or req.service in ('moto', 'unknown'):
             return None
         with self._lock:
+            # A key made Active again reaches IAM's replicas as unevenly
+            # as a new one.
             info = self._created.get(req.key_id)
-            if info is not None:
-                age = req.time - info[1]
-                if age < self.propagation_always:
-                    return 'propagation'
-                if age < self.propagation and self._rng.random() < self.propagation_p:
-                    return 'propagation'
+            since = max(info[1] if info is not None else float('-inf'),
+                        self._reactivated.get(req.key_id, float('-inf')))
+            age = req.time - since
+            if age < self.propagation_always:
+                return 'propagation'
+            if age < self.propagation and self._rng.random() < self.propagation_p:
+                return 'propagation'
             refuse_inactive = self.refuse_inactive
         if refuse_inactive and self.key_status(req.key_id) in ('Inactive', 'Deleted'):
             return 'inactive'
@@ -1064,6 +1068,8 @@ class FaultProxy:
                       else req.params.get('Status'))
             with self._lock:
                 self._overrides.pop(kid, None)
+                if status == 'Active' and self._tracked.get(kid) == 'Inactive':
+                    self._reactivated[kid] = self.clock()
                 self._tracked[kid] = status
 
     def _send(self, conn, status, reason, headers, body, keep, req=None,

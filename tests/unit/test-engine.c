@@ -514,6 +514,9 @@ static void test_grace_and_rollback(Env *env) {
         o = run(env, ROTATION_ROLLBACK);
         ok(o.outcome == ROTATION_COMPLETED, "rollback completes (%s)", o.error);
         ok(fake_aws_count(&env->fake, "UpdateAccessKey AKIAOLD0000000000001 Active") == 1, "old key re-activated");
+        ok(fake_aws_count(&env->fake, "S3 GET AKIAOLD0000000000001") == 3 &&
+                   fake_aws_count(&env->fake, "IAM ListAccessKeys as AKIAOLD0000000000001") == 0,
+           "...and verified again like a new key, three checks, without the deny probes");
         ok(fake_aws_count(&env->fake, "UpdateAccessKey AKIAFAKENEW000000001 Inactive") == 1 &&
                    fake_aws_count(&env->fake, "DeleteAccessKey") == 0,
            "the rolled-back key is deactivated, not deleted: it waits out its grace");
