@@ -12,13 +12,9 @@
 #include "aws/provider.h"
 #include "basic/json-secret.h"
 #include "basic/util.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond) {
-        if (!cond)
-                abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         JsonSecretField f[] = {
