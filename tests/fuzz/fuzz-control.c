@@ -2,8 +2,9 @@
 /*
  * fuzz-control.c — the control socket server (daemon/control.h) as a
  * client sees it: the input is sent as it is over a real connection (any
- * number of lines, pipelined, with or without a last "\n"), the client
- * shuts down its sending side and reads until the server closes. The
+ * number of lines, pipelined, with or without a last "\n", a little per
+ * turn of the server's loop), the client shuts down its sending side and
+ * reads until the server closes. The
  * framing, the request parser and the dispatcher all run on the input;
  * the handlers answer the way the daemon's do (now, later from the loop,
  * with an error, or not at all).
@@ -32,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Far more than any input needs: a bound on the server's loop iterations,
  * so a server that never closes is a finding rather than a hang. */
 #define ITERATIONS_MAX 100000U
+/* Sent per loop iteration: requests arrive split across reads, and input
+ * keeps arriving after the server has answered and closed its side. */
+#define CHUNK 1000U
 
 static sd_event *event;
 
@@ -163,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         for (k = 0; !eof && k < ITERATIONS_MAX; k++) {
                 if (sent < size) {
-                        ssize_t n = send(cfd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        ssize_t n = send(cfd, data + sent, MIN(size - sent, CHUNK), MSG_NOSIGNAL | MSG_DONTWAIT);
 
                         if (n > 0)
                                 sent += (size_t) n;
