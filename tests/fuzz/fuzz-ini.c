@@ -8,7 +8,8 @@
  * read is one trimmed line; a merge with nothing to set or remove gives
  * the file back byte for byte; after a merge the section reads back
  * exactly the keys set and none of those removed, another section reads
- * as before, and merging the same keys again changes nothing.
+ * as before, and merging the same keys again changes nothing; no Secret
+ * outlives the input (secure-count.c).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -87,7 +88,7 @@ static void check_merged(const char *text, size_t len, const Secret *out, const 
         check(r == 0 && same(out, again));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
         IniFlags flags;
         const char *section, *other, *text;
         size_t len;
@@ -142,5 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         check(r == 0 && same(out, again));
                 }
         }
+        return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        size_t blocks = fuzz_secure_blocks();
+
+        fuzz_one(data, size);
+        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
         return 0;
 }

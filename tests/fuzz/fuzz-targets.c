@@ -10,7 +10,8 @@
  * What must hold: every result is one of the documented ones; a refused
  * file is left byte for byte as it was; after a write, the file reads
  * back the new key id (and, for a credentials file, the new secret and
- * no session token), and writing the same key again changes nothing.
+ * no session token), and writing the same key again changes nothing; no
+ * Secret outlives the input (secure-count.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,7 +72,7 @@ static char *get(size_t *ret_len) {
         return p;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
         static const char *const profiles[] = { NULL, "default", "prod", "a.b-c_d" };
         static bool initialized;
         _cleanup_secret_ Secret *secret = NULL;
@@ -126,5 +127,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(r == 0);
         again = get(&again_len);
         check(again_len == after_len && memcmp(again, after, after_len) == 0);
+        return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        size_t blocks = fuzz_secure_blocks();
+
+        fuzz_one(data, size);
+        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
         return 0;
 }

@@ -4,7 +4,8 @@
  * picks the parser (its value modulo the number of parsers, see parsers[]
  * below), the rest is the document. Each parser must either refuse it or
  * return a result whose invariants hold; either way nothing may leak
- * (LeakSanitizer) or touch memory it does not own.
+ * (LeakSanitizer; secure memory is counted, see secure-count.c) or touch
+ * memory it does not own.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -252,10 +253,14 @@ static void (*const parsers[])(const char *, size_t) = {
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        size_t blocks;
+
         if (size < 1)
                 return 0;
         if (secret_init() < 0)
                 abort();
+        blocks = fuzz_secure_blocks();
         parsers[data[0] % ELEMENTSOF(parsers)]((const char *) data + 1, size - 1);
+        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
         return 0;
 }
