@@ -14,13 +14,9 @@
 #include "basic/duration.h"
 #include "basic/util.h"
 #include "inventory/inventory.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond) {
-        if (!cond)
-                abort();
-}
 
 static void check_target(const InventoryTarget *t) {
         check(t->type >= 0 && t->type < _TARGET_TYPE_MAX);

@@ -3,7 +3,8 @@
  * fuzz-json-secret.c — the reader of the JSON documents that hold secrets
  * (basic/json-secret.h) and its two users' parsers on top of it. Each must
  * refuse the input or give whole, NUL-terminated values, and free every
- * value it refuses (LeakSanitizer).
+ * value it refuses (LeakSanitizer; secure memory is counted, see
+ * secure-count.c).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -12,15 +13,11 @@
 #include "aws/provider.h"
 #include "basic/json-secret.h"
 #include "basic/util.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(bool cond) {
-        if (!cond)
-                abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
         JsonSecretField f[] = {
                 { "AccessKeyId", NULL }, { "SecretAccessKey", NULL }, { "Token", NULL }, { "", NULL },
         };
@@ -51,5 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 check(streq(c->source, "imds"));
         }
         aws_credentials_unref(c);
+        return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        size_t blocks = fuzz_secure_blocks();
+
+        fuzz_one(data, size);
+        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
         return 0;
 }

@@ -11,13 +11,9 @@
 
 #include "basic/util.h"
 #include "policy/check.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool cond) {
-        if (!cond)
-                abort();
-}
 
 static void run(const char *doc, size_t len, const PolicyContext *ctx) {
         Findings f = {};
