@@ -119,6 +119,9 @@ void aws_call_cancel(AwsCall *call);
  *     AwsSync s = {};
  *     r = iam_get_user(c, NULL, NULL, aws_sync_cb, &s, NULL);
  *     if (r >= 0) r = aws_sync_wait(c, &s);   // s.result now owned by us
+ *
+ * One AwsSync serves one call: reset it ((AwsSync) {}) before the next, or
+ * the wait returns at once and the call's answer arrives later.
  */
 typedef struct AwsSync {
         bool done;
