@@ -10,9 +10,11 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t fuzz_secure_blocks(void);
 
 #define check(cond)                                                                                        \
@@ -22,3 +24,14 @@ size_t fuzz_secure_blocks(void);
                         abort();                                                                           \
                 }                                                                                          \
         } while (0)
+
+/* The libFuzzer entry point: one call of fn(data, size), after which no
+ * more secure memory blocks may be alive than before it (no Secret leaked). */
+#define FUZZ_ENTRY_NO_SECRET_LEFT(fn)                                                                      \
+        int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {                                     \
+                size_t blocks = fuzz_secure_blocks();                                                      \
+                                                                                                           \
+                fn(data, size);                                                                            \
+                check(fuzz_secure_blocks() == blocks);                                                     \
+                return 0;                                                                                  \
+        }

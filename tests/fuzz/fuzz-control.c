@@ -28,8 +28,6 @@
 #include "daemon/control.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* Far more than any input needs: a bound on the server's loop iterations,
  * so a server that never closes is a finding rather than a hang. */
 #define ITERATIONS_MAX 100000U

@@ -20,8 +20,6 @@
 #include "basic/util.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static const char *const sections[] = { "default", "prod", "profile", "a.b-c_d" };
 static const char *const keys[] = { "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
                                     "aws_security_token", "region" };
@@ -146,10 +144,4 @@ static int fuzz_one(const uint8_t *data, size_t size) {
         return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        size_t blocks = fuzz_secure_blocks();
-
-        fuzz_one(data, size);
-        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
-        return 0;
-}
+FUZZ_ENTRY_NO_SECRET_LEFT(fuzz_one)

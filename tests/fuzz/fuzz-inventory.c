@@ -16,8 +16,6 @@
 #include "inventory/inventory.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void check_target(const InventoryTarget *t) {
         check(t->type >= 0 && t->type < _TARGET_TYPE_MAX);
         check(t->path && t->path[0] == '/');

@@ -15,8 +15,6 @@
 #include "basic/util.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static int fuzz_one(const uint8_t *data, size_t size) {
         JsonSecretField f[] = {
                 { "AccessKeyId", NULL }, { "SecretAccessKey", NULL }, { "Token", NULL }, { "", NULL },
@@ -51,10 +49,4 @@ static int fuzz_one(const uint8_t *data, size_t size) {
         return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        size_t blocks = fuzz_secure_blocks();
-
-        fuzz_one(data, size);
-        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
-        return 0;
-}
+FUZZ_ENTRY_NO_SECRET_LEFT(fuzz_one)

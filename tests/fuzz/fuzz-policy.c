@@ -13,8 +13,6 @@
 #include "policy/check.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void run(const char *doc, size_t len, const PolicyContext *ctx) {
         Findings f = {};
         char *err = NULL;

@@ -27,8 +27,6 @@
 #include "targets/targets.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define KEY_ID "AKIAIOSFODNN7EXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -130,10 +128,4 @@ static int fuzz_one(const uint8_t *data, size_t size) {
         return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        size_t blocks = fuzz_secure_blocks();
-
-        fuzz_one(data, size);
-        check(fuzz_secure_blocks() == blocks); /* no Secret leaked */
-        return 0;
-}
+FUZZ_ENTRY_NO_SECRET_LEFT(fuzz_one)

@@ -16,8 +16,6 @@
 #include "basic/util.h"
 #include "fuzz-check.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void check_string(const char *s, size_t size) {
         check(memchr(s, 0, size) != NULL);
 }
