@@ -241,30 +241,30 @@ class TestTargets(TrustCase):
     def test_file_precreated_in_a_sticky_directory(self):
         # A target directly in a /tmp-like directory, no owner given:
         # another user makes the file first, readable by all.
-        shared = self.mkdir('shared', 0o1777)
-        path = os.path.join(shared, 'app.env')
+        sticky = self.mkdir('sticky', 0o1777)
+        path = os.path.join(sticky, 'app.env')
         self.set_targets([{'type': 'env-file', 'path': path}])
         self.adopt()
         old = self.held()
         self.as_user(self.other, 'sh', '-c', 'umask 022; printf "# mine\\n" > %s' % path)
-        before = self.snapshot(shared)
+        before = self.snapshot(sticky)
         p = self.once()
-        self.assert_fail_closed(p, old, [shared], before, reason='%s is a sticky directory' % shared)
+        self.assert_fail_closed(p, old, [sticky], before, reason='%s is a sticky directory' % sticky)
         self.assertEqual(os.stat(path).st_uid, self.other.pw_uid)
 
     def test_directory_planted_in_a_sticky_directory(self):
         # One level down: the other user makes the directory the target
         # is to be written in.
-        shared = self.mkdir('shared', 0o1777)
-        planted = os.path.join(shared, 'app')
+        sticky = self.mkdir('sticky', 0o1777)
+        planted = os.path.join(sticky, 'app')
         self.set_targets([{'type': 'json-file', 'path': os.path.join(planted, 'aws.json')}])
         self.adopt()
         old = self.held()
         self.as_user(self.other, 'mkdir', '-m', '0777', planted)
-        before = self.snapshot(shared)
+        before = self.snapshot(sticky)
         p = self.once()
-        self.assert_fail_closed(p, old, [shared], before, reason='%s is owned by uid %u inside the sticky directory %s'
-                                % (planted, self.other.pw_uid, shared))
+        self.assert_fail_closed(p, old, [sticky], before, reason='%s is owned by uid %u inside the sticky directory %s'
+                                % (planted, self.other.pw_uid, sticky))
 
     def test_existing_file_of_another_user_is_not_written_into(self):
         # The owner's directory holds a file another user made (root
