@@ -348,5 +348,9 @@ int aws_sync_wait(AwsClient *c, AwsSync *s) {
                 if (k < 0)
                         return k;
         }
+        /* Consumed: a next call through the same s waits for its own
+         * answer instead of returning at once while that answer is still
+         * to come (and would land in s later, maybe in a dead frame). */
+        s->done = false;
         return 0;
 }

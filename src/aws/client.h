@@ -120,8 +120,8 @@ void aws_call_cancel(AwsCall *call);
  *     r = iam_get_user(c, NULL, NULL, aws_sync_cb, &s, NULL);
  *     if (r >= 0) r = aws_sync_wait(c, &s);   // s.result now owned by us
  *
- * One AwsSync serves one call: reset it ((AwsSync) {}) before the next, or
- * the wait returns at once and the call's answer arrives later.
+ * The wait consumes the answer, so one AwsSync may serve call after call
+ * (each result released with aws_result_done() before the next).
  */
 typedef struct AwsSync {
         bool done;

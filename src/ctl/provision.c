@@ -403,10 +403,6 @@ static int resolve_lost_create(Runtime *rt, const ProvisionOptions *o, const Sto
                 char key_id[AWS_KEY_ID_MAX + 1];
 
                 snprintf(key_id, sizeof key_id, "%s", d.key_id);
-                /* u may hold the finished GetAccessKeyLastUsed call: a done
-                 * AwsSync would return at once and the delete's answer would
-                 * land later in a dead frame. */
-                u = (AwsSync) {};
                 r = wait_call(rt, iam_delete_access_key(rt->aws, o->user, key_id, aws_sync_cb, &u, NULL), &u);
                 if (r < 0 || (u.result.error < 0 && !aws_code_is(&u.result, "NoSuchEntity"))) {
                         call_failed(o->user, "DeleteAccessKey", r, &u);
